@@ -1,0 +1,100 @@
+/**
+ * A ViT classifier from memtrain layers: patch embedding (reshape + matMul), non-causal pre-LN blocks, mean-pool
+ * head.
+ * @module
+ */
+import { z } from "zod";
+import { TransformerBlock } from "../nn/block.ts";
+import { SoftmaxCrossEntropy } from "../nn/cross_entropy.ts";
+import { type Layer, prefixed, type SavedSpec } from "../nn/layer.ts";
+import { PatchEmbedding, PoolHead } from "../nn/patch.ts";
+import { initParams } from "./init.ts";
+import { type Model, trunkSavedSpecs } from "./model.ts";
+
+/** ViT hyperparameters, validated with zod. */
+export const VitConfigSchema = z.object({
+  /** Image side length (square images). */
+  imageSize: z.number().int().positive(),
+  /** Image channels. */
+  channels: z.number().int().positive(),
+  /** Patch side length (must divide imageSize). */
+  patch: z.number().int().positive(),
+  /** Width D. */
+  dim: z.number().int().positive(),
+  /** Number of blocks. */
+  layers: z.number().int().positive(),
+  /** Attention heads (must divide D). */
+  heads: z.number().int().positive(),
+  /** MLP hidden width as a multiple of D. */
+  mlpRatio: z.number().int().positive().default(4),
+  /** Number of classes. */
+  classes: z.number().int().positive(),
+}).strict();
+
+/** ViT hyperparameters. */
+export type VitConfig = z.infer<typeof VitConfigSchema>;
+
+/** Presets for 28×28 grey images (Fashion-MNIST). */
+export const VIT_PRESETS: Record<"tiny" | "small", VitConfig> = {
+  tiny: { imageSize: 28, channels: 1, patch: 7, dim: 32, layers: 2, heads: 2, mlpRatio: 2, classes: 10 },
+  small: { imageSize: 28, channels: 1, patch: 4, dim: 128, layers: 4, heads: 4, mlpRatio: 2, classes: 10 },
+};
+
+/** A ViT model: its trunk is `[embed, blocks.0 … blocks.{L-1}, head]`. */
+export type Vit = Model<VitConfig>;
+
+/**
+ * Creates a ViT with freshly initialized parameters.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const vit = createVit(VIT_PRESETS.tiny, { seed: 0 });
+ * ```
+ * @throws {RangeError} when the config is invalid (the message names the field).
+ */
+export function createVit(config: z.input<typeof VitConfigSchema>, options: { seed?: number } = {}): Vit {
+  const parsed = VitConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new RangeError(`Cannot create ViT: '${i.path.join(".")}' ${i.message.toLowerCase()}`);
+  }
+  const cfg = parsed.data;
+  if (cfg.dim % cfg.heads !== 0) {
+    throw new RangeError(`Cannot create ViT: 'heads' must divide dim ${cfg.dim}: current value is ${cfg.heads}`);
+  }
+  if (cfg.imageSize % cfg.patch !== 0) {
+    throw new RangeError(`Cannot create ViT: 'patch' must divide imageSize ${cfg.imageSize}: current value is ${cfg.patch}`);
+  }
+  const embed = new PatchEmbedding("embed", cfg.imageSize, cfg.channels, cfg.patch, cfg.dim);
+  const residStd = 0.02 / Math.sqrt(2 * cfg.layers);
+  const layers: Layer[] = [
+    embed,
+    ...Array.from({ length: cfg.layers }, (_, i) =>
+      new TransformerBlock(`blocks.${i}`, {
+        dim: cfg.dim,
+        heads: cfg.heads,
+        mlpDim: cfg.mlpRatio * cfg.dim,
+        causal: false,
+        residStd,
+      })),
+    new PoolHead("head", embed.numPatches, cfg.dim, cfg.classes),
+  ];
+  const loss = new SoftmaxCrossEntropy();
+  const params = initParams(layers.flatMap((l) => prefixed(l.name, l.paramSpecs())), options.seed ?? 0);
+  return {
+    kind: "vit",
+    config: cfg,
+    layers,
+    loss,
+    params,
+    savedSpecs(inputShape: readonly number[], weighted = false): SavedSpec[] {
+      return trunkSavedSpecs(layers, loss, inputShape, weighted);
+    },
+    flopsPerExample(): number {
+      const { dim: d, layers: n, mlpRatio: r, patch: p, channels: c, classes: k } = cfg;
+      const t = embed.numPatches;
+      const perToken = 2 * p * p * c * d + n * (2 * d * 3 * d + 2 * d * d + 2 * 2 * d * r * d);
+      return t * perToken + n * 2 * 2 * t * t * d + 2 * d * k;
+    },
+  };
+}

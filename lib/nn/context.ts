@@ -1,0 +1,212 @@
+/**
+ * The saved-context layers use between forward and backward.
+ *
+ * A {@linkcode Context} is a view on one {@linkcode SavedStore} at a path (`"blocks.0.attn"`). Forward calls
+ * `save(name, t, role)`; the store packs `t` through the selector's policy under the tag `path.name`. Backward calls
+ * `load(name)`, which unpacks and frees the packed form at once, so memory falls as backward proceeds. Parameters
+ * are read with `param(name)` from the shared {@linkcode Params} map and gradients summed with `accumulate`.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Grads, Params } from "./params.ts";
+import { type ActivationPolicy, keepAll, type PolicySelector, type SavedInfo, type SavedRole } from "./policy.ts";
+
+/** One saved tensor as held by the store. */
+export interface SavedEntry {
+  /** The policy that packed it. */
+  policy: ActivationPolicy;
+  /** The packed form. */
+  packed: unknown;
+  /** Where it came from. */
+  info: SavedInfo;
+  /** Shape of the tensor before packing. */
+  shape: number[];
+  /** Dtype before packing. */
+  dtype: tf.DataType;
+}
+
+/** A row of {@linkcode SavedStore.report}: what is held for backward, like JAX's `saved_residuals`. */
+export interface SavedReportRow {
+  tag: string;
+  role: string;
+  policy: string;
+  shape: number[];
+  dtype: tf.DataType;
+  bytes: number;
+}
+
+/** Holds everything saved for backward during one step. */
+export class SavedStore {
+  readonly #entries = new Map<string, SavedEntry>();
+
+  /** Packs `t` with `policy` under `info.tag`. Throws if the tag is already taken. */
+  put(t: tf.Tensor, info: SavedInfo, policy: ActivationPolicy): void {
+    if (this.#entries.has(info.tag)) {
+      throw new Error(`Cannot save "${info.tag}": a tensor is already saved under this tag`);
+    }
+    const packed = policy.pack(t, info);
+    this.#entries.set(info.tag, { policy, packed, info, shape: t.shape.slice(), dtype: t.dtype });
+  }
+
+  /** Removes and returns an entry; the caller must `entry.policy.dispose(entry.packed)`. */
+  take(tag: string): SavedEntry {
+    const e = this.#entries.get(tag);
+    if (!e) throw new Error(`Cannot load "${tag}": nothing was saved under this tag (was forward run?)`);
+    this.#entries.delete(tag);
+    return e;
+  }
+
+  /** True when something is saved under `tag`. */
+  has(tag: string): boolean {
+    return this.#entries.has(tag);
+  }
+
+  /** Number of saved entries. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Bytes held by all packed entries, as the policies report them. */
+  bytes(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) n += e.policy.bytes(e.packed);
+    return n;
+  }
+
+  /** One row per saved tensor. */
+  report(): SavedReportRow[] {
+    return [...this.#entries.values()].map((e) => ({
+      tag: e.info.tag,
+      role: e.info.role,
+      policy: e.policy.name,
+      shape: e.shape,
+      dtype: e.dtype,
+      bytes: e.policy.bytes(e.packed),
+    }));
+  }
+
+  /** Frees everything still held (e.g. after a forward-only pass or an aborted step). */
+  dispose(): void {
+    for (const e of this.#entries.values()) e.policy.dispose(e.packed);
+    this.#entries.clear();
+  }
+}
+
+/** Options for {@linkcode Context}. */
+export interface ContextOptions {
+  /** Parameters by path. */
+  params: Params;
+  /** Where saved tensors go. @default {a new SavedStore} */
+  store?: SavedStore;
+  /** Picks a policy per saved tensor. @default {keepAll} */
+  selector?: PolicySelector;
+  /** Gradient accumulator (keys are parameter paths). @default {{}} */
+  grads?: Grads;
+  /** Path prefix of this view. @default {""} */
+  path?: string;
+  /** Whether gradients are wanted for parameters (false in inference). @default {true} */
+  training?: boolean;
+}
+
+/** A view on the saved store, parameters and gradients at one layer path. */
+export class Context {
+  /** Parameters by full path (shared by all views). */
+  readonly params: Params;
+  /** Saved tensors (shared by all views unless replaced with {@linkcode Context.withStore}). */
+  readonly store: SavedStore;
+  /** The policy selector for this view. */
+  readonly selector: PolicySelector;
+  /** Gradient accumulator (shared by all views). */
+  readonly grads: Grads;
+  /** Path prefix, `""` at the root. */
+  readonly path: string;
+  /** False for inference: layers may skip work only backward needs. */
+  readonly training: boolean;
+
+  /** Creates a root context. */
+  constructor(options: ContextOptions) {
+    this.params = options.params;
+    this.store = options.store ?? new SavedStore();
+    this.selector = options.selector ?? keepAll;
+    this.grads = options.grads ?? {};
+    this.path = options.path ?? "";
+    this.training = options.training ?? true;
+  }
+
+  /** Full path of a local name. */
+  key(name: string): string {
+    return this.path === "" ? name : `${this.path}.${name}`;
+  }
+
+  /** A view one level down: `ctx.child("attn").key("qkv") === "<path>.attn.qkv"`. */
+  child(name: string): Context {
+    return this.#with({ path: this.key(name) });
+  }
+
+  /** The same view with another selector (checkpointing recomputes with the inner selector). */
+  withSelector(selector: PolicySelector): Context {
+    return this.#with({ selector });
+  }
+
+  /** The same view saving into another store. */
+  withStore(store: SavedStore): Context {
+    return this.#with({ store });
+  }
+
+  #with(o: Partial<ContextOptions>): Context {
+    return new Context({
+      params: this.params,
+      store: o.store ?? this.store,
+      selector: o.selector ?? this.selector,
+      grads: this.grads,
+      path: o.path ?? this.path,
+      training: this.training,
+    });
+  }
+
+  /** The parameter `path.name`. Throws a clear error when the model has no such parameter. */
+  param(name: string): tf.Tensor {
+    const k = this.key(name);
+    const p = this.params[k];
+    if (!p) throw new Error(`Cannot find parameter "${k}"`);
+    return p;
+  }
+
+  /** Saves `t` for backward under `path.name`, through the selected policy. */
+  save(name: string, t: tf.Tensor, role: SavedRole, groupAxis?: number): void {
+    const info: SavedInfo = { tag: this.key(name), role, ...(groupAxis === undefined ? {} : { groupAxis }) };
+    this.store.put(t, info, this.selector(info));
+  }
+
+  /** Unpacks the tensor saved under `path.name` and frees its packed form. The caller owns the result. */
+  load(name: string): tf.Tensor {
+    const e = this.store.take(this.key(name));
+    try {
+      return e.policy.unpack(e.packed, e.info);
+    } finally {
+      e.policy.dispose(e.packed);
+    }
+  }
+
+  /** Removes the entry saved under `path.name` without unpacking; the caller disposes it with its policy. */
+  take(name: string): SavedEntry {
+    return this.store.take(this.key(name));
+  }
+
+  /** Adds `g` to the gradient of parameter `path.name` (keeps the sum out of any enclosing tidy). */
+  accumulate(name: string, g: tf.Tensor): void {
+    const k = this.key(name);
+    const p = this.params[k];
+    if (!p) throw new Error(`Cannot accumulate gradient: no parameter "${k}"`);
+    if (g.shape.join(",") !== p.shape.join(",")) {
+      throw new TypeError(`Cannot accumulate gradient of "${k}": shape [${g.shape}] does not match [${p.shape}]`);
+    }
+    const old = this.grads[k];
+    if (old) {
+      this.grads[k] = tf.keep(tf.add(old, g));
+      old.dispose();
+    } else {
+      this.grads[k] = tf.keep(g.clone());
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Token + learned position embedding with an explicit backward.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Context } from "./context.ts";
+import { checkInput, type Layer, type ParamSpec, type SavedSpec } from "./layer.ts";
+
+/**
+ * `ids [B, T] (int32) -> wte[ids] + wpe[0:T]  [B, T, D]`. Saves the ids (role `embedding.ids`); the backward
+ * scatter-adds into `wte` (`tf.unsortedSegmentSum`, which memtrain registers on wasm) and sums over the batch for `wpe`.
+ */
+export class Embedding implements Layer {
+  /** Creates an embedding of `vocab` tokens and `context` positions into `dim` features. */
+  constructor(readonly name: string, readonly vocab: number, readonly context: number, readonly dim: number) {
+    for (const [k, v] of Object.entries({ vocab, context, dim })) {
+      if (!Number.isInteger(v) || v <= 0) {
+        throw new RangeError(`Cannot create Embedding "${name}": '${k}' must be a positive integer: current value is ${v}`);
+      }
+    }
+  }
+
+  /** `wte [V, D]`, `wpe [context, D]`. */
+  paramSpecs(): ParamSpec[] {
+    return [
+      { name: "wte", shape: [this.vocab, this.dim], init: { kind: "normal", std: 0.02 } },
+      { name: "wpe", shape: [this.context, this.dim], init: { kind: "normal", std: 0.01 } },
+    ];
+  }
+
+  /** The ids `[B·T]` (int32). */
+  savedSpecs(inputShape: readonly number[]): SavedSpec[] {
+    return [{ name: "ids", role: "embedding.ids", shape: [inputShape[0] * inputShape[1]], dtype: "int32" }];
+  }
+
+  /** `[B, T] -> [B, T, D]`. */
+  outputShape(inputShape: readonly number[]): number[] {
+    return [inputShape[0], inputShape[1], this.dim];
+  }
+
+  /** Looks up token and position vectors. */
+  forward(ids: tf.Tensor, ctx: Context): tf.Tensor {
+    const where = `Embedding "${ctx.key("")}"`;
+    checkInput(where, ids, { rank: 2, dtype: "int32" });
+    const [b, t] = ids.shape;
+    if (t > this.context) {
+      throw new RangeError(`${where}: sequence length must be at most ${this.context}: current value is ${t}`);
+    }
+    return tf.tidy(() => {
+      const flat = ids.reshape([-1]); // [B*T]
+      ctx.save("ids", flat, "embedding.ids");
+      const tok = tf.gather(ctx.param("wte"), flat).reshape([b, t, this.dim]); // [B, T, D]
+      const pos = ctx.param("wpe").slice([0, 0], [t, this.dim]); // [T, D]
+      return tf.add(tok, pos);
+    });
+  }
+
+  /** Accumulates `wte` and `wpe` gradients; ids have no gradient, so returns null. */
+  backward(dy: tf.Tensor, ctx: Context): null {
+    tf.tidy(() => {
+      const [, t, d] = dy.shape;
+      const ids = ctx.load("ids");
+      const dy2 = dy.reshape([-1, d]); // [B*T, D]
+      ctx.accumulate("wte", tf.unsortedSegmentSum(dy2, ids as tf.Tensor1D, this.vocab));
+      let dpos = tf.sum(dy, 0); // [T, D]
+      if (t < this.context) dpos = tf.pad(dpos, [[0, this.context - t], [0, 0]]);
+      ctx.accumulate("wpe", dpos);
+    });
+    return null;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Numeric assertions for tests (jsr:@std/assert is unreachable from the build machines; these pair with
+ * `node:assert/strict`).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** Tolerances for {@linkcode assertAllClose}. */
+export interface CloseOptions {
+  /** Absolute tolerance. @default {1e-6} */
+  atol?: number;
+  /** Relative tolerance (per element, against |expected|). @default {1e-5} */
+  rtol?: number;
+  /** Prefix for the failure message. */
+  msg?: string;
+}
+
+function toArray(x: tf.Tensor | ArrayLike<number> | number): Float64Array {
+  if (typeof x === "number") return Float64Array.of(x);
+  if (x instanceof tf.Tensor) return Float64Array.from(x.dataSync() as ArrayLike<number>);
+  return Float64Array.from(x);
+}
+
+/** Asserts |actual - expected| <= atol + rtol * |expected| elementwise (shapes must match for tensors). */
+export function assertAllClose(
+  actual: tf.Tensor | ArrayLike<number> | number,
+  expected: tf.Tensor | ArrayLike<number> | number,
+  options: CloseOptions = {},
+): void {
+  const { atol = 1e-6, rtol = 1e-5, msg = "" } = options;
+  if (actual instanceof tf.Tensor && expected instanceof tf.Tensor) {
+    if (actual.shape.join(",") !== expected.shape.join(",")) {
+      throw new Error(`${msg}shape mismatch: actual [${actual.shape}] vs expected [${expected.shape}]`);
+    }
+  }
+  const a = toArray(actual), e = toArray(expected);
+  if (a.length !== e.length) throw new Error(`${msg}length mismatch: ${a.length} vs ${e.length}`);
+  let worst = -1, worstExcess = 0;
+  for (let i = 0; i < a.length; i++) {
+    const err = Math.abs(a[i] - e[i]);
+    const tol = atol + rtol * Math.abs(e[i]);
+    if (!(err <= tol) && (worst < 0 || err - tol > worstExcess)) {
+      worst = i;
+      worstExcess = err - tol;
+    }
+  }
+  if (worst >= 0) {
+    throw new Error(
+      `${msg}not close at index ${worst}: actual ${a[worst]} vs expected ${e[worst]} (atol ${atol}, rtol ${rtol})`,
+    );
+  }
+}
+
+/**
+ * Max relative error as used by the gradient checks: max|a - e| / max(max|e|, tiny). Normalizing by the tensor's
+ * scale (not per element) keeps near-zero entries from dominating.
+ */
+export function maxRelError(actual: tf.Tensor | ArrayLike<number>, expected: tf.Tensor | ArrayLike<number>): number {
+  const a = toArray(actual as tf.Tensor), e = toArray(expected as tf.Tensor);
+  if (a.length !== e.length) throw new Error(`length mismatch: ${a.length} vs ${e.length}`);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - e[i]));
+    den = Math.max(den, Math.abs(e[i]));
+  }
+  if (Number.isNaN(num)) return Infinity;
+  return num / Math.max(den, 1e-30);
+}
+
+/** Runs `fn` and asserts the number of live tfjs tensors is unchanged afterwards. */
+export async function assertNoLeaks(fn: () => unknown | Promise<unknown>, msg = ""): Promise<void> {
+  const before = tf.memory().numTensors;
+  await fn();
+  const after = tf.memory().numTensors;
+  if (after !== before) throw new Error(`${msg}tensor leak: ${before} -> ${after} live tensors`);
+}

@@ -1,0 +1,63 @@
+/**
+ * Gradient checks: a layer's explicit backward against `tf.grads` of its own forward (the oracle).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Context, SavedStore } from "../../lib/nn/context.ts";
+import type { Layer } from "../../lib/nn/layer.ts";
+import type { Params } from "../../lib/nn/params.ts";
+import { keepAll, type PolicySelector } from "../../lib/nn/policy.ts";
+import { maxRelError } from "./assert_close.ts";
+
+/** Max relative error per gradient name ("x" for the input). */
+export type GradErrors = Record<string, number>;
+
+/**
+ * Runs `layer` forward/backward explicitly with a random output gradient and compares the input and parameter
+ * gradients with `tf.grads` of `sum(forward(x) * dy)`. Returns the max relative error per tensor. `x` is
+ * differentiated only when it is float32.
+ */
+export function layerGradErrors(
+  layer: Layer,
+  x: tf.Tensor,
+  params: Params,
+  options: { selector?: PolicySelector; seed?: number } = {},
+): GradErrors {
+  const names = Object.keys(params);
+  const diffX = x.dtype === "float32";
+  return tf.tidy(() => {
+    // Explicit.
+    const ctx = new Context({ params, selector: options.selector ?? keepAll });
+    const y = layer.forward(x, ctx);
+    const dy = tf.randomNormal(y.shape, 0, 1, "float32", options.seed ?? 1);
+    const dx = layer.backward(dy, ctx);
+    // Oracle.
+    const store = new SavedStore();
+    const f = (...args: tf.Tensor[]) => {
+      const xs = diffX ? args[0] : x;
+      const ps = diffX ? args.slice(1) : args;
+      const p: Params = {};
+      names.forEach((n, i) => (p[n] = ps[i]));
+      return tf.sum(tf.mul(layer.forward(xs, new Context({ params: p, store })), dy));
+    };
+    const inputs = diffX ? [x, ...names.map((n) => params[n])] : names.map((n) => params[n]);
+    const oracle = tf.grads(f)(inputs);
+    store.dispose();
+    const errors: GradErrors = {};
+    if (diffX && dx !== null) errors.x = maxRelError(dx, oracle[0]);
+    names.forEach((n, i) => {
+      const g = ctx.grads[n];
+      errors[n] = g ? maxRelError(g, oracle[diffX ? i + 1 : i]) : Infinity;
+      g?.dispose();
+    });
+    return errors;
+  });
+}
+
+/** Throws when any error exceeds `tol`, listing them all. */
+export function assertGradErrors(errors: GradErrors, tol = 1e-4): void {
+  const bad = Object.entries(errors).filter(([, e]) => !(e <= tol));
+  if (bad.length > 0) {
+    throw new Error(`gradient mismatch (tol ${tol}): ${bad.map(([k, e]) => `${k}: ${e.toExponential(2)}`).join(", ")}`);
+  }
+}
