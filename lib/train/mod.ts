@@ -12,3 +12,4 @@ export {
 } from "./grad_source.ts";
 export { type StepResult, Trainer, type TrainerOptions } from "./trainer.ts";
 export { evaluate, type EvalResult } from "./evaluate.ts";
+export { disposeBatch, type TokenArrays, tokenBatch } from "./batch.ts";

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import * as data from "../../lib/data/mod.ts";
+
+Deno.test("lib/data/mod.ts re-exports the public data API", () => {
+  const expected = [
+    "DatasetNotFoundError",
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_DIR",
+    "FASHION_MNIST_MEAN",
+    "FASHION_MNIST_STD",
+    "Rng",
+    "charCorpusFromText",
+    "copyTask",
+    "countTask",
+    "encodeIdx",
+    "gunzip",
+    "gzip",
+    "imageBatch",
+    "imageBatches",
+    "isGzip",
+    "lmEvalBatches",
+    "loadCharCorpus",
+    "loadFashionMnist",
+    "normalizeImages",
+    "parseIdx",
+    "readIdxFile",
+    "sampleLmBatch",
+  ];
+  assert.deepEqual(Object.keys(data).sort(), expected.sort());
+});
