@@ -3,6 +3,6 @@
  * @module
  */
 export { type Batch, type Model } from "./model.ts";
-export { createGpt, type Gpt, type GptConfig, GptConfigSchema, GPT_PRESETS } from "./gpt.ts";
-export { createVit, type Vit, type VitConfig, VitConfigSchema, VIT_PRESETS } from "./vit.ts";
+export { createGpt, type Gpt, GPT_PRESETS, type GptConfig, GptConfigSchema } from "./gpt.ts";
+export { createVit, type Vit, VIT_PRESETS, type VitConfig, VitConfigSchema } from "./vit.ts";
 export { hashSeed, initParams } from "./init.ts";

@@ -63,7 +63,9 @@ export function createVit(config: z.input<typeof VitConfigSchema>, options: { se
     throw new RangeError(`Cannot create ViT: 'heads' must divide dim ${cfg.dim}: current value is ${cfg.heads}`);
   }
   if (cfg.imageSize % cfg.patch !== 0) {
-    throw new RangeError(`Cannot create ViT: 'patch' must divide imageSize ${cfg.imageSize}: current value is ${cfg.patch}`);
+    throw new RangeError(
+      `Cannot create ViT: 'patch' must divide imageSize ${cfg.imageSize}: current value is ${cfg.patch}`,
+    );
   }
   const embed = new PatchEmbedding("embed", cfg.imageSize, cfg.channels, cfg.patch, cfg.dim);
   const residStd = 0.02 / Math.sqrt(2 * cfg.layers);

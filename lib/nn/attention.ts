@@ -52,7 +52,13 @@ export class SelfAttention implements Layer {
   savedSpecs(inputShape: readonly number[]): SavedSpec[] {
     const [b, t] = inputShape;
     const h = this.heads, dh = this.headDim;
-    const head = (name: string, role: string): SavedSpec => ({ name, role, shape: [b, h, t, dh], dtype: "float32", groupAxis: 1 });
+    const head = (name: string, role: string): SavedSpec => ({
+      name,
+      role,
+      shape: [b, h, t, dh],
+      dtype: "float32",
+      groupAxis: 1,
+    });
     return [
       ...prefixed("qkv", this.qkv.savedSpecs(inputShape)),
       head("q", "attn.q"),

@@ -135,10 +135,11 @@ export class Context {
 
   /** Full path of a local name. */
   key(name: string): string {
+    if (name === "") return this.path;
     return this.path === "" ? name : `${this.path}.${name}`;
   }
 
-  /** A view one level down: `ctx.child("attn").key("qkv") === "<path>.attn.qkv"`. */
+  /** A view one level down: `ctx.child("attn").key("qkv") === "<path>.attn.qkv"`; `child("")` is the same path. */
   child(name: string): Context {
     return this.#with({ path: this.key(name) });
   }

@@ -26,31 +26,33 @@ export function customGradLayer(
   selector: PolicySelector = keepAll,
 ): { fn: (x: tf.Tensor, ...params: tf.Tensor[]) => tf.Tensor; release(): void } {
   const stores: SavedStore[] = [];
-  const fn = tf.customGrad(((...args: unknown[]) => {
-    const save = args.pop() as (ts: tf.Tensor[]) => void;
-    void save;
-    const [x, ...ps] = args as tf.Tensor[];
-    const params: Record<string, tf.Tensor> = {};
-    paramNames.forEach((n, i) => (params[n] = ps[i]));
-    const store = new SavedStore();
-    stores.push(store);
-    const ctx = new Context({ params, store, selector });
-    const value = layer.forward(x, ctx);
-    const gradFunc = (dy: tf.Tensor) => {
-      const dx = layer.backward(dy, ctx) ?? tf.zerosLike(x);
-      const grads = paramNames.map((n) => {
-        const g = ctx.grads[n];
-        if (!g) return tf.zerosLike(params[n]);
-        const c = g.clone(); // the accumulator is tf.keep-ed: hand tfjs an ordinary tensor
-        g.dispose();
-        return c;
-      });
-      store.dispose();
-      stores.splice(stores.indexOf(store), 1);
-      return [dx, ...grads];
-    };
-    return { value, gradFunc };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, ...params: tf.Tensor[]) => tf.Tensor;
+  const fn = tf.customGrad(
+    ((...args: unknown[]) => {
+      const save = args.pop() as (ts: tf.Tensor[]) => void;
+      void save;
+      const [x, ...ps] = args as tf.Tensor[];
+      const params: Record<string, tf.Tensor> = {};
+      paramNames.forEach((n, i) => (params[n] = ps[i]));
+      const store = new SavedStore();
+      stores.push(store);
+      const ctx = new Context({ params, store, selector });
+      const value = layer.forward(x, ctx);
+      const gradFunc = (dy: tf.Tensor) => {
+        const dx = layer.backward(dy, ctx) ?? tf.zerosLike(x);
+        const grads = paramNames.map((n) => {
+          const g = ctx.grads[n];
+          if (!g) return tf.zerosLike(params[n]);
+          const c = g.clone(); // the accumulator is tf.keep-ed: hand tfjs an ordinary tensor
+          g.dispose();
+          return c;
+        });
+        store.dispose();
+        stores.splice(stores.indexOf(store), 1);
+        return [dx, ...grads];
+      };
+      return { value, gradFunc };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  ) as unknown as (x: tf.Tensor, ...params: tf.Tensor[]) => tf.Tensor;
   return {
     fn,
     release() {

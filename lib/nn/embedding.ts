@@ -15,7 +15,9 @@ export class Embedding implements Layer {
   constructor(readonly name: string, readonly vocab: number, readonly context: number, readonly dim: number) {
     for (const [k, v] of Object.entries({ vocab, context, dim })) {
       if (!Number.isInteger(v) || v <= 0) {
-        throw new RangeError(`Cannot create Embedding "${name}": '${k}' must be a positive integer: current value is ${v}`);
+        throw new RangeError(
+          `Cannot create Embedding "${name}": '${k}' must be a positive integer: current value is ${v}`,
+        );
       }
     }
   }

@@ -14,7 +14,9 @@ export class LayerNorm implements Layer {
   /** Creates a LayerNorm over `dim` features. */
   constructor(readonly name: string, readonly dim: number, readonly eps = 1e-5) {
     if (!Number.isInteger(dim) || dim <= 0) {
-      throw new RangeError(`Cannot create LayerNorm "${name}": 'dim' must be a positive integer: current value is ${dim}`);
+      throw new RangeError(
+        `Cannot create LayerNorm "${name}": 'dim' must be a positive integer: current value is ${dim}`,
+      );
     }
   }
 

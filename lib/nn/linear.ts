@@ -32,14 +32,20 @@ export class Linear implements Layer {
   /** Creates a linear layer named `name` mapping `inDim` to `outDim` features. */
   constructor(readonly name: string, readonly inDim: number, readonly outDim: number, options: LinearOptions = {}) {
     if (!Number.isInteger(inDim) || inDim <= 0 || !Number.isInteger(outDim) || outDim <= 0) {
-      throw new RangeError(`Cannot create Linear "${name}": dims must be positive integers: current [${inDim}, ${outDim}]`);
+      throw new RangeError(
+        `Cannot create Linear "${name}": dims must be positive integers: current [${inDim}, ${outDim}]`,
+      );
     }
     this.options = { std: options.std ?? 0.02, bias: options.bias ?? true };
   }
 
   /** Parameters: `w [in, out]`, `b [out]`. */
   paramSpecs(): ParamSpec[] {
-    const specs: ParamSpec[] = [{ name: "w", shape: [this.inDim, this.outDim], init: { kind: "normal", std: this.options.std } }];
+    const specs: ParamSpec[] = [{
+      name: "w",
+      shape: [this.inDim, this.outDim],
+      init: { kind: "normal", std: this.options.std },
+    }];
     if (this.options.bias) specs.push({ name: "b", shape: [this.outDim], init: { kind: "zeros" } });
     return specs;
   }

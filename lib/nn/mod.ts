@@ -2,7 +2,7 @@
  * Explicit-backward layers and the saved-activation seam (ActivationPolicy).
  * @module
  */
-export { type Grads, type Params, type Updates, disposeTree, treeBytes, treeSize } from "./params.ts";
+export { disposeTree, type Grads, type Params, treeBytes, treeSize, type Updates } from "./params.ts";
 export {
   type ActivationPolicy,
   byRole,

@@ -68,9 +68,13 @@ export class PatchEmbedding implements Layer {
     const where = `PatchEmbedding "${ctx.key("")}"`;
     checkInput(where, images, { rank: 4, lastDim: this.channels });
     if (images.shape[1] !== this.imageSize || images.shape[2] !== this.imageSize) {
-      throw new TypeError(`${where}: expected ${this.imageSize}x${this.imageSize} images: current shape is [${images.shape}]`);
+      throw new TypeError(
+        `${where}: expected ${this.imageSize}x${this.imageSize} images: current shape is [${images.shape}]`,
+      );
     }
-    return tf.tidy(() => tf.add(this.proj.forward(patchify(images as tf.Tensor4D, this.patch), ctx.child("proj")), ctx.param("pos")));
+    return tf.tidy(() =>
+      tf.add(this.proj.forward(patchify(images as tf.Tensor4D, this.patch), ctx.child("proj")), ctx.param("pos"))
+    );
   }
 
   /** Accumulates `pos` and `proj` gradients; images have no gradient. */
@@ -103,7 +107,10 @@ export class PoolHead implements Layer {
 
   /** LayerNorm input and stats, classifier input. */
   savedSpecs(inputShape: readonly number[]): SavedSpec[] {
-    return [...prefixed("ln_f", this.ln.savedSpecs(inputShape)), ...prefixed("out", this.head.savedSpecs([inputShape[0], this.dim]))];
+    return [
+      ...prefixed("ln_f", this.ln.savedSpecs(inputShape)),
+      ...prefixed("out", this.head.savedSpecs([inputShape[0], this.dim])),
+    ];
   }
 
   /** `[B, N, D] -> [B, classes]`. */

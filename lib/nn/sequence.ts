@@ -57,7 +57,9 @@ export class Sequence implements Layer {
     let g: tf.Tensor | null = dy;
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const l = this.layers[i];
-      if (g === null) throw new Error(`Cannot run backward through "${ctx.key(l.name)}": the next layer returned no gradient`);
+      if (g === null) {
+        throw new Error(`Cannot run backward through "${ctx.key(l.name)}": the next layer returned no gradient`);
+      }
       const next: tf.Tensor | null = l.backward(g, ctx.child(l.name));
       if (g !== dy) g.dispose();
       g = next;

@@ -24,7 +24,9 @@ export function tokenBatch(data: TokenArrays, batch: number, context: number): B
   const n = batch * context;
   for (const [k, a] of Object.entries(data)) {
     if (a && a.length !== n) {
-      throw new RangeError(`Cannot make a token batch: '${k}' must have ${batch}x${context}=${n} entries: current length is ${a.length}`);
+      throw new RangeError(
+        `Cannot make a token batch: '${k}' must have ${batch}x${context}=${n} entries: current length is ${a.length}`,
+      );
     }
   }
   return {

@@ -88,7 +88,9 @@ export function backprop(options: BackpropOptions = {}): GradSource {
         dlogits.dispose();
         dx?.dispose();
         if (store.size !== 0) {
-          throw new Error(`backprop: ${store.size} saved tensors were never used by backward (${store.report()[0].tag}, ...)`);
+          throw new Error(
+            `backprop: ${store.size} saved tensors were never used by backward (${store.report()[0].tag}, ...)`,
+          );
         }
         return { loss, grads: ctx.grads, savedBytes, forwardBytes };
       } catch (e) {

@@ -11,5 +11,13 @@ export {
   type TrunkTransform,
 } from "./grad_source.ts";
 export { type StepResult, Trainer, type TrainerOptions } from "./trainer.ts";
-export { evaluate, type EvalResult } from "./evaluate.ts";
+export { type EvalResult, evaluate } from "./evaluate.ts";
 export { disposeBatch, type TokenArrays, tokenBatch } from "./batch.ts";
+export {
+  type ClassifierRunOptions,
+  type LmRunOptions,
+  runClassifier,
+  runLm,
+  type RunOptions,
+  type RunSummary,
+} from "./runs.ts";

@@ -10,7 +10,11 @@ import type { GradSource } from "../../lib/train/grad_source.ts";
 import { maxRelError } from "./assert_close.ts";
 
 /** Loss and max relative gradient error per parameter of `source` against tf.grads. */
-export function modelGradErrors(model: Model, batch: Batch, source: GradSource): { loss: number; oracleLoss: number; errors: Record<string, number> } {
+export function modelGradErrors(
+  model: Model,
+  batch: Batch,
+  source: GradSource,
+): { loss: number; oracleLoss: number; errors: Record<string, number> } {
   const names = Object.keys(model.params);
   const { loss, grads } = source.lossAndGrads(model, batch);
   const store = new SavedStore();

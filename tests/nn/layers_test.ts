@@ -42,20 +42,36 @@ const cases: [string, () => Layer, () => tf.Tensor][] = [
   ["Linear", () => new Linear("fc", 12, 7), () => tf.randomNormal([2, 5, 12], 0, 1, "float32", 1)],
   ["LayerNorm", () => new LayerNorm("ln", 16), () => tf.randomNormal([3, 4, 16], 0.5, 2, "float32", 2)],
   ["Gelu", () => new Gelu("gelu"), () => tf.randomNormal([4, 9], 0, 2, "float32", 3)],
-  ["Embedding", () => new Embedding("emb", 11, 8, 6), () => tf.tensor2d([[1, 2, 3, 1, 1], [10, 0, 0, 5, 2]], undefined, "int32")],
-  ["SelfAttention causal", () => new SelfAttention("attn", 16, 4), () => tf.randomNormal([2, 6, 16], 0, 1, "float32", 4)],
+  [
+    "Embedding",
+    () => new Embedding("emb", 11, 8, 6),
+    () => tf.tensor2d([[1, 2, 3, 1, 1], [10, 0, 0, 5, 2]], undefined, "int32"),
+  ],
+  [
+    "SelfAttention causal",
+    () => new SelfAttention("attn", 16, 4),
+    () => tf.randomNormal([2, 6, 16], 0, 1, "float32", 4),
+  ],
   [
     "SelfAttention bidirectional",
     () => new SelfAttention("attn", 16, 2, { causal: false }),
     () => tf.randomNormal([2, 5, 16], 0, 1, "float32", 5),
   ],
-  ["TransformerBlock", () => new TransformerBlock("block", { dim: 16, heads: 4 }), () => tf.randomNormal([2, 6, 16], 0, 1, "float32", 6)],
+  [
+    "TransformerBlock",
+    () => new TransformerBlock("block", { dim: 16, heads: 4 }),
+    () => tf.randomNormal([2, 6, 16], 0, 1, "float32", 6),
+  ],
   [
     "Sequence(Linear, Gelu, Linear)",
     () => new Sequence("mlp", [new Linear("a", 8, 16), new Gelu("g"), new Linear("b", 16, 8)]),
     () => tf.randomNormal([3, 8], 0, 1, "float32", 7),
   ],
-  ["PatchEmbedding", () => new PatchEmbedding("embed", 8, 2, 4, 12), () => tf.randomUniform([2, 8, 8, 2], 0, 1, "float32", 8)],
+  [
+    "PatchEmbedding",
+    () => new PatchEmbedding("embed", 8, 2, 4, 12),
+    () => tf.randomUniform([2, 8, 8, 2], 0, 1, "float32", 8),
+  ],
   ["PoolHead", () => new PoolHead("head", 5, 12, 3), () => tf.randomNormal([2, 5, 12], 0, 1, "float32", 9)],
 ];
 
@@ -93,4 +109,3 @@ testOnBackends("layer constructors reject bad sizes with a RangeError", () => {
   assert.throws(() => new SelfAttention("attn", 10, 3), { name: "RangeError", message: /current value is 3/ });
   assert.throws(() => new LayerNorm("ln", -1), RangeError);
 });
-

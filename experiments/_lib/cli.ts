@@ -1,0 +1,93 @@
+/**
+ * Command-line parsing for `deno task experiment`.
+ * @module
+ */
+import { UsageError } from "./errors.ts";
+
+/** A `--key=value` (or bare `--flag`) config override, before type conversion. */
+export interface Override {
+  /** The key as written (without the leading `--`). */
+  key: string;
+  /** The text after `=`, or `undefined` for a bare `--flag`. */
+  value: string | undefined;
+}
+
+/** The parsed command line. */
+export interface CliArgs {
+  /** The experiment name (first positional argument). */
+  name?: string;
+  /** `--help` / `-h`. */
+  help: boolean;
+  /** `--list`. */
+  list: boolean;
+  /** `--quick`: apply the experiment's quick preset. */
+  quick: boolean;
+  /** `--out DIR`: results directory. */
+  out?: string;
+  /** `--backend NAME`: passed to `initBackend`, which validates it. */
+  backend?: string;
+  /** Config overrides in command-line order (later ones win). */
+  overrides: Override[];
+}
+
+/** The usage text printed by `--help`. */
+export const USAGE = `Usage: deno task experiment <name> [options] [--key=value ...]
+       deno task experiment --list
+       deno task experiment <name> --help   (config keys, defaults and quick preset)
+
+Options:
+  --quick            apply the experiment's quick preset (small, fast run)
+  --out DIR          results directory (default: experiments/results/); writes DIR/<name>.json
+  --backend NAME     tfjs backend: auto, wasm, cpu, blas, tensorflow (default: auto or $MEMTRAIN_BACKEND)
+  --key=value        override a config key; numbers, booleans, enum values and comma lists are parsed
+  --list             list the registered experiments
+  -h, --help         show this help
+
+Set MEMTRAIN_DEBUG=1 to print stack traces of errors.`;
+
+/**
+ * Parses the arguments of `experiments/run.ts`.
+ *
+ * @example Usage
+ * ```ts
+ * import { parseCli } from "./cli.ts";
+ * const args = parseCli(["baseline", "--quick", "--lr=0.01", "--out", "/tmp/r"]);
+ * args.name; // "baseline"
+ * args.overrides; // [{ key: "lr", value: "0.01" }]
+ * ```
+ * @throws {UsageError} for an unknown short option, a missing option value or a second positional argument.
+ */
+export function parseCli(args: string[]): CliArgs {
+  const out: CliArgs = { help: false, list: false, quick: false, overrides: [] };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") continue;
+    if (arg === "-h" || arg === "--help") out.help = true;
+    else if (arg === "--list") out.list = true;
+    else if (arg === "--quick") out.quick = true;
+    else if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const key = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      let value = eq === -1 ? undefined : arg.slice(eq + 1);
+      if (key === "") throw new UsageError(`bad option "${arg}"`);
+      if (key === "out" || key === "backend") {
+        if (value === undefined) {
+          value = args[++i];
+          if (value === undefined || value.startsWith("--")) {
+            throw new UsageError(`option --${key} needs a value, e.g. --${key}=${key === "out" ? "DIR" : "wasm"}`);
+          }
+        }
+        out[key] = value;
+      } else {
+        out.overrides.push({ key, value });
+      }
+    } else if (arg.startsWith("-") && arg.length > 1 && !/^-\d/.test(arg)) {
+      throw new UsageError(`unknown option "${arg}" (see --help)`);
+    } else if (out.name === undefined) {
+      out.name = arg;
+    } else {
+      throw new UsageError(`unexpected argument "${arg}": config overrides are written --key=value`);
+    }
+  }
+  return out;
+}

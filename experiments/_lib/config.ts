@@ -1,0 +1,119 @@
+/**
+ * Config resolution: schema defaults ← quick preset ← command-line overrides, with readable errors.
+ * @module
+ */
+import type { z } from "zod";
+import { ConfigValueError, UnknownConfigKeyError } from "./errors.ts";
+import type { Experiment, ExperimentSchema } from "./experiment.ts";
+import { describeField, type FieldInfo } from "./fields.ts";
+import type { Override } from "./cli.ts";
+import { didYouMean } from "./suggest.ts";
+
+const TRUE = ["true", "1", "yes", "on"];
+const FALSE = ["false", "0", "no", "off"];
+
+const camel = (key: string) => key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** Converts the text of one override to the field's type; throws {@linkcode ConfigValueError} when it cannot. */
+export function parseValue(key: string, raw: string | undefined, field: FieldInfo): unknown {
+  if (raw === undefined) {
+    if (field.kind === "boolean") return true;
+    throw new ConfigValueError(key, `missing value: write --${key}=<${field.kind}>`);
+  }
+  const text = raw.trim();
+  const bad = (expected: string): never => {
+    throw new ConfigValueError(key, `expected ${expected}, got ${JSON.stringify(raw)}`);
+  };
+  switch (field.kind) {
+    case "number":
+    case "integer": {
+      const n = Number(text);
+      return text === "" || Number.isNaN(n) ? bad(field.kind === "integer" ? "integer" : "number") : n;
+    }
+    case "boolean":
+      if (TRUE.includes(text.toLowerCase())) return true;
+      if (FALSE.includes(text.toLowerCase())) return false;
+      return bad("boolean (true or false)");
+    case "number[]": {
+      if (text === "") return [];
+      const parts = text.split(",").map((s) => s.trim());
+      const nums = parts.map(Number);
+      return parts.some((s, i) => s === "" || Number.isNaN(nums[i])) ? bad("comma-separated numbers") : nums;
+    }
+    case "string[]":
+      return text === "" ? [] : text.split(",").map((s) => s.trim());
+    case "json":
+      try {
+        return JSON.parse(text);
+      } catch {
+        return raw;
+      }
+    default:
+      return raw;
+  }
+}
+
+function formatIssue(issue: z.ZodIssue, shown: string, field: FieldInfo | undefined): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return `expected ${issue.expected}, got ${shown}`;
+    case "invalid_enum_value":
+    case "invalid_literal":
+    case "invalid_union": {
+      const options = field?.options ?? [];
+      const value = issue.code === "invalid_enum_value" ? String(issue.received) : shown.replace(/^"|"$/g, "");
+      return `expected one of ${options.map((o) => JSON.stringify(o)).join(", ")}, got ${shown}.` +
+        didYouMean(value, options).trimEnd();
+    }
+    default:
+      return `${issue.message.charAt(0).toLowerCase()}${issue.message.slice(1)}, got ${shown}`;
+  }
+}
+
+/**
+ * Resolves an experiment's config: schema defaults, then the quick preset (if `quick`), then `overrides` in order.
+ *
+ * @example Usage
+ * ```ts
+ * import { z } from "zod";
+ * import { resolveConfig } from "./config.ts";
+ * import { defineExperiment } from "./experiment.ts";
+ * const e = defineExperiment({
+ *   name: "x", description: "", quick: { steps: 2 },
+ *   schema: z.object({ lr: z.number().default(0.1), steps: z.number().int().default(100) }),
+ *   run: () => Promise.resolve([]),
+ * });
+ * resolveConfig(e, [{ key: "lr", value: "0.5" }], true); // { lr: 0.5, steps: 2 }
+ * ```
+ * @throws {UnknownConfigKeyError} for a key the schema does not have (with a did-you-mean hint).
+ * @throws {ConfigValueError} for a value of the wrong type or out of range.
+ */
+export function resolveConfig<S extends ExperimentSchema>(
+  experiment: Experiment<S>,
+  overrides: Override[],
+  quick: boolean,
+): z.infer<S> {
+  const shape = experiment.schema.shape as Record<string, z.ZodTypeAny>;
+  const keys = Object.keys(shape);
+  const merged: Record<string, unknown> = quick ? { ...experiment.quick } : {};
+  const shownCli = new Map<string, string>();
+  for (const { key: written, value } of overrides) {
+    const key = written in shape ? written : camel(written);
+    if (!(key in shape)) {
+      const hint = didYouMean(written, keys) || ` Config keys: ${keys.join(", ") || "(none)"}`;
+      throw new UnknownConfigKeyError(written, experiment.name, hint);
+    }
+    merged[key] = parseValue(key, value, describeField(shape[key]));
+    shownCli.set(key, JSON.stringify(value ?? "true"));
+  }
+  const result = experiment.schema.strict().safeParse(merged);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const key = String(issue.path[0] ?? "(config)");
+  const shown = shownCli.get(key) ??
+    `${JSON.stringify(merged[key])} (from the ${quick ? "quick preset" : "defaults"})`;
+  if (issue.code === "unrecognized_keys") {
+    throw new UnknownConfigKeyError(issue.keys[0], experiment.name, " (it comes from the quick preset)");
+  }
+  throw new ConfigValueError(key, formatIssue(issue, shown, key in shape ? describeField(shape[key]) : undefined));
+}

@@ -1,0 +1,97 @@
+/**
+ * The experiment type: an experiment is data (a name, a config schema with defaults, a quick preset) plus a `run`
+ * function that returns table rows.
+ *
+ * To add one, write `experiments/<name>.ts` exporting `defineExperiment({...})` and add one import plus one entry to
+ * `experiments/registry.ts`; then `deno task experiment <name> [--quick] [--key=value ...]` runs it.
+ * @module
+ */
+import { z } from "zod";
+import { describeField } from "./fields.ts";
+
+/** One result row. `technique` and `model` identify it; other keys are metrics or settings. */
+export interface Row {
+  /** Technique name, e.g. "baseline", "checkpoint", "mesa". */
+  technique: string;
+  /** Model name or preset, e.g. "gpt-tiny". */
+  model: string;
+  /** Metrics and settings (loss, peakBytes, msPerStep, ...). `null` means "not measured". */
+  [k: string]: string | number | boolean | null;
+}
+
+/** What a running experiment gets besides its config. */
+export interface RunContext {
+  /** True when run with `--quick` (the quick preset is already applied to the config). */
+  quick: boolean;
+  /** Progress output (stderr), kept separate from the results table. */
+  log(msg: string): void;
+  /** The results directory (`--out`); experiments may write extra artifacts here. */
+  outDir: string;
+}
+
+/** The schema type experiments use: a zod object whose every key has a `.default(...)`. */
+// deno-lint-ignore no-explicit-any
+export type ExperimentSchema = z.ZodObject<z.ZodRawShape, any, any>;
+
+/** An experiment: data plus a run function. Create one with {@linkcode defineExperiment}. */
+export interface Experiment<S extends ExperimentSchema> {
+  /** Registry name, used on the command line and as the results file name (`<name>.json`). */
+  name: string;
+  /** One line for `--list`. */
+  description: string;
+  /** The config schema. Every key has a default; unknown keys are rejected. Use `.describe()` for `--help`. */
+  schema: S;
+  /** Overrides applied by `--quick` (before the user's `--key=value` overrides). */
+  quick: Partial<z.infer<S>>;
+  /** Preferred table column order; other columns follow in first-seen order. */
+  columns?: string[];
+  /** Runs the experiment with the resolved config and returns the result rows. */
+  run(config: z.infer<S>, ctx: RunContext): Promise<Row[]>;
+}
+
+/** An experiment of any schema, as stored in the registry. */
+export type AnyExperiment = Experiment<ExperimentSchema>;
+
+/** The registry type: experiment name → experiment. */
+export type Registry = Record<string, AnyExperiment>;
+
+/** Option names the command line reserves; config keys may not use them. */
+export const RESERVED_KEYS: readonly string[] = ["quick", "out", "backend", "help", "list"];
+
+/**
+ * Declares an experiment, checking its definition: a non-empty name, a default on every config key, no reserved
+ * key names, and a quick preset that the schema accepts.
+ *
+ * @example Usage
+ * ```ts
+ * import { z } from "zod";
+ * import { defineExperiment } from "./experiment.ts";
+ *
+ * export const toy = defineExperiment({
+ *   name: "toy",
+ *   description: "Squares a number",
+ *   schema: z.object({ x: z.number().default(3).describe("number to square") }),
+ *   quick: { x: 1 },
+ *   run: (config) => Promise.resolve([{ technique: "none", model: "toy", y: config.x ** 2 }]),
+ * });
+ * ```
+ * @throws {TypeError} when the definition breaks one of the rules above.
+ */
+export function defineExperiment<S extends ExperimentSchema>(e: Experiment<S>): Experiment<S> {
+  const fail = (why: string): never => {
+    throw new TypeError(`Cannot define experiment "${e.name}": ${why}`);
+  };
+  if (!/^[a-z0-9][a-z0-9_-]*$/i.test(e.name)) fail("'name' must be a non-empty identifier like \"baseline\"");
+  for (const [key, field] of Object.entries(e.schema.shape)) {
+    if (RESERVED_KEYS.includes(key)) fail(`config key "${key}" is reserved for a command-line option`);
+    if (!describeField(field as z.ZodTypeAny).hasDefault) {
+      fail(`config key "${key}" has no default (add .default(...))`);
+    }
+  }
+  const quick = e.schema.partial().strict().safeParse(e.quick);
+  if (!quick.success) {
+    const issue = quick.error.issues[0];
+    fail(`'quick' preset is invalid at "${issue.path.join(".") || "(root)"}": ${issue.message}`);
+  }
+  return e;
+}

@@ -1,0 +1,125 @@
+/**
+ * Result records: the JSON file each experiment run writes, and the environment it records.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Row } from "./experiment.ts";
+
+/** Where and how a run happened. */
+export interface RunEnv {
+  /** The active tfjs backend ("wasm", "cpu", ...). */
+  backend: string;
+  /** Deno version. */
+  deno: string;
+  /** TensorFlow.js version (`tf.version.tfjs`). */
+  tfjs: string;
+  /** Short commit hash, with "-dirty" for uncommitted changes; "unknown" outside a git checkout. */
+  git: string;
+  /** ISO 8601 start time of the run. */
+  date: string;
+  /** Whether the quick preset was applied. */
+  quick: boolean;
+}
+
+/** The JSON written to `<outDir>/<experiment>.json`. */
+export interface ResultRecord {
+  /** Experiment name. */
+  experiment: string;
+  /** The fully resolved config (defaults, quick preset and overrides applied). */
+  config: Record<string, unknown>;
+  /** Where and how the run happened. */
+  env: RunEnv;
+  /** The rows the experiment returned. */
+  rows: Row[];
+}
+
+async function git(args: string[], cwd?: string): Promise<string | undefined> {
+  try {
+    // --no-optional-locks: never take index.lock, so a concurrent commit is not disturbed.
+    const { success, stdout } = await new Deno.Command("git", {
+      args: ["--no-optional-locks", ...args],
+      cwd,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return success ? new TextDecoder().decode(stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The short commit hash of the checkout at `cwd` (default: the current directory), with "-dirty" when `git status`
+ * reports changes, or "unknown" when git is missing or this is not a checkout.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { gitVersion } from "./results.ts";
+ * console.log(await gitVersion()); // e.g. "3f2a9c1-dirty"
+ * ```
+ */
+export async function gitVersion(cwd?: string): Promise<string> {
+  const hash = await git(["rev-parse", "--short", "HEAD"], cwd);
+  if (!hash) return "unknown";
+  const status = await git(["status", "--porcelain"], cwd);
+  return status ? `${hash}-dirty` : hash;
+}
+
+/** Options for {@linkcode collectEnv}. */
+export interface CollectEnvOptions {
+  /** The active backend name. */
+  backend: string;
+  /** Whether the quick preset was applied. */
+  quick: boolean;
+  /** The git version string. @default {await gitVersion()} */
+  git?: string;
+  /** The run's start time. @default {new Date()} */
+  date?: Date;
+}
+
+/** Collects the {@linkcode RunEnv} of the current process. */
+export async function collectEnv(options: CollectEnvOptions): Promise<RunEnv> {
+  return {
+    backend: options.backend,
+    deno: Deno.version.deno,
+    tfjs: tf.version.tfjs,
+    git: options.git ?? await gitVersion(),
+    date: (options.date ?? new Date()).toISOString(),
+    quick: options.quick,
+  };
+}
+
+/**
+ * Writes `record` as pretty JSON to `<dir>/<experiment>.json` (creating `dir`) and returns the file path.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const path = await writeResults("experiments/results", record); // "experiments/results/baseline.json"
+ * ```
+ */
+export async function writeResults(dir: string, record: ResultRecord): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir.replace(/\/+$/, "") || "."}/${record.experiment}.json`;
+  await Deno.writeTextFile(path, JSON.stringify(record, null, 2) + "\n");
+  return path;
+}
+
+/**
+ * Checks that an experiment returned an array of flat rows with a string `technique` and `model` and only string,
+ * number, boolean or null values; returns a description of the first problem, or `undefined` when they are fine.
+ */
+export function checkRows(rows: unknown): string | undefined {
+  if (!Array.isArray(rows)) return `expected an array of rows, got ${rows === null ? "null" : typeof rows}`;
+  for (const [i, row] of rows.entries()) {
+    if (typeof row !== "object" || row === null || Array.isArray(row)) return `row ${i} is not an object`;
+    for (const k of ["technique", "model"]) {
+      if (typeof (row as Record<string, unknown>)[k] !== "string") return `row ${i} has no string "${k}"`;
+    }
+    for (const [k, v] of Object.entries(row)) {
+      if (v !== null && !["string", "number", "boolean"].includes(typeof v)) {
+        return `row ${i} key "${k}" is a ${typeof v}; use string, number, boolean or null`;
+      }
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,12 @@
+/**
+ * Benchmark registry for `deno task bench`: each {@linkcode Bench} measures one section (square sgemm, later a model
+ * training step) on one backend at a time and returns table rows.
+ * @module
+ */
+import type { Bench } from "./common.ts";
+import { sgemmBench } from "./sgemm.ts";
+
+export * from "./common.ts";
+
+/** All benchmark sections, in the order they run and print. */
+export const benches: Bench[] = [sgemmBench];

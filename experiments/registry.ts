@@ -1,0 +1,17 @@
+/**
+ * The experiments `deno task experiment <name>` can run, by name.
+ *
+ * To register one: write `experiments/<name>.ts` that exports `defineExperiment({ name: "<name>", ... })` (see
+ * `experiments/_lib/experiment.ts`), then add one import and one entry below. The key must equal the experiment's
+ * `name` (tests/experiments/registry_test.ts checks this).
+ *
+ * ```ts ignore
+ * import { baseline } from "./baseline.ts";
+ * export const experiments: Registry = { baseline };
+ * ```
+ * @module
+ */
+import type { Registry } from "./_lib/experiment.ts";
+
+/** Registered experiments, name → experiment. One import plus one entry per experiment. */
+export const experiments: Registry = {};

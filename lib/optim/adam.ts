@@ -1,0 +1,318 @@
+/**
+ * Adam and AdamW as optax-style recipes: `adamw = chain(scaleByAdam, addDecayedWeights, scaleByLearningRate)`.
+ *
+ * References: Kingma & Ba, "Adam: A Method for Stochastic Optimization", https://arxiv.org/abs/1412.6980;
+ * Loshchilov & Hutter, "Decoupled Weight Decay Regularization", https://arxiv.org/abs/1711.05101.
+ * Memory: Adam keeps two moments, i.e. 2x the parameter bytes of optimizer state (SGD with momentum keeps 1x).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Params } from "../nn/params.ts";
+import {
+  checkCount,
+  checkDecay,
+  checkFunction,
+  checkLearningRate,
+  checkNonNegative,
+  checkSameKeys,
+  show,
+} from "./_validate.ts";
+import { mapKept, zerosLikeKept } from "./_tree.ts";
+import type { Schedule } from "./schedule.ts";
+import { chain, type EmptyState, type GradientTransform } from "./transform.ts";
+
+/** Options for {@linkcode scaleByAdam}. */
+export interface ScaleByAdamOptions {
+  /** Decay rate of the first moment, in [0, 1). @default {0.9} */
+  b1?: number;
+  /** Decay rate of the second moment, in [0, 1). @default {0.999} */
+  b2?: number;
+  /** Added to the root of the (bias-corrected) second moment, >= 0. @default {1e-8} */
+  eps?: number;
+}
+
+/** State of {@linkcode scaleByAdam}: the update count and the two moments, keyed like the params. */
+export interface ScaleByAdamState {
+  /** Updates done so far. */
+  readonly count: number;
+  /** First moment (running mean of the gradients). */
+  readonly mu: Params;
+  /** Second moment (running mean of the squared gradients). */
+  readonly nu: Params;
+}
+
+/**
+ * Rescales updates by Adam's rule, with bias correction and no learning rate:
+ * `mu = b1 mu + (1-b1) g`, `nu = b2 nu + (1-b2) g^2`, `u = mû / (sqrt(nû) + eps)` where `mû = mu / (1-b1^t)` and
+ * `nû = nu / (1-b2^t)` at step t = count + 1. Computed as `(sqrt(1-b2^t) / (1-b1^t)) mu / (sqrt(nu) + eps
+ * sqrt(1-b2^t))`, the same value with fewer elementwise ops.
+ *
+ * @param options Decay rates and epsilon.
+ * @returns A transform with state {@linkcode ScaleByAdamState}.
+ * @throws {RangeError} when `b1`/`b2` are outside [0, 1) or `eps` is negative.
+ *
+ * @example Usage
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { scaleByAdam } from "./adam.ts";
+ * import { disposeState } from "./transform.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const t = scaleByAdam();
+ * const g = { w: tf.tensor1d([0.5, -2]) };
+ * const s0 = t.init(g);
+ * const { updates, state } = t.update(g, s0);
+ * // The first bias-corrected Adam step is sign(g) (up to eps).
+ * assert.deepEqual(Array.from(updates.w.dataSync()).map(Math.round), [1, -1]);
+ * assert.equal(state.count, 1);
+ * disposeState([g, s0, updates, state]);
+ * ```
+ */
+export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform<ScaleByAdamState> {
+  const fn = "scaleByAdam";
+  const b1 = checkDecay(fn, "b1", options.b1 ?? 0.9);
+  const b2 = checkDecay(fn, "b2", options.b2 ?? 0.999);
+  const eps = checkNonNegative(fn, "eps", options.eps ?? 1e-8);
+  return {
+    init: (params) => ({ count: 0, mu: zerosLikeKept(params), nu: zerosLikeKept(params) }),
+    update(grads, state) {
+      const count = checkCount(fn, state) + 1;
+      checkSameKeys(`update ${fn}`, "grads", grads, "state.mu", state.mu);
+      checkSameKeys(`update ${fn}`, "grads", grads, "state.nu", state.nu);
+      const bc1 = 1 - b1 ** count;
+      const sqrtBc2 = Math.sqrt(1 - b2 ** count);
+      const stepScale = sqrtBc2 / bc1;
+      const epsHat = eps * sqrtBc2;
+      const mu: Params = {}, nu: Params = {}, updates: Params = {};
+      try {
+        for (const k of Object.keys(grads)) {
+          const g = grads[k];
+          const [m, v, u] = tf.tidy(() => {
+            const m = tf.add(tf.mul(state.mu[k], b1), tf.mul(g, 1 - b1));
+            const v = tf.add(tf.mul(state.nu[k], b2), tf.mul(tf.square(g), 1 - b2));
+            const u = tf.div(tf.mul(m, stepScale), tf.add(tf.sqrt(v), epsHat));
+            return [m, v, u];
+          });
+          mu[k] = tf.keep(m);
+          nu[k] = tf.keep(v);
+          updates[k] = tf.keep(u);
+        }
+      } catch (e) {
+        tf.dispose([...Object.values(mu), ...Object.values(nu), ...Object.values(updates)]);
+        throw e;
+      }
+      return { updates, state: { count, mu, nu } };
+    },
+  };
+}
+
+/**
+ * The default weight-decay mask: decays matrices and higher-rank weights, and skips biases and normalization
+ * parameters. Returns `false` (no decay) when the parameter is 0-D or 1-D, its name ends in `.b` or `.bias`, or its
+ * lower-cased name contains `ln` or `norm`.
+ *
+ * @param name The parameter's path, e.g. `"blocks.0.mlp.fc1.w"`.
+ * @param param The parameter tensor (only its rank is read).
+ * @returns Whether the parameter gets weight decay.
+ *
+ * @example Usage
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { defaultDecayMask } from "./adam.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const w = tf.zeros([2, 2]);
+ * assert.equal(defaultDecayMask("fc.w", w), true);
+ * assert.equal(defaultDecayMask("fc.b", w), false);
+ * assert.equal(defaultDecayMask("blocks.0.ln1.g", w), false);
+ * w.dispose();
+ * ```
+ */
+export function defaultDecayMask(name: string, param?: tf.Tensor): boolean {
+  if (param !== undefined && param.rank <= 1) return false;
+  const lower = name.toLowerCase();
+  return !(name.endsWith(".b") || name.endsWith(".bias") || lower.includes("ln") || lower.includes("norm"));
+}
+
+/** Options for {@linkcode addDecayedWeights}. */
+export interface AddDecayedWeightsOptions {
+  /** Decay coefficient, >= 0 (0 passes updates through). */
+  weightDecay: number;
+  /**
+   * Which parameters get decay, by name (and tensor). @default {defaultDecayMask} (no decay for biases, norms and
+   * 0-D/1-D parameters)
+   */
+  mask?: (name: string, param: tf.Tensor) => boolean;
+}
+
+/**
+ * Adds `weightDecay * param` to the updates of the parameters `mask` selects (decoupled weight decay when placed
+ * after `scaleByAdam`, L2 regularization when placed before it). Needs `params` in `update`.
+ *
+ * @param options The decay coefficient and the mask.
+ * @returns A stateless transform.
+ * @throws {RangeError} when `weightDecay` is negative; {TypeError} when `mask` is not a function, or (in `update`)
+ * when `params` is missing.
+ *
+ * @example Usage
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { addDecayedWeights } from "./adam.ts";
+ * import { disposeState } from "./transform.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const params = { "fc.w": tf.ones([1, 2]), "fc.b": tf.ones([2]) };
+ * const grads = { "fc.w": tf.zeros([1, 2]), "fc.b": tf.zeros([2]) };
+ * const { updates } = addDecayedWeights({ weightDecay: 0.1 }).update(grads, {}, params);
+ * assert.deepEqual(Array.from(updates["fc.w"].dataSync()), [0.1, 0.1].map(Math.fround));
+ * assert.deepEqual(Array.from(updates["fc.b"].dataSync()), [0, 0]); // biases are not decayed
+ * disposeState([params, grads, updates]);
+ * ```
+ */
+export function addDecayedWeights(options: AddDecayedWeightsOptions): GradientTransform<EmptyState> {
+  const fn = "addDecayedWeights";
+  const weightDecay = checkNonNegative(fn, "weightDecay", options?.weightDecay);
+  const mask = checkFunction<(name: string, param: tf.Tensor) => boolean>(
+    fn,
+    "mask",
+    options.mask ?? defaultDecayMask,
+  );
+  return {
+    init: () => ({}),
+    update(grads, _state, params) {
+      if (params === undefined) {
+        throw new TypeError(`Cannot update ${fn}: 'params' is required: current value is ${show(params)}`);
+      }
+      checkSameKeys(`update ${fn}`, "grads", grads, "params", params);
+      const updates = mapKept(grads, (k) => {
+        if (weightDecay === 0 || !mask(k, params[k])) return tf.clone(grads[k]);
+        return tf.add(grads[k], tf.mul(params[k], weightDecay));
+      });
+      return { updates, state: {} };
+    },
+  };
+}
+
+/** State of {@linkcode scaleByLearningRate}: updates done so far (the step its schedule is evaluated at). */
+export interface ScaleByLearningRateState {
+  /** Updates done so far. */
+  readonly count: number;
+}
+
+/**
+ * Multiplies updates by `-lr` (the minus sign makes updates something to ADD to the params, as `applyUpdates` does).
+ * With a {@linkcode Schedule}, the rate is `lr(count)`: `lr(0)` on the first update.
+ *
+ * @param lr A positive learning rate, or a schedule.
+ * @returns A transform with state {@linkcode ScaleByLearningRateState}.
+ * @throws {RangeError} when a numeric `lr` is not a positive finite number, or (in `update`) when the schedule
+ * returns a negative or non-finite value; {TypeError} when `lr` is neither a number nor a function.
+ *
+ * @example Usage
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { scaleByLearningRate } from "./adam.ts";
+ * import { disposeState } from "./transform.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const g = { w: tf.tensor1d([2]) };
+ * const { updates } = scaleByLearningRate(0.5).update(g, { count: 0 });
+ * assert.deepEqual(Array.from(updates.w.dataSync()), [-1]);
+ * disposeState([g, updates]);
+ * ```
+ */
+export function scaleByLearningRate(lr: number | Schedule): GradientTransform<ScaleByLearningRateState> {
+  const rate = checkLearningRate("scaleByLearningRate", "lr", lr);
+  return {
+    init: () => ({ count: 0 }),
+    update(grads, state) {
+      const count = checkCount("scaleByLearningRate", state);
+      const value = typeof rate === "number" ? rate : rate(count);
+      if (typeof value !== "number" || !(Number.isFinite(value) && value >= 0)) {
+        throw new RangeError(
+          `Cannot update scaleByLearningRate: the schedule must return a non-negative number: current value is ` +
+            `${show(value)} at step ${count}`,
+        );
+      }
+      const updates = mapKept(grads, (k) => tf.mul(grads[k], -value));
+      return { updates, state: { count: count + 1 } };
+    },
+  };
+}
+
+/** Options for {@linkcode adamw}. */
+export interface AdamwOptions extends ScaleByAdamOptions {
+  /** Learning rate: a positive number or a schedule. */
+  lr: number | Schedule;
+  /** Decoupled weight decay coefficient, >= 0. @default {0.01} */
+  weightDecay?: number;
+  /** Which parameters get weight decay. @default {defaultDecayMask} */
+  mask?: (name: string, param: tf.Tensor) => boolean;
+}
+
+/** State of {@linkcode adamw}: `[adam, decay, lr]` child states. */
+export type AdamwState = [ScaleByAdamState, EmptyState, ScaleByLearningRateState];
+
+/**
+ * AdamW: Adam with decoupled weight decay, `chain(scaleByAdam, addDecayedWeights, scaleByLearningRate)`. The step is
+ * `p -= lr * (mû / (sqrt(nû) + eps) + weightDecay * p)` (decay only where `mask` says).
+ *
+ * @param options Learning rate, Adam's decay rates and epsilon, weight decay and its mask.
+ * @returns The optimizer; `update` needs `params`.
+ * @throws {RangeError} for out-of-range hyperparameters (checked here, before any tensor exists); {TypeError} for
+ * wrong types.
+ *
+ * @example Usage
+ * ```ts
+ * import { adamw } from "./adam.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const opt = adamw({ lr: 3e-4, weightDecay: 0.1 });
+ * assert.throws(() => adamw({ lr: -1 }), RangeError);
+ * assert.equal(opt.init({})[0].count, 0);
+ * ```
+ */
+export function adamw(options: AdamwOptions): GradientTransform<AdamwState> {
+  const fn = "adamw";
+  const lr = checkLearningRate(fn, "lr", options?.lr);
+  const b1 = checkDecay(fn, "b1", options.b1 ?? 0.9);
+  const b2 = checkDecay(fn, "b2", options.b2 ?? 0.999);
+  const eps = checkNonNegative(fn, "eps", options.eps ?? 1e-8);
+  const weightDecay = checkNonNegative(fn, "weightDecay", options.weightDecay ?? 0.01);
+  const mask = checkFunction<AdamwOptions["mask"]>(fn, "mask", options.mask ?? defaultDecayMask);
+  return chain(
+    scaleByAdam({ b1, b2, eps }),
+    addDecayedWeights({ weightDecay, mask }),
+    scaleByLearningRate(lr),
+  );
+}
+
+/** Options for {@linkcode adam}. */
+export interface AdamOptions extends ScaleByAdamOptions {
+  /** Learning rate: a positive number or a schedule. */
+  lr: number | Schedule;
+}
+
+/**
+ * Adam without weight decay: `chain(scaleByAdam, scaleByLearningRate)`.
+ *
+ * @param options Learning rate, decay rates and epsilon.
+ * @returns The optimizer.
+ * @throws {RangeError} for out-of-range hyperparameters; {TypeError} for wrong types.
+ *
+ * @example Usage
+ * ```ts
+ * import { adam } from "./adam.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(adam({ lr: 1e-3 }).init({}).length, 2);
+ * ```
+ */
+export function adam(options: AdamOptions): GradientTransform<[ScaleByAdamState, ScaleByLearningRateState]> {
+  const fn = "adam";
+  const lr = checkLearningRate(fn, "lr", options?.lr);
+  const b1 = checkDecay(fn, "b1", options.b1 ?? 0.9);
+  const b2 = checkDecay(fn, "b2", options.b2 ?? 0.999);
+  const eps = checkNonNegative(fn, "eps", options.eps ?? 1e-8);
+  return chain(scaleByAdam({ b1, b2, eps }), scaleByLearningRate(lr));
+}

@@ -1,0 +1,188 @@
+/**
+ * Ready-made training runs used by the experiments and notebooks: a character LM run and an image classifier run,
+ * each reporting loss/accuracy, ms/step, whole-step peak bytes and saved-activation bytes.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ImageDataset } from "../data/fashion_mnist.ts";
+import { imageBatch } from "../data/image_batches.ts";
+import { lmEvalBatches, sampleLmBatch } from "../data/lm_batch.ts";
+import { Rng } from "../data/rng.ts";
+import { meter } from "../memory/meter.ts";
+import type { Batch, Model } from "../models/model.ts";
+import type { GradientTransform } from "../optim/transform.ts";
+import { disposeBatch, tokenBatch } from "./batch.ts";
+import { evaluate } from "./evaluate.ts";
+import type { GradSource } from "./grad_source.ts";
+import { Trainer } from "./trainer.ts";
+
+/** What a run reports. */
+export interface RunSummary {
+  /** Steps taken. */
+  steps: number;
+  /** Training loss per step. */
+  losses: number[];
+  /** Mean training loss over the last 10% of steps. */
+  trainLoss: number;
+  /** Held-out loss at the end. */
+  evalLoss: number;
+  /** Held-out accuracy at the end (next-char accuracy for LMs). */
+  accuracy: number;
+  /** Mean wall time per step, excluding the first 3 (warmup). */
+  msPerStep: number;
+  /** Highest live bytes (unique tfjs buffers + ledger) during any step: params, optimizer state, activations. */
+  peakBytes: number;
+  /** Bytes held for backward at the end of forward (largest over steps). */
+  savedBytes: number;
+}
+
+/** Common options of {@linkcode runLm} and {@linkcode runClassifier}. */
+export interface RunOptions<S> {
+  /** The model to train (its params are replaced as it trains). */
+  model: Model;
+  /** Optimizer. */
+  optimizer: GradientTransform<S>;
+  /** Gradient source (checkpointing, Mesa, ... plug in here). @default {backprop()} */
+  source?: GradSource;
+  /** Training steps. */
+  steps: number;
+  /** Batch size. */
+  batch: number;
+  /** Seed of batch sampling. @default {0} */
+  seed?: number;
+  /** Progress callback every `logEvery` steps. */
+  log?: (msg: string) => void;
+  /** @default {50} */
+  logEvery?: number;
+}
+
+function summarize(
+  losses: number[],
+  ms: number[],
+  peak: number,
+  saved: number,
+  ev: { loss: number; accuracy: number },
+): RunSummary {
+  const tail = losses.slice(Math.max(0, losses.length - Math.max(1, Math.ceil(losses.length / 10))));
+  const timed = ms.length > 4 ? ms.slice(3) : ms;
+  return {
+    steps: losses.length,
+    losses,
+    trainLoss: tail.reduce((a, b) => a + b, 0) / tail.length,
+    evalLoss: ev.loss,
+    accuracy: ev.accuracy,
+    msPerStep: timed.reduce((a, b) => a + b, 0) / timed.length,
+    peakBytes: peak,
+    savedBytes: saved,
+  };
+}
+
+function trainLoop<S>(opts: RunOptions<S>, nextBatch: () => Batch): {
+  trainer: Trainer<S>;
+  losses: number[];
+  ms: number[];
+  peak: number;
+  saved: number;
+} {
+  if (!Number.isInteger(opts.steps) || opts.steps <= 0) {
+    throw new RangeError(`Cannot run training: 'steps' must be a positive integer: current value is ${opts.steps}`);
+  }
+  const trainer = new Trainer(opts.model, {
+    optimizer: opts.optimizer,
+    ...(opts.source ? { source: opts.source } : {}),
+  });
+  const m = meter();
+  const losses: number[] = [], ms: number[] = [];
+  let peak = 0, saved = 0;
+  for (let i = 0; i < opts.steps; i++) {
+    const batch = nextBatch();
+    m.resetPeak();
+    const r = trainer.step(batch);
+    peak = Math.max(peak, m.peak);
+    disposeBatch(batch);
+    losses.push(r.loss);
+    ms.push(r.ms);
+    saved = Math.max(saved, r.savedBytes);
+    if (opts.log && ((i + 1) % (opts.logEvery ?? 50) === 0 || i === 0)) {
+      opts.log(`step ${i + 1}/${opts.steps} loss ${r.loss.toFixed(4)} ${r.ms.toFixed(0)} ms`);
+    }
+  }
+  return { trainer, losses, ms, peak, saved };
+}
+
+/** Options for {@linkcode runLm}. */
+export interface LmRunOptions<S> extends RunOptions<S> {
+  /** Token streams (e.g. from `loadCharCorpus`). */
+  data: { train: Int32Array; val: Int32Array };
+  /** Sequence length. */
+  context: number;
+  /** Validation batches at the end. @default {8} */
+  evalBatches?: number;
+}
+
+/**
+ * Trains a causal LM on random windows of `data.train` and evaluates on the first windows of `data.val`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const r = runLm({ model: gpt, optimizer: adamw({ lr: 3e-3 }), data: corpus, steps: 200, batch: 8, context: 32 });
+ * ```
+ */
+export function runLm<S>(opts: LmRunOptions<S>): RunSummary {
+  const rng = new Rng(opts.seed ?? 0);
+  const { trainer, losses, ms, peak, saved } = trainLoop(
+    opts,
+    () => tokenBatch(sampleLmBatch(opts.data.train, opts.batch, opts.context, rng), opts.batch, opts.context),
+  );
+  trainer.dispose();
+  const windows = lmEvalBatches(opts.data.val, opts.batch, opts.context, opts.evalBatches ?? 8);
+  const batches = windows.map((w) => tokenBatch(w, w.x.length / opts.context, opts.context));
+  try {
+    return summarize(losses, ms, peak, saved, evaluate(opts.model, batches));
+  } finally {
+    batches.forEach(disposeBatch);
+  }
+}
+
+/** Options for {@linkcode runClassifier}. */
+export interface ClassifierRunOptions<S> extends RunOptions<S> {
+  /** Training images. */
+  train: ImageDataset;
+  /** Test images. */
+  test: ImageDataset;
+  /** Evaluate on at most this many test images. @default {all} */
+  evalLimit?: number;
+}
+
+/**
+ * Trains an image classifier on shuffled epochs of `train` and reports test accuracy.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const r = runClassifier({ model: vit, optimizer: adamw({ lr: 1e-3 }), train, test, steps: 500, batch: 64 });
+ * ```
+ */
+export function runClassifier<S>(opts: ClassifierRunOptions<S>): RunSummary {
+  const rng = new Rng(opts.seed ?? 0);
+  let order = rng.permutation(opts.train.n), pos = 0;
+  const { trainer, losses, ms, peak, saved } = trainLoop(opts, () => {
+    if (pos + opts.batch > order.length) {
+      order = rng.permutation(opts.train.n);
+      pos = 0;
+    }
+    const idx = order.subarray(pos, pos + opts.batch);
+    pos += opts.batch;
+    return imageBatch(opts.train, idx);
+  });
+  trainer.dispose();
+  const n = Math.min(opts.test.n, opts.evalLimit ?? opts.test.n);
+  const batches = [];
+  for (let s = 0; s < n; s += 500) {
+    batches.push(imageBatch(opts.test, Int32Array.from({ length: Math.min(500, n - s) }, (_, i) => s + i)));
+  }
+  try {
+    return summarize(losses, ms, peak, saved, evaluate(opts.model, batches));
+  } finally {
+    batches.forEach((b) => tf.dispose([b.x, b.y]));
+  }
+}

@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { parseCli } from "../../experiments/_lib/cli.ts";
+import { UsageError } from "../../experiments/_lib/errors.ts";
+
+Deno.test("parseCli() reads the name, flags, options and overrides", () => {
+  const a = parseCli(["baseline", "--quick", "--out", "/tmp/r", "--backend=cpu", "--lr=0.1", "--verbose"]);
+  assert.deepEqual(a, {
+    name: "baseline",
+    help: false,
+    list: false,
+    quick: true,
+    out: "/tmp/r",
+    backend: "cpu",
+    overrides: [{ key: "lr", value: "0.1" }, { key: "verbose", value: undefined }],
+  });
+});
+
+Deno.test("parseCli() accepts --out=DIR, --backend NAME, --list and -h", () => {
+  const a = parseCli(["--out=x", "--backend", "wasm", "--list", "-h"]);
+  assert.equal(a.out, "x");
+  assert.equal(a.backend, "wasm");
+  assert.ok(a.list && a.help);
+  assert.equal(a.name, undefined);
+});
+
+Deno.test("parseCli() keeps '=' inside values and empty values", () => {
+  assert.deepEqual(parseCli(["x", "--tag=a=b", "--dims="]).overrides, [
+    { key: "tag", value: "a=b" },
+    { key: "dims", value: "" },
+  ]);
+});
+
+Deno.test("parseCli() rejects a missing option value, unknown short options and extra positionals", () => {
+  assert.throws(() => parseCli(["x", "--out"]), UsageError);
+  assert.throws(() => parseCli(["x", "--backend", "--quick"]), UsageError);
+  assert.throws(() => parseCli(["x", "-q"]), /unknown option "-q"/);
+  assert.throws(() => parseCli(["x", "lr=3"]), /unexpected argument "lr=3"/);
+  assert.throws(() => parseCli(["x", "--=3"]), UsageError);
+});

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { checkRows, collectEnv, gitVersion, writeResults } from "../../experiments/_lib/results.ts";
+
+Deno.test("gitVersion() is 'unknown' outside a git checkout", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // GIT_CEILING_DIRECTORIES is not needed: temp dirs are not inside a checkout.
+    assert.equal(await gitVersion(dir), "unknown");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("collectEnv() records backend, versions, git, date and quick", async () => {
+  const env = await collectEnv({ backend: "cpu", quick: true, git: "abc1234", date: new Date(0) });
+  assert.deepEqual(env, {
+    backend: "cpu",
+    deno: Deno.version.deno,
+    tfjs: tf.version.tfjs,
+    git: "abc1234",
+    date: "1970-01-01T00:00:00.000Z",
+    quick: true,
+  });
+});
+
+Deno.test("writeResults() creates the directory and writes <experiment>.json", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const env = await collectEnv({ backend: "cpu", quick: false, git: "unknown" });
+    const record = { experiment: "toy", config: { a: 1 }, env, rows: [{ technique: "t", model: "m", x: 1 }] };
+    const path = await writeResults(`${dir}/nested/`, record);
+    assert.equal(path, `${dir}/nested/toy.json`);
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(path)), record);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkRows() accepts flat rows and explains bad ones", () => {
+  assert.equal(checkRows([{ technique: "t", model: "m", a: 1, b: "s", c: true, d: null }]), undefined);
+  assert.equal(checkRows([]), undefined);
+  assert.match(checkRows(undefined)!, /expected an array/);
+  assert.match(checkRows([1])!, /row 0 is not an object/);
+  assert.match(checkRows([{ model: "m" }])!, /no string "technique"/);
+  assert.match(checkRows([{ technique: "t", model: "m", x: [1] }])!, /key "x" is a object/);
+});
