@@ -1,0 +1,265 @@
+/**
+ * The "blas" backend: the wasm backend with `BatchMatMul` and `_FusedMatMul` computed by `cblas_sgemm`, zero-copy on
+ * the wasm heap. `tf.matMul`, `tf.dot` and the matMul gradients run `BatchMatMul`; `tf.fused.matMul` (tf.layers
+ * dense) runs `_FusedMatMul`.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type BlasLibrary, CBLAS, loadBlas } from "./blas.ts";
+import { patchWasm } from "./wasm_patches.ts";
+
+interface WasmBackendLike {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+interface PatchState {
+  lib: BlasLibrary;
+  threads: number;
+  previous: Map<string, tf.KernelConfig>;
+}
+
+const STATE = Symbol.for("memtrain.blasPatch");
+const KERNELS = ["BatchMatMul", "_FusedMatMul"] as const;
+
+function state(): PatchState | undefined {
+  return (globalThis as Record<symbol, PatchState | undefined>)[STATE];
+}
+
+/** Options for {@linkcode patchBlas}. */
+export interface PatchBlasOptions {
+  /** The library. @default {the library already patched in, else loadBlas()} */
+  lib?: BlasLibrary;
+  /**
+   * BLAS thread count. OpenBLAS keeps it per process, so it is shared with other workers and test isolates.
+   * @default {navigator.hardwareConcurrency}
+   */
+  threads?: number;
+}
+
+/** What {@linkcode patchBlas} installed. */
+export interface BlasPatchInfo {
+  /** Library name or path. */
+  path: string;
+  /** The mapped library file, when it can be determined. */
+  file: string | undefined;
+  /** `openblas_get_config()`, when available. */
+  config: string | undefined;
+  /** The thread count set. */
+  threads: number;
+}
+
+/** True while the BLAS kernels are registered for the wasm backend. */
+export function isBlasPatched(): boolean {
+  return state() !== undefined;
+}
+
+/** The active BLAS patch, or undefined. */
+export function blasPatchInfo(): BlasPatchInfo | undefined {
+  const s = state();
+  return s && { path: s.lib.path, file: s.lib.file, config: s.lib.config, threads: s.threads };
+}
+
+/**
+ * Registers the BLAS `BatchMatMul` and `_FusedMatMul` kernels for the wasm backend (after applying
+ * {@linkcode patchWasm}). Calling it again updates the library and thread count. Call after the wasm backend is active.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await tf.setBackend("wasm");
+ * patchBlas({ threads: 2 });
+ * tf.matMul(a, b); // OpenBLAS
+ * unpatchBlas(); // back to the wasm kernels
+ * ```
+ * @throws {RangeError} when `threads` is not a positive integer or no BLAS library loads.
+ * @throws {Error} when the wasm backend has not been imported.
+ */
+export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
+  const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(`Cannot patch BLAS: 'threads' must be a positive integer: current value is ${threads}`);
+  }
+  const lib = options.lib ?? state()?.lib ?? loadBlas();
+  lib.setThreads(threads);
+  const existing = state();
+  if (existing) {
+    existing.lib = lib;
+    existing.threads = threads;
+  } else {
+    for (const name of KERNELS) {
+      if (!tf.getKernel(name, "wasm")) {
+        throw new Error(`Cannot patch BLAS: wasm kernel ${name} is not registered (import the wasm backend first)`);
+      }
+    }
+    patchWasm(); // first, so unpatchBlas restores its transposing BatchMatMul
+    const previous = new Map(KERNELS.map((name) => [name, tf.getKernel(name, "wasm")!]));
+    const s: PatchState = { lib, threads, previous };
+    (globalThis as Record<symbol, PatchState | undefined>)[STATE] = s;
+    register({ ...previous.get("BatchMatMul")!, kernelFunc: (args) => batchMatMul(args, s) });
+    register({ ...previous.get("_FusedMatMul")!, kernelFunc: (args) => fusedMatMul(args, s) });
+  }
+  return blasPatchInfo()!;
+}
+
+/** Restores the kernels {@linkcode patchBlas} replaced. Returns false when nothing was patched. */
+export function unpatchBlas(): boolean {
+  const s = state();
+  if (!s) return false;
+  for (const config of s.previous.values()) register(config);
+  (globalThis as Record<symbol, PatchState | undefined>)[STATE] = undefined;
+  return true;
+}
+
+function register(config: tf.KernelConfig): void {
+  if (tf.getKernel(config.kernelName, "wasm") !== undefined) tf.unregisterKernel(config.kernelName, "wasm");
+  tf.registerKernel(config);
+}
+
+interface Plan {
+  m: number;
+  n: number;
+  k: number;
+  outShape: number[];
+  /** Per output batch: the a and b batch indices. */
+  aIndex: (i: number) => number;
+  bIndex: (i: number) => number;
+  batches: number;
+}
+
+/** Maps a flat index of `outShape` to the flat index of `shape` broadcast into it (right-aligned; size-1 dims repeat). */
+function broadcastIndexer(shape: number[], outShape: number[]): (i: number) => number {
+  const size = shape.reduce((x, y) => x * y, 1);
+  if (size === 1) return () => 0;
+  if (size === outShape.reduce((x, y) => x * y, 1)) return (i) => i; // same shape up to leading 1s
+  return (i) => {
+    let idx = 0, stride = 1;
+    for (let d = outShape.length - 1, s = shape.length - 1; s >= 0; d--, s--) {
+      const coord = i % outShape[d];
+      i = (i - coord) / outShape[d];
+      if (shape[s] !== 1) idx += coord * stride;
+      stride *= shape[s];
+    }
+    return idx;
+  };
+}
+
+function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): Plan {
+  const ra = a.shape.length, rb = b.shape.length;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (k !== kb) {
+    throw new Error(
+      `Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${a.shape} and ${b.shape} and ` +
+        `transposeA=${transposeA} and transposeB=${transposeB} must match.`,
+    );
+  }
+  const aBatch = a.shape.slice(0, -2), bBatch = b.shape.slice(0, -2);
+  const outBatch = tf.backend_util.assertAndGetBroadcastShape(aBatch, bBatch);
+  return {
+    m,
+    n,
+    k,
+    outShape: [...outBatch, m, n],
+    aIndex: broadcastIndexer(aBatch, outBatch),
+    bIndex: broadcastIndexer(bBatch, outBatch),
+    batches: outBatch.reduce((x, y) => x * y, 1),
+  };
+}
+
+/** Runs the planned GEMMs into `out` (beta = 0, or 1 when `out` is pre-filled). */
+function gemm(
+  be: WasmBackendLike,
+  s: PatchState,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  out: tf.TensorInfo,
+  p: Plan,
+  transposeA: boolean,
+  transposeB: boolean,
+  beta: number,
+): void {
+  const { m, n, k } = p;
+  // Views are made after makeOutput (which may grow the heap and detach older views).
+  const heap = be.wasm.HEAPU8.buffer;
+  const view = (t: tf.TensorInfo, len: number) => new Float32Array(heap, be.dataIdMap.get(t.dataId).memoryOffset, len);
+  const av = view(a, a.shape.reduce((x, y) => x * y, 1)), bv = view(b, b.shape.reduce((x, y) => x * y, 1));
+  const ov = view(out, p.batches * m * n);
+  if (k === 0) {
+    if (beta === 0) ov.fill(0);
+    return;
+  }
+  const lda = transposeA ? m : k, ldb = transposeB ? k : n;
+  const tA = transposeA ? CBLAS.Trans : CBLAS.NoTrans, tB = transposeB ? CBLAS.Trans : CBLAS.NoTrans;
+  const sgemm = s.lib.rawSgemm;
+  for (let i = 0; i < p.batches; i++) {
+    const ao = p.aIndex(i) * m * k, bo = p.bIndex(i) * k * n, oo = i * m * n;
+    const aSub = p.batches === 1 ? av : av.subarray(ao, ao + m * k);
+    const bSub = p.batches === 1 ? bv : bv.subarray(bo, bo + k * n);
+    const oSub = p.batches === 1 ? ov : ov.subarray(oo, oo + m * n);
+    sgemm(CBLAS.RowMajor, tA, tB, m, n, k, 1, aSub, lda, bSub, ldb, beta, oSub, n);
+  }
+}
+
+type MatMulAttrs = { transposeA: boolean; transposeB: boolean };
+
+function batchMatMul(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.TensorInfo | tf.TensorInfo[] {
+  const a = args.inputs.a as tf.TensorInfo, b = args.inputs.b as tf.TensorInfo;
+  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) {
+    return s.previous.get("BatchMatMul")!.kernelFunc(args);
+  }
+  const { transposeA, transposeB } = args.attrs as unknown as MatMulAttrs;
+  const be = args.backend as unknown as WasmBackendLike;
+  const p = plan(a, b, transposeA, transposeB);
+  const out = be.makeOutput(p.outShape, "float32");
+  if (p.batches * p.m * p.n > 0) gemm(be, s, a, b, out, p, transposeA, transposeB, 0);
+  return out;
+}
+
+type FusedAttrs = MatMulAttrs & { activation: string; leakyreluAlpha?: number };
+
+const ACTIVATIONS: Record<string, ((x: number, alpha: number) => number) | null> = {
+  linear: null,
+  relu: (x) => (x > 0 ? x : 0),
+  relu6: (x) => (x > 0 ? (x < 6 ? x : 6) : 0),
+  leakyrelu: (x, alpha) => (x < 0 ? alpha * x : x),
+  elu: (x) => (x < 0 ? Math.exp(x) - 1 : x),
+  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+};
+
+function fusedMatMul(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.TensorInfo | tf.TensorInfo[] {
+  const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const attrs = args.attrs as unknown as FusedAttrs;
+  const p = a && b && a.shape.length >= 2 && b.shape.length >= 2
+    ? plan(a, b, attrs.transposeA, attrs.transposeB)
+    : null;
+  const biasOk = bias == null ||
+    (bias.dtype === "float32" && bias.shape.length === 1 && [1, p?.n].includes(bias.shape[0]));
+  if (
+    !p || a!.dtype !== "float32" || b!.dtype !== "float32" || !biasOk || preluActivationWeights != null ||
+    !(attrs.activation in ACTIVATIONS)
+  ) {
+    return s.previous.get("_FusedMatMul")!.kernelFunc(args); // stock kernel: other cases, or its error
+  }
+  const be = args.backend as unknown as WasmBackendLike;
+  const out = be.makeOutput(p.outShape, "float32");
+  const total = p.batches * p.m * p.n;
+  if (total === 0) return out;
+  const heap = be.wasm.HEAPU8.buffer;
+  if (bias != null) {
+    const bv = new Float32Array(heap, be.dataIdMap.get(bias.dataId).memoryOffset, bias.shape[0]);
+    const ov = new Float32Array(heap, be.dataIdMap.get(out.dataId).memoryOffset, total);
+    if (bv.length === 1) ov.fill(bv[0]);
+    else for (let r = 0; r < total; r += p.n) ov.set(bv, r);
+  }
+  gemm(be, s, a!, b!, out, p, attrs.transposeA, attrs.transposeB, bias != null ? 1 : 0);
+  const act = ACTIVATIONS[attrs.activation];
+  if (act) {
+    const ov = new Float32Array(be.wasm.HEAPU8.buffer, be.dataIdMap.get(out.dataId).memoryOffset, total);
+    const alpha = attrs.leakyreluAlpha ?? 0.2;
+    for (let i = 0; i < total; i++) ov[i] = act(ov[i], alpha);
+  }
+  return out;
+}

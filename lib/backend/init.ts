@@ -1,0 +1,170 @@
+/**
+ * Backend selection: `initBackend()` picks and initializes the tfjs backend memtrain runs on.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { patchWasm } from "./wasm_patches.ts";
+import { meter } from "../memory/meter.ts";
+import { describeFailures, findBlas } from "./blas.ts";
+import { patchBlas, unpatchBlas } from "./blas_patch.ts";
+
+/**
+ * Backends memtrain can run on. `blas` is the wasm backend with matmuls computed by OpenBLAS (see
+ * {@linkcode patchBlas}). `auto` prefers tfjs-node ("tensorflow") when importable, then blas when OpenBLAS loads,
+ * else wasm.
+ */
+export type BackendName = "auto" | "wasm" | "blas" | "cpu" | "tensorflow";
+
+/** Options for {@linkcode initBackend}. */
+export interface InitBackendOptions {
+  /** Which backend to use. @default {"auto"} (or the `MEMTRAIN_BACKEND` environment variable) */
+  backend?: BackendName;
+  /** Print one line saying which backend was chosen and why. @default {false} */
+  verbose?: boolean;
+  /**
+   * BLAS threads for the blas backend.
+   * @default {the `MEMTRAIN_BLAS_THREADS` environment variable, else navigator.hardwareConcurrency}
+   */
+  blasThreads?: number;
+  /** BLAS library name or path for the blas backend. @default {`MEMTRAIN_BLAS_PATH`, else the OpenBLAS search list} */
+  blasPath?: string;
+}
+
+/** What {@linkcode initBackend} chose. */
+export interface BackendInfo {
+  /** The memtrain backend name ("wasm", "blas", "cpu", "tensorflow"). */
+  name: string;
+  /** The active tfjs backend (`tf.getBackend()`): "wasm" for both wasm and blas. */
+  tfBackend: string;
+  /** Human-readable notes, e.g. why an optional backend was skipped. */
+  notes: string[];
+}
+
+const VALID: readonly BackendName[] = ["auto", "wasm", "blas", "cpu", "tensorflow"];
+
+function installed(pkg: string): boolean {
+  try {
+    return Deno.statSync(`node_modules/${pkg}/package.json`).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Tries the optional tfjs-node backends. `auto` only tries packages already installed in `node_modules/` (so a
+ * machine without them never downloads anything); an explicit "tensorflow" request tries the npm import.
+ */
+async function tryTfjsNode(explicit: boolean): Promise<string | undefined> {
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    if (!explicit && !installed(pkg)) continue;
+    try {
+      // Optional dependency: it cannot install on machines without network access to libtensorflow.
+      await import(`npm:${pkg}@4.22.0`);
+      if (await tf.setBackend("tensorflow")) return pkg;
+    } catch {
+      // not importable: fall through
+    }
+  }
+  return undefined;
+}
+
+let current: BackendInfo | undefined;
+
+/**
+ * Initializes the tfjs backend and applies memtrain's fixes for it.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const info = await initBackend({ backend: "blas", blasThreads: 2 });
+ * console.log(info.name, info.tfBackend); // "blas" "wasm"
+ * ```
+ * @throws {RangeError} for an unknown backend name, a bad BLAS thread count, or when the requested backend cannot
+ * start (for "blas": no BLAS library loads; `auto` falls back to wasm with a note instead).
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const requested = options.backend ?? (Deno.env.get("MEMTRAIN_BACKEND") as BackendName | undefined) ?? "auto";
+  if (!VALID.includes(requested)) {
+    throw new RangeError(
+      `Cannot initialize backend: 'backend' must be one of ${VALID.join(", ")}: current value is "${requested}"`,
+    );
+  }
+  tf.enableProdMode();
+  const notes: string[] = [];
+  let chosen: Exclude<BackendName, "auto">;
+  if (requested === "tensorflow" || requested === "auto") {
+    const pkg = await tryTfjsNode(requested === "tensorflow");
+    if (pkg) {
+      chosen = "tensorflow";
+      notes.push(`using ${pkg}`);
+    } else if (requested === "tensorflow") {
+      throw new RangeError(
+        'Cannot initialize backend "tensorflow": @tensorflow/tfjs-node is not importable (it needs libtensorflow)',
+      );
+    } else {
+      notes.push("tfjs-node not importable");
+      chosen = "blas";
+    }
+  } else {
+    chosen = requested;
+  }
+  let blas: ReturnType<typeof findBlas> | undefined;
+  if (chosen === "blas" && requested === "auto" && Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    notes.push("OpenBLAS skipped (no --allow-ffi permission); using wasm"); // auto never prompts
+    chosen = "wasm";
+  }
+  if (chosen === "blas") {
+    blas = findBlas(options.blasPath);
+    if (!blas.lib) {
+      const tried = describeFailures(blas.failures);
+      if (requested === "blas") {
+        throw new RangeError(
+          `Cannot initialize backend "blas": no BLAS library with cblas_sgemm found (${tried}); ` +
+            "install libopenblas0-pthread or set MEMTRAIN_BLAS_PATH",
+        );
+      }
+      notes.push(`OpenBLAS not found (${tried}); using wasm`);
+      chosen = "wasm";
+    }
+  }
+  const threads = chosen === "blas" ? blasThreads(options.blasThreads) : 0;
+  if (chosen === "wasm" || chosen === "blas") {
+    await import("@tensorflow/tfjs-backend-wasm");
+    if (!(await tf.setBackend("wasm"))) {
+      throw new RangeError(`Cannot initialize backend "${chosen}": setBackend failed`);
+    }
+    patchWasm();
+  } else if (chosen === "cpu") {
+    if (!(await tf.setBackend("cpu"))) throw new RangeError('Cannot initialize backend "cpu": setBackend failed');
+  }
+  await tf.ready();
+  meter(); // count unique buffers from here on
+  if (chosen === "blas") {
+    const info = patchBlas({ lib: blas!.lib, threads });
+    const via = info.file && info.file !== info.path ? `${info.file} (via ${info.path})` : info.path;
+    notes.push(`BLAS ${via}${info.config ? `: ${info.config}` : ""}; ${info.threads} thread(s)`);
+  } else {
+    unpatchBlas();
+  }
+  current = { name: chosen, tfBackend: tf.getBackend(), notes };
+  if (options.verbose) {
+    console.error(`memtrain: backend ${current.name}${notes.length ? ` (${notes.join("; ")})` : ""}`);
+  }
+  return current;
+}
+
+function blasThreads(option: number | undefined): number {
+  const fromEnv = option === undefined ? Deno.env.get("MEMTRAIN_BLAS_THREADS") : undefined;
+  const value = option ?? (fromEnv ? Number(fromEnv) : navigator.hardwareConcurrency ?? 1);
+  if (!Number.isInteger(value) || value < 1) {
+    const shown = fromEnv !== undefined ? `"${fromEnv}" (MEMTRAIN_BLAS_THREADS)` : String(value);
+    throw new RangeError(
+      `Cannot initialize backend "blas": 'blasThreads' must be a positive integer: current value is ${shown}`,
+    );
+  }
+  return value;
+}
+
+/** The info of the last {@linkcode initBackend} call, or undefined before the first. */
+export function backendInfo(): BackendInfo | undefined {
+  return current;
+}

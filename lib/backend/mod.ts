@@ -1,0 +1,24 @@
+/**
+ * Backend selection and fixes.
+ * @module
+ */
+export { type BackendInfo, backendInfo, type BackendName, initBackend, type InitBackendOptions } from "./init.ts";
+export { isWasmPatched, patchWasm } from "./wasm_patches.ts";
+export {
+  blasCandidates,
+  type BlasLibrary,
+  blasSgemm,
+  DEFAULT_BLAS_CANDIDATES,
+  findBlas,
+  type FindBlasResult,
+  loadBlas,
+  type SgemmOptions,
+} from "./blas.ts";
+export {
+  type BlasPatchInfo,
+  blasPatchInfo,
+  isBlasPatched,
+  patchBlas,
+  type PatchBlasOptions,
+  unpatchBlas,
+} from "./blas_patch.ts";
