@@ -12,6 +12,9 @@
  * @module
  */
 import type { Registry } from "./_lib/experiment.ts";
+import { baseline } from "./baseline.ts";
+import { memory } from "./memory.ts";
+import { quickstart } from "./quickstart.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
-export const experiments: Registry = {};
+export const experiments: Registry = { baseline, memory, quickstart };

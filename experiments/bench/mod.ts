@@ -4,9 +4,10 @@
  * @module
  */
 import type { Bench } from "./common.ts";
+import { gptStepBench } from "./gpt_step.ts";
 import { sgemmBench } from "./sgemm.ts";
 
 export * from "./common.ts";
 
 /** All benchmark sections, in the order they run and print. */
-export const benches: Bench[] = [sgemmBench];
+export const benches: Bench[] = [sgemmBench, gptStepBench];

@@ -1,0 +1,49 @@
+/**
+ * A full GPT training step (forward, loss, explicit backward, AdamW update) at two configs: `gpt-bench` (V=256, D=256,
+ * 4 layers, 4 heads, T=128, B=8: GPT-small's shape) and `tiny` (V=64, D=64, 2 layers, 4 heads, T=32, B=8).
+ * Effective GFLOP/s counts 3x the forward matmul FLOPs (forward + two backward products) per step.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { createGpt, type GptConfig } from "../../lib/models/mod.ts";
+import { disposeTree } from "../../lib/nn/mod.ts";
+import { adamw } from "../../lib/optim/mod.ts";
+import { Trainer } from "../../lib/train/mod.ts";
+import { type Bench, type BenchResult, timeMedian } from "./common.ts";
+
+/** The benchmarked GPT configs with their batch size. */
+export const GPT_BENCH_CONFIGS: Record<string, { model: GptConfig; batch: number }> = {
+  "gpt-bench": { model: { vocab: 256, context: 128, dim: 256, layers: 4, heads: 4, mlpRatio: 4 }, batch: 8 },
+  tiny: { model: { vocab: 64, context: 32, dim: 64, layers: 2, heads: 4, mlpRatio: 4 }, batch: 8 },
+};
+
+/** The GPT-step section. On the cpu backend only `tiny` runs (gpt-bench takes minutes per step there). */
+export const gptStepBench: Bench = {
+  name: "gpt-step",
+  description: "GPT training step with AdamW (median ms/step, effective GFLOP/s)",
+  async run(backend, options) {
+    const rows: BenchResult[] = [];
+    for (const [name, { model: cfg, batch }] of Object.entries(GPT_BENCH_CONFIGS)) {
+      if (backend.name === "cpu" && name !== "tiny") continue;
+      const gpt = createGpt(cfg, { seed: 0 });
+      const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 1e-4 }) });
+      const x = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 1);
+      const y = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 2);
+      try {
+        const t = await timeMedian(() => trainer.step({ x, y }), {
+          warmup: 2,
+          minReps: Math.min(options.minReps, 5),
+          minMs: options.minMs,
+          maxReps: 50,
+        });
+        const flops = 3 * batch * gpt.flopsPerExample();
+        rows.push({ config: name, msPerStep: t.medianMs, gflops: flops / (t.medianMs * 1e6) });
+      } finally {
+        trainer.dispose();
+        disposeTree(gpt.params);
+        tf.dispose([x, y]);
+      }
+    }
+    return rows;
+  },
+};

@@ -1,0 +1,138 @@
+/**
+ * `deno task experiment memory`: what each saved-activation technique costs and saves on GPT-small and ViT-small:
+ * whole-step peak, bytes held for backward after forward (measured and analytic), and ms/step, with ratios to the
+ * plain-backprop baseline of the same model. Same seed, same real batch for every technique.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import { predictPeakSavedBytes } from "../lib/checkpoint/mod.ts";
+import { loadCharCorpus, loadFashionMnist, normalizeImages, Rng, sampleLmBatch } from "../lib/data/mod.ts";
+import { imageBatch } from "../lib/data/image_batches.ts";
+import { meter, mib, predictSavedBytes } from "../lib/memory/mod.ts";
+import {
+  type Batch,
+  createGpt,
+  createVit,
+  GPT_PRESETS,
+  type Model,
+  trunkSavedSpecs,
+  VIT_PRESETS,
+} from "../lib/models/mod.ts";
+import { disposeTree } from "../lib/nn/mod.ts";
+import { adamw } from "../lib/optim/mod.ts";
+import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
+import { defineExperiment, type Row } from "./_lib/experiment.ts";
+import { buildTechnique, TECHNIQUES } from "./_lib/techniques.ts";
+
+interface Measured {
+  peak: number;
+  saved: number;
+  predicted: number;
+  predictedPeakSaved: number;
+  ms: number;
+}
+
+function measureTechnique(make: () => Model, batch: Batch, name: string, warmup: number, steps: number): Measured {
+  const model = make();
+  const tech = buildTechnique(TECHNIQUES[name]);
+  const trainer = new Trainer(model, { optimizer: adamw({ lr: 1e-4 }), source: tech.source });
+  const m = meter();
+  try {
+    for (let i = 0; i < warmup; i++) trainer.step(batch);
+    let peak = 0, saved = 0, ms = 0;
+    for (let i = 0; i < steps; i++) {
+      m.resetPeak();
+      const r = trainer.step(batch);
+      peak = Math.max(peak, m.peak);
+      saved = Math.max(saved, r.savedBytes);
+      ms += r.ms;
+    }
+    const trunk = tech.trunk(model.layers);
+    const predicted = predictSavedBytes(
+      trunkSavedSpecs(trunk, model.loss, batch.x.shape, !!batch.weights),
+      tech.selector,
+    );
+    const predictedPeakSaved = predictPeakSavedBytes(trunk, batch.x.shape, {
+      selector: tech.selector,
+      loss: model.loss,
+    });
+    return { peak, saved, predicted, predictedPeakSaved, ms: ms / steps };
+  } finally {
+    trainer.dispose();
+    tech.dispose();
+    disposeTree(model.params);
+  }
+}
+
+/** The memory experiment. */
+export const memory = defineExperiment({
+  name: "memory",
+  description: "Peak / saved-activation MiB and ms/step of checkpointing, Mesa and both, on GPT-small and ViT-small",
+  schema: z.object({
+    techniques: z.array(z.enum(Object.keys(TECHNIQUES) as [string, ...string[]])).default(Object.keys(TECHNIQUES))
+      .describe("techniques to compare (comma list); baseline is always measured first"),
+    gptDepths: z.array(z.number().int().positive()).default([4, 8]).describe("GPT-small depths (layers)"),
+    gptBatch: z.number().int().positive().default(16).describe("GPT sequences per batch (T = 128)"),
+    vit: z.boolean().default(true).describe("also measure ViT-small"),
+    vitBatch: z.number().int().positive().default(128).describe("ViT images per batch"),
+    vitPatch: z.number().int().positive().default(4).describe("ViT patch size"),
+    warmup: z.number().int().nonnegative().default(2).describe("untimed steps per technique"),
+    steps: z.number().int().positive().default(4).describe("timed steps per technique"),
+    seed: z.number().int().default(0).describe("init and batch seed"),
+  }).strict(),
+  quick: { gptDepths: [2], gptBatch: 2, vitBatch: 8, warmup: 1, steps: 1 },
+  columns: [
+    "technique",
+    "model",
+    "peakMiB",
+    "peakRatio",
+    "savedMiB",
+    "savedRatio",
+    "predictedSavedMiB",
+    "msPerStep",
+    "timeRatio",
+  ],
+  async run(config, ctx) {
+    const techniques = ["baseline", ...config.techniques.filter((t) => t !== "baseline")];
+    const rows: Row[] = [];
+    const runModel = (label: string, make: () => Model, batch: Batch) => {
+      let base: Measured | undefined;
+      for (const name of techniques) {
+        ctx.log(`${label}: ${name}`);
+        const r = measureTechnique(make, batch, name, config.warmup, config.steps);
+        base ??= r;
+        rows.push({
+          technique: name,
+          model: label,
+          peakMiB: mib(r.peak),
+          peakRatio: r.peak / base.peak,
+          savedMiB: mib(r.saved),
+          savedRatio: r.saved / base.saved,
+          predictedSavedMiB: mib(r.predicted),
+          predictedPeakSavedMiB: mib(r.predictedPeakSaved),
+          peakSavedRatio: r.predictedPeakSaved / base.predictedPeakSaved,
+          msPerStep: r.ms,
+          timeRatio: r.ms / base.ms,
+        });
+      }
+    };
+    const corpus = await loadCharCorpus({ name: "moby-dick" });
+    const context = GPT_PRESETS.small.context;
+    for (const layers of config.gptDepths) {
+      const lm = sampleLmBatch(corpus.train, config.gptBatch, context, new Rng(config.seed));
+      const batch = tokenBatch(lm, config.gptBatch, context);
+      const make = () => createGpt({ ...GPT_PRESETS.small, layers, vocab: corpus.vocabSize }, { seed: config.seed });
+      runModel(`gpt-small-L${layers}/B${config.gptBatch}`, make, batch);
+      disposeBatch(batch);
+    }
+    if (config.vit) {
+      const train = normalizeImages(await loadFashionMnist({ split: "train", limit: config.vitBatch }));
+      const batch = imageBatch(train, Int32Array.from({ length: config.vitBatch }, (_, i) => i));
+      const make = () => createVit({ ...VIT_PRESETS.small, patch: config.vitPatch }, { seed: config.seed });
+      runModel(`vit-small-p${config.vitPatch}/B${config.vitBatch}`, make, batch);
+      tf.dispose([batch.x, batch.y]);
+    }
+    return rows;
+  },
+});
