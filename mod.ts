@@ -28,3 +28,6 @@ export * from "./lib/models/mod.ts";
 export * from "./lib/optim/mod.ts";
 export * from "./lib/train/mod.ts";
 export * from "./lib/data/mod.ts";
+export * from "./lib/checkpoint/mod.ts";
+export * from "./lib/viz/mod.ts";
+export * from "./lib/mesa/mod.ts";

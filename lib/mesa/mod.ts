@@ -1,0 +1,40 @@
+/**
+ * Mesa: 8-bit saved activations for Transformer training. The forward pass is exact; the tensors backward needs are
+ * saved as one byte per element (tfjs `bool` storage) with per-group running ranges, and dequantized in backward.
+ *
+ * ```ts ignore
+ * import { mesa } from "./lib/mesa/mod.ts";
+ * const m = mesa({ grouping: "head-wise" });
+ * const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 3e-3 }), source: backprop({ selector: m.selector }) });
+ * // ... train ...
+ * m.dispose();
+ * ```
+ *
+ * References: Pan et al., "Mesa: A Memory-saving Training Framework for Transformers", arXiv:2111.11124.
+ * @module
+ */
+export { type Mesa, mesa, MESA_DEFAULT_ROLES, mesaExcept, type MesaOptions } from "./select.ts";
+export {
+  groupingName,
+  type MesaPacked,
+  type MesaPolicy,
+  mesaPolicy,
+  type MesaPolicyOptions,
+  resolveMesaOptions,
+} from "./policy.ts";
+export { type MesaRange, type MesaSnapshot, MesaState } from "./state.ts";
+export {
+  dequantize,
+  type Grouping,
+  type GroupLayout,
+  groupLayout,
+  groupMinMax,
+  HEADWISE_CHANNEL_GROUPS,
+  LEVELS,
+  quantize,
+  type QuantizeOptions,
+  RANGE_EPS,
+  type Rounding,
+} from "./quantize.ts";
+export { type BytePaths, bytePaths, packBytes, unpackBytes } from "./storage.ts";
+export { fillUniform, mixSeed, uniformNoise } from "./noise.ts";

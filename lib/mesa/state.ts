@@ -1,0 +1,155 @@
+/**
+ * Mesa's running quantization ranges: one EMA estimate of (α, β) per saved-tensor tag, held as small kept tensors so
+ * the training hot path never downloads anything.
+ *
+ * References: Pan et al., "Mesa: A Memory-saving Training Framework for Transformers", arXiv:2111.11124
+ * (`update_clip_val_shift` in ziplab/Mesa `mesa/custom_quant.py`).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { mixSeed } from "./noise.ts";
+
+/** The running range of one tag, read back for inspection. */
+export interface MesaRange {
+  /** Range α per group. */
+  alpha: Float32Array;
+  /** Minimum β per group. */
+  beta: Float32Array;
+  /** Number of batches folded in so far. */
+  updates: number;
+}
+
+/** A JSON-friendly copy of all running ranges (for saving with training state). */
+export type MesaSnapshot = Record<string, { alpha: number[]; beta: number[]; updates: number }>;
+
+interface Entry {
+  alpha: tf.Tensor1D;
+  beta: tf.Tensor1D;
+  updates: number;
+}
+
+/**
+ * Running ranges per tag plus the rounding-noise counter. The first batch of a tag sets `α = max − min`, `β = min`;
+ * later batches fold in with `α ← λα + (1−λ)(max − min)`, `β ← λβ + (1−λ)min` (λ = `emaDecay`). A tag whose group
+ * count changes starts over.
+ *
+ * @example Usage
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { MesaState } from "./state.ts";
+ * const state = new MesaState(0.9);
+ * tf.tidy(() => { state.update("fc.input", tf.tensor1d([0]), tf.tensor1d([2])); }); // α = 2, β = 0
+ * tf.tidy(() => { state.update("fc.input", tf.tensor1d([0]), tf.tensor1d([4])); }); // α = 0.9·2 + 0.1·4 = 2.2
+ * state.get("fc.input")?.alpha; // Float32Array [2.2]
+ * state.dispose();
+ * ```
+ */
+export class MesaState {
+  readonly #ranges = new Map<string, Entry>();
+  #calls = 0;
+
+  /** Creates empty state with EMA decay λ = `emaDecay` and base seed `seed` for the rounding noise. */
+  constructor(readonly emaDecay: number, readonly seed = 0) {}
+
+  /**
+   * Folds a batch's per-group `min`/`max` (`[G]`) into the range of `tag` and returns the range to quantize this
+   * batch with. The returned tensors belong to the state (clone them to keep them past the next update).
+   */
+  update(tag: string, min: tf.Tensor1D, max: tf.Tensor1D): { alpha: tf.Tensor1D; beta: tf.Tensor1D } {
+    const old = this.#ranges.get(tag);
+    const lam = this.emaDecay;
+    const prev = old && old.alpha.size === min.size ? old : undefined;
+    const [alpha, beta] = tf.tidy(() => {
+      const range = tf.sub(max, min);
+      if (!prev) return [tf.keep(range), tf.keep(min.clone())] as tf.Tensor1D[];
+      return [
+        tf.keep(tf.add(tf.mul(prev.alpha, lam), tf.mul(range, 1 - lam))),
+        tf.keep(tf.add(tf.mul(prev.beta, lam), tf.mul(min, 1 - lam))),
+      ] as tf.Tensor1D[];
+    });
+    if (old) {
+      old.alpha.dispose();
+      old.beta.dispose();
+    }
+    this.#ranges.set(tag, { alpha, beta, updates: prev ? prev.updates + 1 : 1 });
+    return { alpha, beta };
+  }
+
+  /** A new seed for the next quantization (base seed mixed with a call counter). */
+  nextSeed(): number {
+    return mixSeed(this.seed, ++this.#calls);
+  }
+
+  /** The running range of `tag` (downloads it: for tests and inspection, not the hot path). */
+  get(tag: string): MesaRange | undefined {
+    const e = this.#ranges.get(tag);
+    if (!e) return undefined;
+    return { alpha: e.alpha.dataSync() as Float32Array, beta: e.beta.dataSync() as Float32Array, updates: e.updates };
+  }
+
+  /** Tags with a running range, in first-seen order. */
+  tags(): string[] {
+    return [...this.#ranges.keys()];
+  }
+
+  /** Number of tags with a running range. */
+  get size(): number {
+    return this.#ranges.size;
+  }
+
+  /** Number of tensors the state holds (two per tag). */
+  get numTensors(): number {
+    return 2 * this.#ranges.size;
+  }
+
+  /** Bytes of the running ranges (float32, two per group per tag). */
+  bytes(): number {
+    let n = 0;
+    for (const e of this.#ranges.values()) n += 4 * (e.alpha.size + e.beta.size);
+    return n;
+  }
+
+  /** Forgets the range of `tag`, or of every tag (and restarts the noise counter) when `tag` is omitted. */
+  reset(tag?: string): void {
+    const tags = tag === undefined ? this.tags() : [tag];
+    for (const t of tags) {
+      const e = this.#ranges.get(t);
+      if (!e) continue;
+      e.alpha.dispose();
+      e.beta.dispose();
+      this.#ranges.delete(t);
+    }
+    if (tag === undefined) this.#calls = 0;
+  }
+
+  /** A JSON-friendly copy of every running range and the noise counter's position. */
+  snapshot(): { ranges: MesaSnapshot; calls: number } {
+    const ranges: MesaSnapshot = {};
+    for (const tag of this.tags()) {
+      const r = this.get(tag)!;
+      ranges[tag] = { alpha: Array.from(r.alpha), beta: Array.from(r.beta), updates: r.updates };
+    }
+    return { ranges, calls: this.#calls };
+  }
+
+  /** Replaces the state with a {@linkcode MesaState.snapshot}. */
+  restore(snapshot: { ranges: MesaSnapshot; calls: number }): void {
+    this.reset();
+    for (const [tag, r] of Object.entries(snapshot.ranges)) {
+      if (r.alpha.length !== r.beta.length || r.alpha.length === 0) {
+        throw new RangeError(
+          `Cannot restore Mesa state: "${tag}" has ${r.alpha.length} alpha and ${r.beta.length} beta values`,
+        );
+      }
+      const alpha = tf.keep(tf.tensor1d(r.alpha, "float32"));
+      const beta = tf.keep(tf.tensor1d(r.beta, "float32"));
+      this.#ranges.set(tag, { alpha, beta, updates: r.updates });
+    }
+    this.#calls = snapshot.calls;
+  }
+
+  /** Frees every running range (the state stays usable: the next batch of each tag starts over). */
+  dispose(): void {
+    this.reset();
+  }
+}
