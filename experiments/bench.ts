@@ -3,12 +3,18 @@
  * of the benchmark registry (`experiments/bench/mod.ts`) on wasm, blas (per thread count, when OpenBLAS loads) and
  * optionally cpu, prints one table per section and with `--out DIR` writes `DIR/bench.json`
  * (`{ rows: BenchRow[], meta: { date, deno, cores, loadavg } }`).
+ *
+ * `deno task bench --profile [--configs gpt-bench,tiny] [--top N] [--steps N]` profiles one GPT training step per
+ * backend instead (`experiments/bench/profile.ts`): per-kernel ms, calls and share, plus the non-kernel overhead;
+ * with `--out DIR` it writes `DIR/profile.json` (`{ profiles: StepProfile[], meta }`).
  * @module
  */
 import { parseArgs } from "node:util";
 import Table from "cli-table3";
 import { findBlas } from "../lib/backend/mod.ts";
 import { type BenchBackend, benches, type BenchOptions, type BenchRow, useBackend } from "./bench/mod.ts";
+import { GPT_BENCH_CONFIGS } from "./bench/gpt_step.ts";
+import { formatProfile, profileGptStep, type StepProfile } from "./bench/profile.ts";
 
 const USAGE = `Usage: deno task bench [options]
 
@@ -19,6 +25,10 @@ Options:
   --sizes LIST       square sgemm sizes (default: 256,512,1024)
   --threads LIST     BLAS thread counts for the blas backend (default: 1,2)
   --min-ms MS        measure each config for at least this long (default: 300)
+  --profile          profile one GPT training step per backend (per-kernel table) instead of the sections
+  --configs NAMES    GPT configs to profile (default: ${Object.keys(GPT_BENCH_CONFIGS).join(",")}; cpu: tiny only)
+  --top N            kernels listed per profile table (default: 20)
+  --steps N          profiled steps averaged per table (default: 1)
   -h, --help         show this help`;
 
 /** Parsed command line of the bench driver. */
@@ -28,6 +38,8 @@ interface BenchArgs {
   only?: string[];
   threads: number[];
   options: BenchOptions;
+  /** Set with --profile. */
+  profile?: { configs: string[]; top: number; steps: number };
 }
 
 function intList(name: string, text: string): number[] {
@@ -49,6 +61,10 @@ function parse(args: string[]): BenchArgs | undefined {
       sizes: { type: "string", default: "256,512,1024" },
       threads: { type: "string", default: "1,2" },
       "min-ms": { type: "string", default: "300" },
+      profile: { type: "boolean", default: false },
+      configs: { type: "string" },
+      top: { type: "string", default: "20" },
+      steps: { type: "string", default: "1" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -60,12 +76,25 @@ function parse(args: string[]): BenchArgs | undefined {
   if (!(minMs >= 0)) {
     throw new RangeError(`--min-ms must be a non-negative number: current value is "${values["min-ms"]}"`);
   }
+  let profile: BenchArgs["profile"];
+  if (values.profile) {
+    if (only) throw new RangeError("--only cannot be combined with --profile (use --configs)");
+    const configs = values.configs?.split(",").map((s) => s.trim()) ?? Object.keys(GPT_BENCH_CONFIGS);
+    const bad = configs.find((c) => !Object.hasOwn(GPT_BENCH_CONFIGS, c));
+    if (bad !== undefined) {
+      throw new RangeError(`--configs: unknown GPT config "${bad}" (available: ${Object.keys(GPT_BENCH_CONFIGS)})`);
+    }
+    profile = { configs, top: intList("top", values.top)[0], steps: intList("steps", values.steps)[0] };
+  } else if (values.configs !== undefined) {
+    throw new RangeError("--configs needs --profile");
+  }
   return {
     cpu: values.cpu,
     out: values.out,
     only,
     threads: intList("threads", values.threads),
     options: { sizes: intList("sizes", values.sizes), minMs, minReps: 5 },
+    profile,
   };
 }
 
@@ -131,6 +160,21 @@ async function main(argv: string[]): Promise<number> {
     } (other load skews results)`,
   );
   for (const note of notes) console.log(note);
+  if (args.profile) {
+    const profiles: StepProfile[] = [];
+    for (const backend of backends) {
+      const info = await useBackend(backend);
+      console.log(`\n${backend.name} x${backend.threads}: ${info.notes.join("; ") || "-"}`);
+      for (const config of args.profile.configs) {
+        if (backend.name === "cpu" && config !== "tiny") continue; // minutes per step on cpu
+        const p = await profileGptStep(backend, config, { steps: args.profile.steps, minMs: args.options.minMs });
+        console.log(`\n${formatProfile(p, args.profile.top)}`);
+        profiles.push(p);
+      }
+    }
+    if (args.out) await writeJson(args.out, "profile.json", { profiles, meta });
+    return 0;
+  }
   const sections = benches.filter((b) => !args.only || args.only.includes(b.name));
   const all: BenchRow[] = [];
   const sgemmRef = new Map<string, { n: number; gflops: number }>(); // "backend/threads" -> at the largest sgemm size
@@ -155,13 +199,15 @@ async function main(argv: string[]): Promise<number> {
     printTable(`${bench.name}: ${bench.description}`, rows);
     all.push(...rows);
   }
-  if (args.out) {
-    await Deno.mkdir(args.out, { recursive: true });
-    const path = `${args.out.replace(/\/+$/, "")}/bench.json`;
-    await Deno.writeTextFile(path, JSON.stringify({ rows: all, meta }, null, 2) + "\n");
-    console.log(`\nwrote ${path}`);
-  }
+  if (args.out) await writeJson(args.out, "bench.json", { rows: all, meta });
   return 0;
+}
+
+async function writeJson(dir: string, file: string, value: unknown): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir.replace(/\/+$/, "")}/${file}`;
+  await Deno.writeTextFile(path, JSON.stringify(value, null, 2) + "\n");
+  console.log(`\nwrote ${path}`);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -14,7 +14,8 @@
 import type { Registry } from "./_lib/experiment.ts";
 import { baseline } from "./baseline.ts";
 import { memory } from "./memory.ts";
+import { mesa } from "./mesa.ts";
 import { quickstart } from "./quickstart.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
-export const experiments: Registry = { baseline, memory, quickstart };
+export const experiments: Registry = { baseline, memory, mesa, quickstart };

@@ -1,0 +1,123 @@
+/**
+ * The two standard training runs the accuracy experiments share (baseline, mesa, ...): GPT-small on Moby Dick
+ * characters and ViT-small on Fashion-MNIST, with AdamW and warmup-cosine schedules. Same seed → same init, same batches.
+ * @module
+ */
+import { z } from "zod";
+import { loadCharCorpus, loadFashionMnist, normalizeImages } from "../../lib/data/mod.ts";
+import { mib } from "../../lib/memory/mod.ts";
+import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../../lib/models/mod.ts";
+import { disposeTree } from "../../lib/nn/mod.ts";
+import { adamw, warmupCosineSchedule } from "../../lib/optim/mod.ts";
+import { type GradSource, runClassifier, runLm, type RunSummary } from "../../lib/train/mod.ts";
+import type { Row } from "./experiment.ts";
+
+/** Config keys of the standard runs (spread into an experiment's schema). */
+export const standardRunFields = {
+  gptSteps: z.number().int().positive().default(400).describe("GPT training steps"),
+  gptBatch: z.number().int().positive().default(16).describe("GPT sequences per batch (T = 128)"),
+  gptLr: z.number().positive().default(2e-3).describe("GPT peak learning rate"),
+  vitSteps: z.number().int().positive().default(1900).describe("ViT training steps"),
+  vitBatch: z.number().int().positive().default(128).describe("ViT images per batch"),
+  vitLr: z.number().positive().default(2e-3).describe("ViT peak learning rate"),
+  vitPatch: z.number().int().positive().default(7).describe("ViT patch size (4 or 7 for 28x28 images)"),
+  trainLimit: z.number().int().positive().default(60000).describe("Fashion-MNIST training images used"),
+  evalLimit: z.number().int().positive().default(10000).describe("Fashion-MNIST test images evaluated"),
+  seed: z.number().int().default(0).describe("init and sampling seed"),
+};
+
+/** The quick preset of the standard runs. */
+export const standardRunQuick = {
+  gptSteps: 10,
+  vitSteps: 10,
+  trainLimit: 2000,
+  evalLimit: 500,
+  gptBatch: 4,
+  vitBatch: 32,
+};
+
+/** Resolved config of the standard runs. */
+export type StandardRunConfig = { [K in keyof typeof standardRunFields]: z.infer<(typeof standardRunFields)[K]> };
+
+/** A result row from a run summary. */
+export function summaryRow(technique: string, model: string, r: RunSummary, extra: Record<string, number> = {}): Row {
+  return {
+    technique,
+    model,
+    steps: r.steps,
+    loss: r.trainLoss,
+    valLoss: r.evalLoss,
+    accuracy: r.accuracy,
+    msPerStep: r.msPerStep,
+    peakMiB: mib(r.peakBytes),
+    savedMiB: mib(r.savedBytes),
+    ...extra,
+  };
+}
+
+/** Trains GPT-small on Moby Dick characters with `source`; returns the summary. */
+export async function runGptSmall(
+  config: StandardRunConfig,
+  source: GradSource | undefined,
+  log: (m: string) => void,
+): Promise<RunSummary> {
+  const corpus = await loadCharCorpus({ name: "moby-dick" });
+  const model = createGpt({ ...GPT_PRESETS.small, vocab: corpus.vocabSize }, { seed: config.seed });
+  const lr = warmupCosineSchedule({
+    peak: config.gptLr,
+    warmupSteps: Math.ceil(config.gptSteps / 20),
+    totalSteps: config.gptSteps,
+    end: config.gptLr / 10,
+    init: config.gptLr / 100,
+  });
+  try {
+    return runLm({
+      model,
+      optimizer: adamw({ lr, weightDecay: 0.01 }),
+      ...(source ? { source } : {}),
+      data: corpus,
+      steps: config.gptSteps,
+      batch: config.gptBatch,
+      context: GPT_PRESETS.small.context,
+      seed: config.seed,
+      evalBatches: 16,
+      log,
+    });
+  } finally {
+    disposeTree(model.params);
+  }
+}
+
+/** Trains ViT-small on Fashion-MNIST with `source`; returns the summary (accuracy on the test split). */
+export async function runVitSmall(
+  config: StandardRunConfig,
+  source: GradSource | undefined,
+  log: (m: string) => void,
+): Promise<RunSummary> {
+  const train = normalizeImages(await loadFashionMnist({ split: "train", limit: config.trainLimit }));
+  const test = normalizeImages(await loadFashionMnist({ split: "test", limit: config.evalLimit }));
+  const model = createVit({ ...VIT_PRESETS.small, patch: config.vitPatch }, { seed: config.seed });
+  const lr = warmupCosineSchedule({
+    peak: config.vitLr,
+    warmupSteps: Math.ceil(config.vitSteps / 20),
+    totalSteps: config.vitSteps,
+    end: config.vitLr / 20,
+    init: config.vitLr / 100,
+  });
+  try {
+    return runClassifier({
+      model,
+      optimizer: adamw({ lr, weightDecay: 0.05 }),
+      ...(source ? { source } : {}),
+      train,
+      test,
+      steps: config.vitSteps,
+      batch: config.vitBatch,
+      seed: config.seed,
+      log,
+      logEvery: 100,
+    });
+  } finally {
+    disposeTree(model.params);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * `deno task bench --profile`: one GPT training step (forward, loss, explicit backward, AdamW update: what the
+ * gpt-step section times) under `tf.profile`, aggregated per kernel, plus the step's non-kernel overhead (JS work
+ * outside kernels, tensor bookkeeping, tidy scopes, the loss read).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import Table from "cli-table3";
+import { createGpt } from "../../lib/models/mod.ts";
+import { disposeTree } from "../../lib/nn/mod.ts";
+import { adamw } from "../../lib/optim/mod.ts";
+import { Trainer } from "../../lib/train/mod.ts";
+import { type BenchBackend, timeMedian } from "./common.ts";
+import { GPT_BENCH_CONFIGS } from "./gpt_step.ts";
+
+/** One kernel's total over a profiled step. */
+export interface KernelStat {
+  /** Kernel name as tfjs reports it (e.g. "BatchMatMul", "MemtrainGelu"). */
+  name: string;
+  /** Milliseconds per step spent in this kernel. */
+  ms: number;
+  /** Calls per step. */
+  calls: number;
+  /** Share of the summed kernel time, in [0, 1]. */
+  share: number;
+}
+
+/** The profile of one GPT config on one backend. */
+export interface StepProfile {
+  /** memtrain backend name. */
+  backend: string;
+  /** Compute threads. */
+  threads: number;
+  /** GPT config name (a key of `GPT_BENCH_CONFIGS`). */
+  config: string;
+  /** Median wall time of an unprofiled step. */
+  stepMs: number;
+  /** Wall time of a profiled step (profiling adds bookkeeping per kernel). */
+  profiledStepMs: number;
+  /** Summed kernel time per step. */
+  kernelMs: number;
+  /** `stepMs - kernelMs`: time per step outside kernels. */
+  overheadMs: number;
+  /** Kernel calls per step. */
+  kernelCalls: number;
+  /** Per-kernel totals, slowest first. */
+  kernels: KernelStat[];
+}
+
+/** Options for {@linkcode profileGptStep}. */
+export interface ProfileOptions {
+  /** Profiled steps averaged. @default {1} */
+  steps?: number;
+  /** Minimum milliseconds of unprofiled timing. @default {300} */
+  minMs?: number;
+}
+
+/**
+ * Sums `kernels` (as in `tf.profile(...).kernels`) per name and divides by `steps`; sorted by time, slowest first.
+ *
+ * @example Usage
+ * ```ts ignore
+ * aggregateKernels([{ name: "Add", kernelTimeMs: 2 }, { name: "Add", kernelTimeMs: 1 }]);
+ * // [{ name: "Add", ms: 3, calls: 2, share: 1 }]
+ * ```
+ */
+export function aggregateKernels(
+  kernels: readonly { name: string; kernelTimeMs: unknown }[],
+  steps = 1,
+): KernelStat[] {
+  const by = new Map<string, { ms: number; calls: number }>();
+  for (const k of kernels) {
+    const a = by.get(k.name) ?? { ms: 0, calls: 0 };
+    a.ms += typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0; // some backends report { error }
+    a.calls++;
+    by.set(k.name, a);
+  }
+  const total = [...by.values()].reduce((s, a) => s + a.ms, 0);
+  return [...by].map(([name, a]) => ({
+    name,
+    ms: a.ms / steps,
+    calls: a.calls / steps,
+    share: total > 0 ? a.ms / total : 0,
+  })).sort((x, y) => y.ms - x.ms || x.name.localeCompare(y.name));
+}
+
+/**
+ * Profiles the GPT training step of `config` on the active backend (already initialized to `backend`): two warmup
+ * steps, the median unprofiled step time, then `steps` steps under `tf.profile`.
+ */
+export async function profileGptStep(
+  backend: BenchBackend,
+  config: string,
+  options: ProfileOptions = {},
+): Promise<StepProfile> {
+  const spec = GPT_BENCH_CONFIGS[config];
+  if (!spec) throw new RangeError(`Cannot profile: unknown GPT config "${config}"`);
+  const steps = options.steps ?? 1;
+  const { model: cfg, batch } = spec;
+  const gpt = createGpt(cfg, { seed: 0 });
+  const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 1e-4 }) });
+  const x = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 1);
+  const y = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 2);
+  try {
+    const t = await timeMedian(() => trainer.step({ x, y }), {
+      warmup: 2,
+      minReps: 3,
+      minMs: options.minMs ?? 300,
+      maxReps: 50,
+    });
+    const t0 = performance.now();
+    const info = await tf.profile(() => {
+      for (let i = 0; i < steps; i++) trainer.step({ x, y });
+    });
+    const profiledStepMs = (performance.now() - t0) / steps;
+    const kernels = aggregateKernels(info.kernels, steps);
+    const kernelMs = kernels.reduce((s, k) => s + k.ms, 0);
+    return {
+      backend: backend.name,
+      threads: backend.threads,
+      config,
+      stepMs: t.medianMs,
+      profiledStepMs,
+      kernelMs,
+      overheadMs: t.medianMs - kernelMs,
+      kernelCalls: kernels.reduce((s, k) => s + k.calls, 0),
+      kernels,
+    };
+  } finally {
+    trainer.dispose();
+    disposeTree(gpt.params);
+    tf.dispose([x, y]);
+  }
+}
+
+const fixed = (v: number) => v.toFixed(v < 10 ? 2 : 1);
+
+/** The profile as a table: the `top` slowest kernels, the rest as one "(N other kernels)" row, then totals. */
+export function formatProfile(p: StepProfile, top = 20): string {
+  const table = new Table({
+    head: ["kernel", "ms/step", "calls", "share"],
+    style: { head: [], border: [] },
+    colAligns: ["left", "right", "right", "right"],
+  });
+  const shown = p.kernels.slice(0, top), rest = p.kernels.slice(top);
+  for (const k of shown) table.push([k.name, fixed(k.ms), k.calls, `${(k.share * 100).toFixed(1)}%`]);
+  if (rest.length > 0) {
+    const ms = rest.reduce((s, k) => s + k.ms, 0), calls = rest.reduce((s, k) => s + k.calls, 0);
+    const share = rest.reduce((s, k) => s + k.share, 0);
+    table.push([`(${rest.length} other kernels)`, fixed(ms), calls, `${(share * 100).toFixed(1)}%`]);
+  }
+  table.push(["all kernels", fixed(p.kernelMs), p.kernelCalls, "100.0%"]);
+  table.push(["non-kernel overhead", fixed(p.overheadMs), "", ""]);
+  table.push(["step (unprofiled median)", fixed(p.stepMs), "", ""]);
+  return `${p.backend} x${p.threads} ${p.config}: ${fixed(p.stepMs)} ms/step unprofiled, ` +
+    `${fixed(p.profiledStepMs)} profiled\n${table.toString()}`;
+}
