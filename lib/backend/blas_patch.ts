@@ -169,6 +169,13 @@ function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transpose
   };
 }
 
+/**
+ * GEMMs below this many multiply-adds run on one BLAS thread even when more are configured: waking and joining a
+ * second thread costs more than it saves on them (the attention products, 32 × [128×64]·[64×128] per call, ran at
+ * ~36 GFLOP/s on two threads vs ~47 on one), and it keeps the batched loops of tiny models from paying it per matrix.
+ */
+export const SMALL_GEMM_MACS = 1 << 21;
+
 /** Runs the planned GEMMs into `out` (beta = 0, or 1 when `out` is pre-filled). */
 function gemm(
   be: WasmBackendLike,
@@ -194,12 +201,18 @@ function gemm(
   const lda = transposeA ? m : k, ldb = transposeB ? k : n;
   const tA = transposeA ? CBLAS.Trans : CBLAS.NoTrans, tB = transposeB ? CBLAS.Trans : CBLAS.NoTrans;
   const sgemm = s.lib.rawSgemm;
-  for (let i = 0; i < p.batches; i++) {
-    const ao = p.aIndex(i) * m * k, bo = p.bIndex(i) * k * n, oo = i * m * n;
-    const aSub = p.batches === 1 ? av : av.subarray(ao, ao + m * k);
-    const bSub = p.batches === 1 ? bv : bv.subarray(bo, bo + k * n);
-    const oSub = p.batches === 1 ? ov : ov.subarray(oo, oo + m * n);
-    sgemm(CBLAS.RowMajor, tA, tB, m, n, k, 1, aSub, lda, bSub, ldb, beta, oSub, n);
+  const single = s.threads > 1 && s.lib.canSetThreads && m * n * k < SMALL_GEMM_MACS;
+  if (single) s.lib.setThreads(1);
+  try {
+    for (let i = 0; i < p.batches; i++) {
+      const ao = p.aIndex(i) * m * k, bo = p.bIndex(i) * k * n, oo = i * m * n;
+      const aSub = p.batches === 1 ? av : av.subarray(ao, ao + m * k);
+      const bSub = p.batches === 1 ? bv : bv.subarray(bo, bo + k * n);
+      const oSub = p.batches === 1 ? ov : ov.subarray(oo, oo + m * n);
+      sgemm(CBLAS.RowMajor, tA, tB, m, n, k, 1, aSub, lda, bSub, ldb, beta, oSub, n);
+    }
+  } finally {
+    if (single) s.lib.setThreads(s.threads);
   }
 }
 

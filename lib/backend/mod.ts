@@ -5,6 +5,15 @@
 export { type BackendInfo, backendInfo, type BackendName, initBackend, type InitBackendOptions } from "./init.ts";
 export { isWasmPatched, patchWasm } from "./wasm_patches.ts";
 export {
+  FUSED_KERNELS,
+  fusedKernelsActive,
+  fusedKernelsEnabled,
+  registerFusedKernels,
+  runFused,
+  setFusedKernels,
+  setFusedSimd,
+} from "./fused.ts";
+export {
   blasCandidates,
   type BlasLibrary,
   blasSgemm,

@@ -5,9 +5,11 @@
  * 2. `BatchMatMul` with `transposeA`/`transposeB` materializes the transpose and calls the fast kernel (the stock
  *    transposed path is 10-40x slower).
  * 3. `UnsortedSegmentSum` exists, so the gradient of `tf.gather` (embeddings) works on wasm.
+ * 4. memtrain's fused kernels (`fused.ts`) are registered.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { registerFusedKernels } from "./fused.ts";
 
 interface WasmBackendLike {
   incRef(dataId: unknown): void;
@@ -130,5 +132,6 @@ export function patchWasm(): void {
     }
     return out;
   });
+  registerFusedKernels();
   (globalThis as Record<symbol, unknown>)[PATCHED] = true;
 }

@@ -6,6 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
 import { checkInput, type Layer, type ParamSpec, prefixed, type SavedSpec } from "./layer.ts";
 import { Linear } from "./linear.ts";
+import { attentionProbs, mergeHeads, softmaxGrad, splitHeads } from "./_fused.ts";
 
 /** Options for {@linkcode SelfAttention}. */
 export interface SelfAttentionOptions {
@@ -81,18 +82,15 @@ export class SelfAttention implements Layer {
     const h = this.heads, dh = this.headDim;
     return tf.tidy(() => {
       const qkv = this.qkv.forward(x, ctx.child("qkv")); // [B, T, 3D]
-      const heads = qkv.reshape([b, t, 3 * h, dh]).transpose([0, 2, 1, 3]); // [B, 3H, T, dh]
-      const [q, k, v] = tf.split(heads, 3, 1) as tf.Tensor4D[]; // each [B, H, T, dh]
+      const [q, k, v] = splitHeads(qkv, h, 3); // each [B, H, T, dh]
       ctx.save("q", q, "attn.q", 1);
       ctx.save("k", k, "attn.k", 1);
       ctx.save("v", v, "attn.v", 1);
       const q3 = q.reshape([b * h, t, dh]), k3 = k.reshape([b * h, t, dh]), v3 = v.reshape([b * h, t, dh]);
-      let scores = tf.mul(tf.matMul(q3, k3, false, true), 1 / Math.sqrt(dh)); // [BH, T, T]
-      if (this.causal) scores = tf.add(scores, causalBias(t));
-      const p = tf.softmax(scores); // [BH, T, T]
+      const p = attentionProbs(tf.matMul(q3, k3, false, true), 1 / Math.sqrt(dh), this.causal); // [BH, T, T]
       ctx.save("p", p.reshape([b, h, t, t]), "softmax.output", 1);
       const o = tf.matMul(p, v3); // [BH, T, dh]
-      const merged = o.reshape([b, h, t, dh]).transpose([0, 2, 1, 3]).reshape([b, t, this.dim]); // [B, T, D]
+      const merged = mergeHeads([o], b, h); // [B, T, D]
       return this.proj.forward(merged, ctx.child("proj"));
     });
   }
@@ -103,24 +101,18 @@ export class SelfAttention implements Layer {
     const h = this.heads, dh = this.headDim;
     return tf.tidy(() => {
       const dmerged = this.proj.backward(dy, ctx.child("proj")); // [B, T, D]
-      const dout = dmerged.reshape([b, t, h, dh]).transpose([0, 2, 1, 3]).reshape([b * h, t, dh]); // [BH, T, dh]
+      const dout = splitHeads(dmerged, h, 1)[0].reshape([b * h, t, dh]); // [BH, T, dh]
       const p = ctx.load("p").reshape([b * h, t, t]);
       const v = ctx.load("v").reshape([b * h, t, dh]);
       const dp = tf.matMul(dout, v, false, true); // [BH, T, T]
       const dv = tf.matMul(p, dout, true, false); // [BH, T, dh]
-      const ds = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), 1 / Math.sqrt(dh)); // [BH, T, T]
+      const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, T, T]
       const q = ctx.load("q").reshape([b * h, t, dh]);
       const k = ctx.load("k").reshape([b * h, t, dh]);
       const dq = tf.matMul(ds, k); // [BH, T, dh]
       const dk = tf.matMul(ds, q, true, false); // [BH, T, dh]
-      const dheads = tf.concat([dq, dk, dv].map((g) => g.reshape([b, h, t, dh])), 1); // [B, 3H, T, dh]
-      const dqkv = dheads.transpose([0, 2, 1, 3]).reshape([b, t, 3 * this.dim]); // [B, T, 3D]
+      const dqkv = mergeHeads([dq, dk, dv], b, h); // [B, T, 3D]
       return this.qkv.backward(dqkv, ctx.child("qkv"));
     });
   }
-}
-
-/** `[T, T]` additive mask: 0 on and below the diagonal, -1e9 above. */
-function causalBias(t: number): tf.Tensor2D {
-  return tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([t, t]), -1, 0)), -1e9) as tf.Tensor2D);
 }

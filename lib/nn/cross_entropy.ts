@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
 import { checkInput, type SavedSpec } from "./layer.ts";
+import { softmaxXent, softmaxXentGrad } from "./_fused.ts";
 
 /**
  * Mean softmax cross-entropy of `logits [..., C]` against int32 `targets [...]`, optionally weighted per position
@@ -41,9 +42,8 @@ export class SoftmaxCrossEntropy {
     return tf.tidy(() => {
       const z = logits.reshape([-1, c]); // [N, C]
       const t = targets.reshape([-1]); // [N]
-      const logp = tf.logSoftmax(z);
-      const nll = tf.neg(tf.sum(tf.mul(logp, tf.oneHot(t, c)), 1)); // [N]
-      ctx.save("probs", tf.exp(logp), "loss.probs");
+      const { probs, nll } = softmaxXent(z, t); // [N, C], [N]
+      ctx.save("probs", probs, "loss.probs");
       ctx.save("targets", t, "loss.targets");
       if (!weights) return tf.mean(nll) as tf.Scalar;
       const w = weights.reshape([-1]);
@@ -58,13 +58,10 @@ export class SoftmaxCrossEntropy {
       const probs = ctx.load("probs"); // [N, C]
       const [n, c] = probs.shape;
       const t = ctx.load("targets");
+      if (!ctx.store.has(ctx.key("weights"))) return softmaxXentGrad(probs, t, dloss).reshape(logitsShape as number[]);
+      const w = ctx.load("weights");
       let g = tf.sub(probs, tf.oneHot(t as tf.Tensor1D, c)); // [N, C]
-      if (ctx.store.has(ctx.key("weights"))) {
-        const w = ctx.load("weights");
-        g = tf.mul(g, tf.div(w, tf.maximum(tf.sum(w), 1e-12)).reshape([n, 1]));
-      } else {
-        g = tf.div(g, n);
-      }
+      g = tf.mul(g, tf.div(w, tf.maximum(tf.sum(w), 1e-12)).reshape([n, 1]));
       if (dloss !== 1) g = tf.mul(g, dloss);
       return g.reshape(logitsShape as number[]);
     });

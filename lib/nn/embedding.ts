@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
 import { checkInput, type Layer, type ParamSpec, type SavedSpec } from "./layer.ts";
+import { columnSum, embed } from "./_fused.ts";
 
 /**
  * `ids [B, T] (int32) -> wte[ids] + wpe[0:T]  [B, T, D]`. Saves the ids (role `embedding.ids`); the backward
@@ -51,9 +52,7 @@ export class Embedding implements Layer {
     return tf.tidy(() => {
       const flat = ids.reshape([-1]); // [B*T]
       ctx.save("ids", flat, "embedding.ids");
-      const tok = tf.gather(ctx.param("wte"), flat).reshape([b, t, this.dim]); // [B, T, D]
-      const pos = ctx.param("wpe").slice([0, 0], [t, this.dim]); // [T, D]
-      return tf.add(tok, pos);
+      return embed(ctx.param("wte"), ctx.param("wpe"), flat, t).reshape([b, t, this.dim]); // [B, T, D]
     });
   }
 
@@ -64,7 +63,7 @@ export class Embedding implements Layer {
       const ids = ctx.load("ids");
       const dy2 = dy.reshape([-1, d]); // [B*T, D]
       ctx.accumulate("wte", tf.unsortedSegmentSum(dy2, ids as tf.Tensor1D, this.vocab));
-      let dpos = tf.sum(dy, 0); // [T, D]
+      let dpos = columnSum(dy.reshape([-1, t * d])).reshape([t, d]); // [T, D]: the sum over the batch
       if (t < this.context) dpos = tf.pad(dpos, [[0, this.context - t], [0, 0]]);
       ctx.accumulate("wpe", dpos);
     });

@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
 import { checkInput, type Layer, type ParamSpec, type SavedSpec } from "./layer.ts";
+import { layerNorm, layerNormGrad } from "./_fused.ts";
 
 /**
  * `y = (x - mean) * rstd * g + b` over the last axis. Saves the input (role `layernorm.input`, what Mesa quantizes)
@@ -48,13 +49,10 @@ export class LayerNorm implements Layer {
     checkInput(`LayerNorm "${ctx.key("")}"`, x, { lastDim: this.dim });
     return tf.tidy(() => {
       const x2 = x.reshape([-1, this.dim]); // [N, D]
-      const mean = x2.mean(1, true); // [N, 1]
-      const xc = tf.sub(x2, mean);
-      const rstd = tf.rsqrt(tf.add(tf.mean(tf.mul(xc, xc), 1, true), this.eps)); // [N, 1]
+      const { y, mean, rstd } = layerNorm(x2, ctx.param("g"), ctx.param("b"), this.eps); // mean, rstd [N, 1]
       ctx.save("input", x2, "layernorm.input", 1);
       ctx.save("mean", mean, "layernorm.stats");
       ctx.save("rstd", rstd, "layernorm.stats");
-      const y = tf.add(tf.mul(tf.mul(xc, rstd), ctx.param("g")), ctx.param("b"));
       return y.reshape(x.shape);
     });
   }
@@ -66,13 +64,9 @@ export class LayerNorm implements Layer {
       const x2 = ctx.load("input");
       const mean = ctx.load("mean");
       const rstd = ctx.load("rstd");
-      const xhat = tf.mul(tf.sub(x2, mean), rstd);
-      ctx.accumulate("g", tf.sum(tf.mul(dy2, xhat), 0));
-      ctx.accumulate("b", tf.sum(dy2, 0));
-      const dxhat = tf.mul(dy2, ctx.param("g"));
-      const m1 = tf.mean(dxhat, 1, true);
-      const m2 = tf.mean(tf.mul(dxhat, xhat), 1, true);
-      const dx = tf.mul(rstd, tf.sub(tf.sub(dxhat, m1), tf.mul(xhat, m2)));
+      const { dx, dg, db } = layerNormGrad(dy2, x2, mean, rstd, ctx.param("g"));
+      ctx.accumulate("g", dg);
+      ctx.accumulate("b", db);
       return dx.reshape(dy.shape);
     });
   }

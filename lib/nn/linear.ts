@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
 import { checkInput, type Layer, type ParamSpec, type SavedSpec } from "./layer.ts";
+import { columnSum, linear } from "./_fused.ts";
 
 /** Options for {@linkcode Linear}. */
 export interface LinearOptions {
@@ -67,9 +68,12 @@ export class Linear implements Layer {
     return tf.tidy(() => {
       const x2 = x.reshape([-1, this.inDim]); // [N, in]
       ctx.save("input", x2, "linear.input", 1);
-      let y = tf.matMul(x2, ctx.param("w") as tf.Tensor2D); // [N, out]
-      if (this.options.bias) y = tf.add(y, ctx.param("b"));
-      return y.reshape(this.outputShape(x.shape));
+      const y = linear(
+        x2 as tf.Tensor2D,
+        ctx.param("w") as tf.Tensor2D,
+        this.options.bias ? ctx.param("b") : undefined,
+      );
+      return y.reshape(this.outputShape(x.shape)); // [..., out]
     });
   }
 
@@ -90,7 +94,7 @@ export class Linear implements Layer {
         entry.policy.dispose(entry.packed);
       }
       ctx.accumulate("w", dw);
-      if (this.options.bias) ctx.accumulate("b", dy2.sum(0));
+      if (this.options.bias) ctx.accumulate("b", columnSum(dy2));
       const dx = tf.matMul(dy2, ctx.param("w") as tf.Tensor2D, false, true); // [N, in]
       return dx.reshape([...dy.shape.slice(0, -1), this.inDim]);
     });

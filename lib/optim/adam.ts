@@ -7,7 +7,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Params } from "../nn/params.ts";
+import { FUSED_KERNELS, fusedKernelsActive, runFused } from "../backend/fused.ts";
+import type { Params, Updates } from "../nn/params.ts";
 import {
   checkCount,
   checkDecay,
@@ -19,7 +20,7 @@ import {
 } from "./_validate.ts";
 import { mapKept, zerosLikeKept } from "./_tree.ts";
 import type { Schedule } from "./schedule.ts";
-import { chain, type EmptyState, type GradientTransform } from "./transform.ts";
+import { chain, type EmptyState, type GradientTransform, type UpdateExtras } from "./transform.ts";
 
 /** Options for {@linkcode scaleByAdam}. */
 export interface ScaleByAdamOptions {
@@ -84,15 +85,19 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       const stepScale = sqrtBc2 / bc1;
       const epsHat = eps * sqrtBc2;
       const mu: Params = {}, nu: Params = {}, updates: Params = {};
+      const fused = fusedKernelsActive();
       try {
         for (const k of Object.keys(grads)) {
           const g = grads[k];
-          const [m, v, u] = tf.tidy(() => {
-            const m = tf.add(tf.mul(state.mu[k], b1), tf.mul(g, 1 - b1));
-            const v = tf.add(tf.mul(state.nu[k], b2), tf.mul(tf.square(g), 1 - b2));
-            const u = tf.div(tf.mul(m, stepScale), tf.add(tf.sqrt(v), epsHat));
-            return [m, v, u];
-          });
+          const attrs = { b1, b2, stepScale, epsHat, scale: 1, wd: 0 };
+          const [m, v, u] = fused && fusable(g, state.mu[k], state.nu[k])
+            ? runFused<tf.Tensor[]>(FUSED_KERNELS.adam, { g, m: state.mu[k], v: state.nu[k] }, attrs)
+            : tf.tidy(() => {
+              const m = tf.add(tf.mul(state.mu[k], b1), tf.mul(g, 1 - b1));
+              const v = tf.add(tf.mul(state.nu[k], b2), tf.mul(tf.square(g), 1 - b2));
+              const u = tf.div(tf.mul(m, stepScale), tf.add(tf.sqrt(v), epsHat));
+              return [m, v, u];
+            });
           mu[k] = tf.keep(m);
           nu[k] = tf.keep(v);
           updates[k] = tf.keep(u);
@@ -279,12 +284,13 @@ export function adamw(options: AdamwOptions): GradientTransform<AdamwState> {
   const b2 = checkDecay(fn, "b2", options.b2 ?? 0.999);
   const eps = checkNonNegative(fn, "eps", options.eps ?? 1e-8);
   const weightDecay = checkNonNegative(fn, "weightDecay", options.weightDecay ?? 0.01);
-  const mask = checkFunction<AdamwOptions["mask"]>(fn, "mask", options.mask ?? defaultDecayMask);
-  return chain(
+  const mask = checkFunction<AdamwOptions["mask"]>(fn, "mask", options.mask ?? defaultDecayMask)!;
+  const base = chain(
     scaleByAdam({ b1, b2, eps }),
     addDecayedWeights({ weightDecay, mask }),
     scaleByLearningRate(lr),
   );
+  return withFusedUpdate(base, { b1, b2, eps, lr, decay: { weightDecay, mask } });
 }
 
 /** Options for {@linkcode adam}. */
@@ -314,5 +320,86 @@ export function adam(options: AdamOptions): GradientTransform<[ScaleByAdamState,
   const b1 = checkDecay(fn, "b1", options.b1 ?? 0.9);
   const b2 = checkDecay(fn, "b2", options.b2 ?? 0.999);
   const eps = checkNonNegative(fn, "eps", options.eps ?? 1e-8);
-  return chain(scaleByAdam({ b1, b2, eps }), scaleByLearningRate(lr));
+  return withFusedUpdate(chain(scaleByAdam({ b1, b2, eps }), scaleByLearningRate(lr)), { b1, b2, eps, lr });
+}
+
+/** True when the fused Adam kernel can take these tensors (same-shaped float32). */
+function fusable(...ts: (tf.Tensor | undefined)[]): boolean {
+  const shape = ts[0]!.shape;
+  return ts.every((t) =>
+    t instanceof tf.Tensor && !t.isDisposed && t.dtype === "float32" && t.rank === shape.length &&
+    t.shape.every((d, i) => d === shape[i])
+  );
+}
+
+function sameKeys(a: Record<string, unknown>, b: unknown): boolean {
+  if (b === null || typeof b !== "object") return false;
+  const ka = Object.keys(a), kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k));
+}
+
+interface FusedAdamOptions {
+  b1: number;
+  b2: number;
+  eps: number;
+  lr: number | Schedule;
+  /** For adamw: the decoupled weight decay (state `[adam, {}, lr]`); without it the state is `[adam, lr]`. */
+  decay?: { weightDecay: number; mask: (name: string, param: tf.Tensor) => boolean };
+}
+
+/**
+ * `base` (the adam or adamw chain) with a one-pass update: when the fused kernels are active and the inputs are what
+ * `init` made, each parameter's moments and final update `-lr·(adam + decay)` come from one `MemtrainAdam` kernel,
+ * with the state laid out exactly as the chain's. Anything unusual (a foreign state, missing params, a bad schedule
+ * value, other dtypes) runs the chain itself, which gives the usual errors.
+ */
+function withFusedUpdate<S>(base: GradientTransform<S>, o: FusedAdamOptions): GradientTransform<S> {
+  const parts = o.decay ? 3 : 2;
+  return {
+    init: (params) => base.init(params),
+    update(grads: Params, state: S, params?: Params, extras?: UpdateExtras) {
+      if (!fusedKernelsActive() || !Array.isArray(state) || state.length !== parts) {
+        return base.update(grads, state, params, extras);
+      }
+      const adamState = state[0] as Partial<ScaleByAdamState> | undefined;
+      const lrState = state[parts - 1] as Partial<ScaleByLearningRateState> | undefined;
+      const adamCount = adamState?.count, lrCount = lrState?.count;
+      if (
+        typeof adamCount !== "number" || typeof lrCount !== "number" || !sameKeys(grads, adamState!.mu) ||
+        !sameKeys(grads, adamState!.nu) || (o.decay && !sameKeys(grads, params))
+      ) {
+        return base.update(grads, state, params, extras);
+      }
+      const lr = typeof o.lr === "number" ? o.lr : o.lr(lrCount);
+      if (typeof lr !== "number" || !(Number.isFinite(lr) && lr >= 0)) return base.update(grads, state, params, extras);
+      const { mu: mu0, nu: nu0 } = adamState as ScaleByAdamState;
+      const wdOf = (k: string) =>
+        o.decay && o.decay.weightDecay !== 0 && o.decay.mask(k, params![k]) ? o.decay.weightDecay : 0;
+      const keys = Object.keys(grads);
+      const wd = keys.map(wdOf);
+      if (!keys.every((k, i) => fusable(grads[k], mu0[k], nu0[k], ...(wd[i] !== 0 ? [params![k]] : [])))) {
+        return base.update(grads, state, params, extras);
+      }
+      const count = adamCount + 1;
+      const sqrtBc2 = Math.sqrt(1 - o.b2 ** count);
+      const common = { b1: o.b1, b2: o.b2, stepScale: sqrtBc2 / (1 - o.b1 ** count), epsHat: o.eps * sqrtBc2 };
+      const mu: Params = {}, nu: Params = {}, updates: Updates = {};
+      try {
+        keys.forEach((k, i) => {
+          const inputs: Record<string, tf.Tensor> = { g: grads[k], m: mu0[k], v: nu0[k] };
+          if (wd[i] !== 0) inputs.p = params![k];
+          const [m, v, u] = runFused<tf.Tensor[]>(FUSED_KERNELS.adam, inputs, { ...common, scale: -lr, wd: wd[i] });
+          mu[k] = tf.keep(m);
+          nu[k] = tf.keep(v);
+          updates[k] = tf.keep(u);
+        });
+      } catch (e) {
+        tf.dispose([...Object.values(mu), ...Object.values(nu), ...Object.values(updates)]);
+        throw e;
+      }
+      const adam: ScaleByAdamState = { count, mu, nu };
+      const lrNext: ScaleByLearningRateState = { count: lrCount + 1 };
+      return { updates, state: (o.decay ? [adam, {}, lrNext] : [adam, lrNext]) as S };
+    },
+  };
 }

@@ -64,7 +64,9 @@ export function lineChartSvg(series: Series[], options: LineChartOptions = {}): 
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`,
     `<rect width="${w}" height="${h}" fill="white"/>`,
   ];
-  if (options.title) parts.push(`<text x="${w / 2}" y="18" text-anchor="middle" font-size="13">${esc(options.title)}</text>`);
+  if (options.title) {
+    parts.push(`<text x="${w / 2}" y="18" text-anchor="middle" font-size="13">${esc(options.title)}</text>`);
+  }
   for (const t of ticks(0, y1)) {
     parts.push(`<line x1="${m.l}" x2="${w - m.r}" y1="${sy(t)}" y2="${sy(t)}" stroke="#eee"/>`);
     parts.push(`<text x="${m.l - 5}" y="${sy(t) + 4}" text-anchor="end">${t}</text>`);
@@ -74,9 +76,15 @@ export function lineChartSvg(series: Series[], options: LineChartOptions = {}): 
   }
   parts.push(`<line x1="${m.l}" x2="${w - m.r}" y1="${h - m.b}" y2="${h - m.b}" stroke="black"/>`);
   parts.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${h - m.b}" stroke="black"/>`);
-  if (options.xLabel) parts.push(`<text x="${(m.l + w - m.r) / 2}" y="${h - 8}" text-anchor="middle">${esc(options.xLabel)}</text>`);
+  if (options.xLabel) {
+    parts.push(`<text x="${(m.l + w - m.r) / 2}" y="${h - 8}" text-anchor="middle">${esc(options.xLabel)}</text>`);
+  }
   if (options.yLabel) {
-    parts.push(`<text transform="translate(14 ${(m.t + h - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(options.yLabel)}</text>`);
+    parts.push(
+      `<text transform="translate(14 ${(m.t + h - m.b) / 2}) rotate(-90)" text-anchor="middle">${
+        esc(options.yLabel)
+      }</text>`,
+    );
   }
   series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];

@@ -1,6 +1,19 @@
 import assert from "node:assert/strict";
 import { benches, timeMedian } from "../../experiments/bench/mod.ts";
 import { matmulGflops } from "../../experiments/bench/sgemm.ts";
+import { aggregateKernels, formatProfile, type StepProfile } from "../../experiments/bench/profile.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+function bench(args: string[]): Promise<Deno.CommandOutput> {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "experiments/bench.ts", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
 
 Deno.test("bench: timeMedian runs warmup + at least minReps calls and returns the median", async () => {
   let calls = 0;
@@ -19,7 +32,21 @@ Deno.test("bench: `experiments/bench.ts --out DIR` writes bench.json rows for wa
   const dir = await Deno.makeTempDir();
   try {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "experiments/bench.ts", "--sizes", "8,16", "--threads", "1", "--min-ms", "0", "--out", dir],
+      args: [
+        "run",
+        "-A",
+        "experiments/bench.ts",
+        "--only",
+        "sgemm",
+        "--sizes",
+        "8,16",
+        "--threads",
+        "1",
+        "--min-ms",
+        "0",
+        "--out",
+        dir,
+      ],
       cwd: new URL("../../", import.meta.url).pathname,
       env: { NO_COLOR: "1" },
       stdout: "piped",
@@ -36,5 +63,87 @@ Deno.test("bench: `experiments/bench.ts --out DIR` writes bench.json rows for wa
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench profile: aggregateKernels sums per kernel and step, sorts by time, and leaves op wrappers out", () => {
+  const stats = aggregateKernels([
+    { name: "Add", kernelTimeMs: 2 },
+    { name: "BatchMatMul", kernelTimeMs: 10 },
+    { name: "Add", kernelTimeMs: 2 },
+    { name: "fusedMatMul__op", kernelTimeMs: 9 }, // a customGrad wrapper: its inner kernel is recorded too
+    { name: "BatchMatMul", kernelTimeMs: 6 },
+    { name: "Max", kernelTimeMs: { error: "no timer" } }, // some backends report an error object
+  ], 2);
+  assert.deepEqual(stats.map((s) => s.name), ["BatchMatMul", "fusedMatMul__op", "Add", "Max"]);
+  assert.deepEqual(stats[0], { name: "BatchMatMul", ms: 8, calls: 1, share: 0.8 });
+  assert.deepEqual(stats[1], { name: "fusedMatMul__op", ms: 4.5, calls: 0.5, share: 0, wrapper: true });
+  assert.deepEqual(stats[2], { name: "Add", ms: 2, calls: 1, share: 0.2 });
+  assert.equal(stats[3].ms, 0);
+});
+
+Deno.test("bench profile: formatProfile lists the top kernels, the rest as one row, totals and the overhead", () => {
+  const kernels = aggregateKernels([
+    { name: "A", kernelTimeMs: 5 },
+    { name: "B", kernelTimeMs: 3 },
+    { name: "C", kernelTimeMs: 1 },
+    { name: "D", kernelTimeMs: 1 },
+    { name: "x__op", kernelTimeMs: 4 },
+  ]);
+  const p: StepProfile = {
+    backend: "wasm",
+    threads: 1,
+    config: "tiny",
+    stepMs: 12,
+    profiledStepMs: 13,
+    kernelMs: 10,
+    overheadMs: 3,
+    kernelCalls: 4,
+    kernels,
+  };
+  const text = formatProfile(p, 2);
+  assert.match(text, /^wasm x1 tiny: 12\.0 ms\/step unprofiled, 13\.0 profiled/);
+  assert.match(text, /│ A +│ +5\.00 │ +1 │ +50\.0% │/);
+  assert.match(text, /│ \(2 other kernels\) +│ +2\.00 │ +2 │ +20\.0% │/);
+  assert.match(text, /│ all kernels +│ +10\.0 │ +4 │ 100\.0% │/);
+  assert.match(text, /│ non-kernel overhead +│ +3\.00 │/);
+  assert.match(text, /│ x__op \(op wrapper, included above\) +│ +4\.00 │/);
+  assert.doesNotMatch(text, /│ C /);
+});
+
+Deno.test("bench: `--profile --configs tiny --out DIR` prints per-kernel tables and writes profile.json", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await bench(["--profile", "--configs", "tiny", "--threads", "1", "--min-ms", "0", "--out", dir]);
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    assert.match(stdout, /wasm x1 tiny: [\d.]+ ms\/step unprofiled/);
+    assert.match(stdout, /│ non-kernel overhead +│/);
+    assert.match(stdout, /│ MemtrainGelu +│/, "the wasm step runs the fused kernels");
+    const { profiles, meta } = JSON.parse(await Deno.readTextFile(`${dir}/profile.json`));
+    assert.ok(meta.date && meta.cores >= 1);
+    assert.ok(profiles.length >= 1 && profiles.every((p: StepProfile) => p.config === "tiny"));
+    for (const p of profiles as StepProfile[]) {
+      assert.ok(p.stepMs > 0 && p.kernelMs > 0 && p.kernelCalls > 0);
+      assert.ok(p.kernels.some((k) => k.name === "BatchMatMul"));
+      const shares = p.kernels.reduce((s, k) => s + k.share, 0);
+      assert.ok(Math.abs(shares - 1) < 1e-9, `shares sum to ${shares}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench: --profile rejects --only, and --configs needs --profile", async () => {
+  for (
+    const [args, message] of [
+      [["--profile", "--only", "sgemm"], /--only cannot be combined with --profile/],
+      [["--configs", "tiny"], /--configs needs --profile/],
+      [["--profile", "--configs", "huge"], /unknown GPT config "huge"/],
+    ] as const
+  ) {
+    const out = await bench([...args]);
+    assert.equal(out.code, 2);
+    assert.match(new TextDecoder().decode(out.stderr), message);
   }
 });

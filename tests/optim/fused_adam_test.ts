@@ -1,0 +1,85 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { setFusedKernels, setFusedSimd } from "../../lib/backend/mod.ts";
+import type { Params } from "../../lib/nn/params.ts";
+import { adam, adamw, scaleByAdam } from "../../lib/optim/adam.ts";
+import { disposeState, type GradientTransform } from "../../lib/optim/transform.ts";
+import { assertNoLeaks, maxRelError } from "../_util/assert_close.ts";
+import { testOnBackends } from "../_util/backends.ts";
+
+const SHAPES: Record<string, number[]> = { "fc.w": [7, 5], "fc.b": [5], "ln.g": [3], "emb.wte": [4, 6] };
+
+function tensors(seed: number, scale = 1): Params {
+  return Object.fromEntries(
+    Object.entries(SHAPES).map(([k, s], i) => [k, tf.randomNormal(s, 0, scale, "float32", seed + i)]),
+  );
+}
+
+/** Three updates of `opt` from fixed params and grads; returns every update and the final state as arrays. */
+function run<S>(opt: GradientTransform<S>, fused: boolean): Float32Array[] {
+  const before = setFusedKernels(fused);
+  const params = tensors(1);
+  let state = opt.init(params);
+  const out: Float32Array[] = [];
+  try {
+    for (let step = 0; step < 3; step++) {
+      const grads = tensors(10 * (step + 1), 0.5);
+      const { updates, state: next } = opt.update(grads, state, params);
+      out.push(...Object.values(updates).map((u) => Float32Array.from(u.dataSync())));
+      tf.dispose([...Object.values(grads), ...Object.values(updates)]);
+      disposeState(state);
+      state = next;
+    }
+    const flat: tf.Tensor[] = [];
+    JSON.stringify(state, (_k, v) => (v instanceof tf.Tensor ? (flat.push(v), null) : v));
+    out.push(...flat.map((t) => Float32Array.from(t.dataSync())));
+    return out;
+  } finally {
+    disposeState(state);
+    tf.dispose(Object.values(params));
+    setFusedKernels(before);
+  }
+}
+
+for (const simd of [true, false]) {
+  testOnBackends(`fused Adam (${simd ? "SIMD" : "JS"} loops) equals the stock chain`, async () => {
+    const before = setFusedSimd(simd);
+    try {
+      await assertNoLeaks(() => {
+        const lr = (step: number) => 0.01 / (1 + step);
+        const cases: [string, () => GradientTransform<unknown>][] = [
+          ["adamw", () => adamw({ lr: 0.01, weightDecay: 0.1 }) as GradientTransform<unknown>],
+          ["adamw schedule", () => adamw({ lr, b1: 0.8, b2: 0.99, eps: 1e-3 }) as GradientTransform<unknown>],
+          ["adam", () => adam({ lr: 0.05 }) as GradientTransform<unknown>],
+          ["scaleByAdam", () => scaleByAdam({ b1: 0.5 }) as GradientTransform<unknown>],
+        ];
+        for (const [name, make] of cases) {
+          const fused = run(make(), true), stock = run(make(), false);
+          assert.equal(fused.length, stock.length);
+          fused.forEach((a, i) => {
+            const err = maxRelError(a, stock[i]);
+            assert.ok(err <= 1e-5, `${name} tensor ${i}: max relative error ${err.toExponential(2)}`);
+          });
+        }
+      });
+    } finally {
+      setFusedSimd(before);
+    }
+  });
+}
+
+testOnBackends("fused adamw keeps the chain's state layout and errors", async () => {
+  await assertNoLeaks(() => {
+    const opt = adamw({ lr: 1e-3 });
+    const params = tensors(1), grads = tensors(2);
+    const s0 = opt.init(params);
+    const r = opt.update(grads, s0, params);
+    assert.equal(r.state[0].count, 1);
+    assert.deepEqual(r.state[1], {});
+    assert.equal(r.state[2].count, 1);
+    assert.deepEqual(Object.keys(r.state[0].mu).sort(), Object.keys(SHAPES).sort());
+    assert.throws(() => opt.update(grads, s0), { name: "TypeError", message: /'params' is required/ });
+    assert.throws(() => opt.update(grads, [s0[0]] as unknown as typeof s0, params), { name: "TypeError" });
+    disposeState([params, grads, s0, r]);
+  });
+});
