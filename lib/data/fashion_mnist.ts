@@ -54,7 +54,10 @@ export interface LoadFashionMnistOptions {
   split: "train" | "test";
   /** Keep only the first `limit` examples. @default {undefined} (all) */
   limit?: number;
-  /** Directory holding the `*-ubyte.gz` (or uncompressed) files. @default {"/usr/share/datasets/fashion-mnist"} */
+  /**
+   * Directory holding the `*-ubyte.gz` (or uncompressed) files.
+   * @default {the `MEMTRAIN_FASHION_MNIST_DIR` environment variable, else "/usr/share/datasets/fashion-mnist"}
+   */
   dir?: string;
 }
 
@@ -76,6 +79,14 @@ async function readPart(dir: string, base: string): Promise<IdxArray> {
   throw new DatasetNotFoundError("Fashion-MNIST", missing, { install: INSTALL });
 }
 
+function envDir(): string | undefined {
+  try {
+    return Deno.env.get("MEMTRAIN_FASHION_MNIST_DIR") || undefined;
+  } catch {
+    return undefined; // no --allow-env: use the default
+  }
+}
+
 /**
  * Loads one split of Fashion-MNIST.
  *
@@ -93,7 +104,8 @@ async function readPart(dir: string, base: string): Promise<IdxArray> {
  * @throws {TypeError} if a file is corrupt or the images and labels disagree.
  */
 export async function loadFashionMnist(options: LoadFashionMnistOptions): Promise<ImageDataset> {
-  const { split, limit, dir = FASHION_MNIST_DIR } = options;
+  const { split, limit } = options;
+  const dir = options.dir ?? envDir() ?? FASHION_MNIST_DIR;
   if (split !== "train" && split !== "test") {
     throw new RangeError(`Cannot load Fashion-MNIST: 'split' must be "train" or "test": current value is ${split}`);
   }

@@ -49,8 +49,14 @@ Deno.test("wasm patches: Identity (clone) shares the buffer instead of copying",
   assert.equal(be.numDataIds(), ids - 1, "the shared buffer is freed with its last tensor");
 });
 
-Deno.test("wasm patches: transposed BatchMatMul equals cpu", async () => {
-  for (const [sa, sb] of [[[7, 33], [33, 5]], [[3, 7, 5], [3, 5, 4]], [[2, 7, 5], [1, 5, 4]]]) {
+Deno.test("wasm patches: transposed and batched BatchMatMul (one matrix product per batch entry) equals cpu", async () => {
+  const shapes = [[[7, 33], [33, 5]], [[3, 7, 5], [3, 5, 4]], [[2, 7, 5], [1, 5, 4]], [[1, 7, 5], [3, 5, 4]], [[
+    2,
+    3,
+    7,
+    5,
+  ], [2, 3, 5, 4]]];
+  for (const [sa, sb] of shapes) {
     for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]]) {
       const swap = (s: number[]) => [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]];
       const a = tf.randomUniform(tA ? swap(sa) : sa, -1, 1, "float32", 1).arraySync() as number[];
