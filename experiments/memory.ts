@@ -4,7 +4,6 @@
  * plain-backprop baseline of the same model. Same seed, same real batch for every technique.
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { predictPeakSavedBytes } from "../lib/checkpoint/mod.ts";
 import { loadCharCorpus, loadFashionMnist, normalizeImages, Rng, sampleLmBatch } from "../lib/data/mod.ts";
@@ -22,7 +21,7 @@ import {
 import { disposeTree } from "../lib/nn/mod.ts";
 import { adamw } from "../lib/optim/mod.ts";
 import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
-import { defineExperiment, type Row } from "./_lib/experiment.ts";
+import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
 import { buildTechnique, TECHNIQUES } from "./_lib/techniques.ts";
 
 interface Measured {
@@ -93,46 +92,66 @@ export const memory = defineExperiment({
     "msPerStep",
     "timeRatio",
   ],
-  async run(config, ctx) {
+  cells(config) {
     const techniques = ["baseline", ...config.techniques.filter((t) => t !== "baseline")];
-    const rows: Row[] = [];
-    const runModel = (label: string, make: () => Model, batch: Batch) => {
-      let base: Measured | undefined;
-      for (const name of techniques) {
-        ctx.log(`${label}: ${name}`);
-        const r = measureTechnique(make, batch, name, config.warmup, config.steps);
-        base ??= r;
-        rows.push({
-          technique: name,
-          model: label,
-          peakMiB: mib(r.peak),
-          peakRatio: r.peak / base.peak,
-          savedMiB: mib(r.saved),
-          savedRatio: r.saved / base.saved,
-          predictedSavedMiB: mib(r.predicted),
-          predictedPeakSavedMiB: mib(r.predictedPeakSaved),
-          peakSavedRatio: r.predictedPeakSaved / base.predictedPeakSaved,
-          msPerStep: r.ms,
-          timeRatio: r.ms / base.ms,
-        });
-      }
-    };
-    const corpus = await loadCharCorpus({ name: "moby-dick" });
-    const context = GPT_PRESETS.small.context;
-    for (const layers of config.gptDepths) {
-      const lm = sampleLmBatch(corpus.train, config.gptBatch, context, new Rng(config.seed));
-      const batch = tokenBatch(lm, config.gptBatch, context);
-      const make = () => createGpt({ ...GPT_PRESETS.small, layers, vocab: corpus.vocabSize }, { seed: config.seed });
-      runModel(`gpt-small-L${layers}/B${config.gptBatch}`, make, batch);
+    return [
+      ...config.gptDepths.flatMap((layers) => techniques.map((technique) => ({ model: "gpt", layers, technique }))),
+      ...(config.vit
+        ? techniques.map((technique) => ({ model: "vit", layers: VIT_PRESETS.small.layers, technique }))
+        : []),
+    ];
+  },
+  async runCell(config, cell, ctx) {
+    const technique = String(cell.technique), layers = Number(cell.layers);
+    ctx.log(`${cell.model} L${layers}: ${technique}`);
+    let label: string, make: () => Model, batch: Batch;
+    if (cell.model === "gpt") {
+      const corpus = await loadCharCorpus({ name: "moby-dick" });
+      const context = GPT_PRESETS.small.context;
+      batch = tokenBatch(
+        sampleLmBatch(corpus.train, config.gptBatch, context, new Rng(config.seed)),
+        config.gptBatch,
+        context,
+      );
+      make = () => createGpt({ ...GPT_PRESETS.small, layers, vocab: corpus.vocabSize }, { seed: config.seed });
+      label = `gpt-small-L${layers}/B${config.gptBatch}`;
+    } else {
+      const train = normalizeImages(await loadFashionMnist({ split: "train", limit: config.vitBatch }));
+      batch = imageBatch(train, Int32Array.from({ length: config.vitBatch }, (_, i) => i));
+      make = () => createVit({ ...VIT_PRESETS.small, patch: config.vitPatch }, { seed: config.seed });
+      label = `vit-small-p${config.vitPatch}/B${config.vitBatch}`;
+    }
+    try {
+      const r = measureTechnique(make, batch, technique, config.warmup, config.steps);
+      return [{
+        technique,
+        model: label,
+        peakMiB: mib(r.peak),
+        savedMiB: mib(r.saved),
+        predictedSavedMiB: mib(r.predicted),
+        predictedPeakSavedMiB: mib(r.predictedPeakSaved),
+        msPerStep: r.ms,
+      }];
+    } finally {
       disposeBatch(batch);
     }
-    if (config.vit) {
-      const train = normalizeImages(await loadFashionMnist({ split: "train", limit: config.vitBatch }));
-      const batch = imageBatch(train, Int32Array.from({ length: config.vitBatch }, (_, i) => i));
-      const make = () => createVit({ ...VIT_PRESETS.small, patch: config.vitPatch }, { seed: config.seed });
-      runModel(`vit-small-p${config.vitPatch}/B${config.vitBatch}`, make, batch);
-      tf.dispose([batch.x, batch.y]);
-    }
-    return rows;
+  },
+  finalize(rows) {
+    // Ratios to the baseline row of the same model (cells run baseline first for each model).
+    return rows.map((row) => {
+      const base = rows.find((b) => b.model === row.model && b.technique === "baseline");
+      if (!base) return row;
+      const ratio = (k: string) => Number(row[k]) / Number(base[k]);
+      return {
+        ...row,
+        peakRatio: ratio("peakMiB"),
+        savedRatio: ratio("savedMiB"),
+        peakSavedRatio: ratio("predictedPeakSavedMiB"),
+        timeRatio: ratio("msPerStep"),
+      };
+    });
+  },
+  run(config, ctx) {
+    return runCellsInOrder(this, config, ctx);
   },
 });

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { defineExperiment, type Row } from "./_lib/experiment.ts";
+import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
 import { runGptSmall, runVitSmall, standardRunFields, standardRunQuick, summaryRow } from "./_lib/standard_runs.ts";
 import { buildTechnique, TECHNIQUES } from "./_lib/techniques.ts";
 
@@ -21,24 +21,52 @@ export const mesa = defineExperiment({
     ...standardRunFields,
   }).strict(),
   quick: standardRunQuick,
-  columns: ["technique", "model", "steps", "loss", "valLoss", "accuracy", "msPerStep", "peakMiB", "savedMiB"],
-  async run(config, ctx) {
-    const rows: Row[] = [];
-    for (const which of ["vit", "gpt"] as const) {
-      if (config.models !== "both" && config.models !== which) continue;
-      for (const name of config.variants) {
-        ctx.log(`${which}: ${name}`);
-        const tech = buildTechnique(TECHNIQUES[name], config.seed);
-        try {
-          const r = which === "vit"
-            ? await runVitSmall(config, tech.source, ctx.log)
-            : await runGptSmall(config, tech.source, ctx.log);
-          rows.push(summaryRow(name, which === "vit" ? `vit-small/p${config.vitPatch}` : "gpt-small", r));
-        } finally {
-          tech.dispose();
-        }
-      }
+  columns: [
+    "technique",
+    "model",
+    "steps",
+    "valLoss",
+    "valLossRatio",
+    "accuracy",
+    "accuracyDeltaPts",
+    "savedMiB",
+    "savedRatio",
+    "peakMiB",
+    "peakRatio",
+    "msPerStep",
+  ],
+  cells(config) {
+    const models = config.models === "both" ? ["vit", "gpt"] : [config.models];
+    return models.flatMap((model) => config.variants.map((variant) => ({ model, variant })));
+  },
+  async runCell(config, cell, ctx) {
+    const name = cell.variant as (typeof VARIANTS)[number];
+    ctx.log(`${cell.model}: ${name}`);
+    const tech = buildTechnique(TECHNIQUES[name], config.seed);
+    try {
+      const r = cell.model === "vit"
+        ? await runVitSmall(config, tech.source, ctx.log)
+        : await runGptSmall(config, tech.source, ctx.log);
+      return [summaryRow(name, cell.model === "vit" ? `vit-small/p${config.vitPatch}` : "gpt-small", r)];
+    } finally {
+      tech.dispose();
     }
-    return rows;
+  },
+  finalize(rows) {
+    // Differences to the fp32 row of the same model: accuracy in points, validation loss as a ratio.
+    return rows.map((row) => {
+      const base = rows.find((b) => b.model === row.model && b.technique === "baseline");
+      if (!base) return row;
+      return {
+        ...row,
+        accuracyDeltaPts: 100 * (Number(row.accuracy) - Number(base.accuracy)),
+        valLossRatio: Number(row.valLoss) / Number(base.valLoss),
+        savedRatio: Number(row.savedMiB) / Number(base.savedMiB),
+        peakRatio: Number(row.peakMiB) / Number(base.peakMiB),
+      };
+    });
+  },
+  run(config, ctx) {
+    return runCellsInOrder(this, config, ctx);
   },
 });

@@ -7,11 +7,12 @@ import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { parseCli, USAGE } from "./_lib/cli.ts";
 import { resolveConfig } from "./_lib/config.ts";
 import { UnknownExperimentError, UsageError } from "./_lib/errors.ts";
-import type { Registry } from "./_lib/experiment.ts";
+import { type Registry, runCellsInOrder } from "./_lib/experiment.ts";
 import { describeExperiment, listExperiments } from "./_lib/help.ts";
 import { checkRows, collectEnv, writeResults } from "./_lib/results.ts";
 import { didYouMean } from "./_lib/suggest.ts";
 import { renderTable } from "./_lib/table.ts";
+import { ROWS_MARKER, runCellsInWorkers } from "./_lib/workers.ts";
 
 /** Where {@linkcode main} writes: `out` for results, `err` for progress and errors. Each call is one line. */
 export interface MainIO {
@@ -49,6 +50,7 @@ export async function main(
   io: MainIO = consoleIO,
   options: MainOptions = {},
 ): Promise<number> {
+  const args0 = args;
   try {
     const cli = parseCli(args);
     if (cli.list) {
@@ -77,8 +79,29 @@ export async function main(
     }
     const outDir = cli.out ?? DEFAULT_OUT_DIR;
     const date = new Date();
+    const ctx = { quick: cli.quick, log: (m: string) => io.err(m), outDir };
+    if (cli.cell !== undefined) {
+      // A worker of --jobs: run one cell and print its rows for the parent.
+      const cells = experiment.cells?.(config) ?? [];
+      if (!experiment.runCell || cli.cell >= cells.length) {
+        throw new UsageError(`experiment "${cli.name}" has no cell ${cli.cell} (it has ${cells.length})`);
+      }
+      io.out(ROWS_MARKER + JSON.stringify(await experiment.runCell(config, cells[cli.cell], ctx)));
+      return 0;
+    }
     io.err(`running ${cli.name}${cli.quick ? " (quick)" : ""} on ${backend}: ${JSON.stringify(config)}`);
-    const rows = await experiment.run(config, { quick: cli.quick, log: (m) => io.err(m), outDir });
+    let rows;
+    if ((cli.jobs ?? 1) > 1 && experiment.cells && experiment.runCell) {
+      const cells = experiment.cells(config);
+      io.err(`${cells.length} cells in up to ${cli.jobs} worker processes`);
+      const args = stripJobs(args0);
+      const raw = await runCellsInWorkers({ args, cells: cells.length, jobs: cli.jobs!, log: ctx.log });
+      rows = experiment.finalize ? experiment.finalize(raw, config) : raw;
+    } else if (experiment.cells && experiment.runCell && cli.jobs !== undefined) {
+      rows = await runCellsInOrder(experiment, config, ctx);
+    } else {
+      rows = await experiment.run(config, ctx);
+    }
     const problem = checkRows(rows);
     if (problem) throw new TypeError(`experiment "${cli.name}" returned invalid rows: ${problem}`);
     io.out(renderTable(rows, experiment.columns));
@@ -92,6 +115,16 @@ export async function main(
     if (Deno.env.get("MEMTRAIN_DEBUG") === "1" && e instanceof Error && e.stack) io.err(e.stack);
     return e instanceof UsageError ? 2 : 1;
   }
+}
+
+/** The command line without `--jobs N` / `--jobs=N` (what each worker gets, plus `--cell I`). */
+function stripJobs(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--jobs") i++;
+    else if (!args[i].startsWith("--jobs=")) out.push(args[i]);
+  }
+  return out;
 }
 
 if (import.meta.main) {

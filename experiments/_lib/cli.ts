@@ -26,6 +26,10 @@ export interface CliArgs {
   out?: string;
   /** `--backend NAME`: passed to `initBackend`, which validates it. */
   backend?: string;
+  /** `--jobs N`: run the experiment's cells in up to N worker processes. */
+  jobs?: number;
+  /** `--cell I` (internal): run only cell I and print its rows as JSON (a worker of `--jobs`). */
+  cell?: number;
   /** Config overrides in command-line order (later ones win). */
   overrides: Override[];
 }
@@ -39,6 +43,8 @@ Options:
   --quick            apply the experiment's quick preset (small, fast run)
   --out DIR          results directory (default: experiments/results/); writes DIR/<name>.json
   --backend NAME     tfjs backend: auto, wasm, cpu, blas, tensorflow (default: auto or $MEMTRAIN_BACKEND)
+  --jobs N           run the experiment's cells in up to N worker processes (experiments that define cells;
+                     workers use one BLAS thread each unless MEMTRAIN_BLAS_THREADS is set)
   --key=value        override a config key; numbers, booleans, enum values and comma lists are parsed
   --list             list the registered experiments
   -h, --help         show this help
@@ -70,14 +76,27 @@ export function parseCli(args: string[]): CliArgs {
       const key = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
       let value = eq === -1 ? undefined : arg.slice(eq + 1);
       if (key === "") throw new UsageError(`bad option "${arg}"`);
-      if (key === "out" || key === "backend") {
+      if (key === "out" || key === "backend" || key === "jobs" || key === "cell") {
         if (value === undefined) {
           value = args[++i];
           if (value === undefined || value.startsWith("--")) {
-            throw new UsageError(`option --${key} needs a value, e.g. --${key}=${key === "out" ? "DIR" : "wasm"}`);
+            const example = { out: "DIR", backend: "wasm", jobs: "2", cell: "0" }[key];
+            throw new UsageError(`option --${key} needs a value, e.g. --${key}=${example}`);
           }
         }
-        out[key] = value;
+        if (key === "jobs" || key === "cell") {
+          const n = Number(value);
+          if (!Number.isInteger(n) || n < (key === "jobs" ? 1 : 0)) {
+            throw new UsageError(
+              `option --${key} must be a ${
+                key === "jobs" ? "positive" : "non-negative"
+              } integer: current value is "${value}"`,
+            );
+          }
+          out[key] = n;
+        } else {
+          out[key] = value;
+        }
       } else {
         out.overrides.push({ key, value });
       }

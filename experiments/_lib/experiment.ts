@@ -47,6 +47,37 @@ export interface Experiment<S extends ExperimentSchema> {
   columns?: string[];
   /** Runs the experiment with the resolved config and returns the result rows. */
   run(config: z.infer<S>, ctx: RunContext): Promise<Row[]>;
+  /**
+   * Optional: the experiment's independent cells (JSON data, e.g. `{ model, technique }`). With `cells` and `runCell`,
+   * `--jobs N` runs cells in up to N worker processes; without `--jobs` the harness still runs `run`.
+   */
+  cells?(config: z.infer<S>): Cell[];
+  /** Runs one cell (in a worker process under `--jobs`). */
+  runCell?(config: z.infer<S>, cell: Cell, ctx: RunContext): Promise<Row[]>;
+  /** Post-processes the rows of all cells, in cell order (e.g. ratios to a baseline row). */
+  finalize?(rows: Row[], config: z.infer<S>): Row[];
+}
+
+/** One independent unit of an experiment, as plain JSON data. */
+export type Cell = Record<string, string | number | boolean>;
+
+/**
+ * Runs an experiment's cells one after another and applies `finalize`: the `run` of experiments that define cells.
+ *
+ * @example Usage
+ * ```ts ignore
+ * run: (config, ctx) => runCellsInOrder(memory, config, ctx),
+ * ```
+ */
+export async function runCellsInOrder<S extends ExperimentSchema>(
+  e: Experiment<S>,
+  config: z.infer<S>,
+  ctx: RunContext,
+): Promise<Row[]> {
+  if (!e.cells || !e.runCell) throw new TypeError(`experiment "${e.name}" defines no cells`);
+  const rows: Row[] = [];
+  for (const cell of e.cells(config)) rows.push(...await e.runCell(config, cell, ctx));
+  return e.finalize ? e.finalize(rows, config) : rows;
 }
 
 /** An experiment of any schema, as stored in the registry. */
@@ -56,7 +87,7 @@ export type AnyExperiment = Experiment<ExperimentSchema>;
 export type Registry = Record<string, AnyExperiment>;
 
 /** Option names the command line reserves; config keys may not use them. */
-export const RESERVED_KEYS: readonly string[] = ["quick", "out", "backend", "help", "list"];
+export const RESERVED_KEYS: readonly string[] = ["quick", "out", "backend", "help", "list", "jobs", "cell"];
 
 /**
  * Declares an experiment, checking its definition: a non-empty name, a default on every config key, no reserved
@@ -88,6 +119,7 @@ export function defineExperiment<S extends ExperimentSchema>(e: Experiment<S>): 
       fail(`config key "${key}" has no default (add .default(...))`);
     }
   }
+  if ((e.cells === undefined) !== (e.runCell === undefined)) fail("'cells' and 'runCell' must be given together");
   const quick = e.schema.partial().strict().safeParse(e.quick);
   if (!quick.success) {
     const issue = quick.error.issues[0];

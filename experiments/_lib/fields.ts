@@ -62,7 +62,11 @@ function kindOf(t: z.ZodTypeAny): FieldKind {
       return "string";
     case "ZodArray": {
       const inner = kindOf(unwrap(d.type!).inner);
-      return inner === "number" || inner === "integer" ? "number[]" : inner === "string" ? "string[]" : "json";
+      return inner === "number" || inner === "integer"
+        ? "number[]"
+        : inner === "string" || inner === "enum"
+        ? "string[]"
+        : "json";
     }
     default:
       return literalOptions(t) ? "enum" : "json";
