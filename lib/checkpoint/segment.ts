@@ -15,7 +15,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { Context, SavedStore } from "../nn/context.ts";
-import { type Layer, type ParamSpec, prefixed, type SavedSpec } from "../nn/layer.ts";
+import { chainSavedSpecs, type Layer, type ParamSpec, prefixed, type SavedSpec } from "../nn/layer.ts";
 import { discardAll, keepAll, type PolicySelector } from "../nn/policy.ts";
 import { predictSavedBytes } from "../memory/analytic.ts";
 
@@ -136,13 +136,7 @@ export class CheckpointSegment implements Layer {
 
   /** What the recomputed forward saves during backward, with tags relative to the segment's parent. */
   recomputeSpecs(inputShape: readonly number[]): SavedSpec[] {
-    const out: SavedSpec[] = [];
-    let shape = inputShape.slice();
-    for (const l of this.layers) {
-      out.push(...prefixed(l.name, l.savedSpecs(shape)));
-      shape = l.outputShape(shape);
-    }
-    return out;
+    return chainSavedSpecs(this.layers, inputShape);
   }
 
   /** Output shape of the last wrapped layer. */

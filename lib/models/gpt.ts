@@ -4,15 +4,13 @@
  * @module
  */
 import { z } from "zod";
-import { TransformerBlock } from "../nn/block.ts";
-import { SoftmaxCrossEntropy } from "../nn/cross_entropy.ts";
 import { Embedding } from "../nn/embedding.ts";
-import { type Layer, prefixed, type SavedSpec } from "../nn/layer.ts";
+import type { Layer } from "../nn/layer.ts";
 import { LayerNorm } from "../nn/layernorm.ts";
 import { Linear } from "../nn/linear.ts";
 import { Sequence } from "../nn/sequence.ts";
-import { initParams } from "./init.ts";
-import { type Model, trunkSavedSpecs } from "./model.ts";
+import { assembleModel, blockStack, parseModelConfig } from "./_build.ts";
+import type { Model } from "./model.ts";
 
 /** GPT hyperparameters, validated with zod. */
 export const GptConfigSchema = z.object({
@@ -52,44 +50,16 @@ export type Gpt = Model<GptConfig>;
  * @throws {RangeError} when the config is invalid (the message names the field).
  */
 export function createGpt(config: z.input<typeof GptConfigSchema>, options: { seed?: number } = {}): Gpt {
-  const parsed = GptConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new RangeError(`Cannot create GPT: '${i.path.join(".")}' ${i.message.toLowerCase()}`);
-  }
-  const cfg = parsed.data;
-  if (cfg.dim % cfg.heads !== 0) {
-    throw new RangeError(`Cannot create GPT: 'heads' must divide dim ${cfg.dim}: current value is ${cfg.heads}`);
-  }
-  const residStd = 0.02 / Math.sqrt(2 * cfg.layers);
+  const cfg = parseModelConfig("GPT", GptConfigSchema, config);
   const layers: Layer[] = [
     new Embedding("embed", cfg.vocab, cfg.context, cfg.dim),
-    ...Array.from({ length: cfg.layers }, (_, i) =>
-      new TransformerBlock(`blocks.${i}`, {
-        dim: cfg.dim,
-        heads: cfg.heads,
-        mlpDim: cfg.mlpRatio * cfg.dim,
-        causal: true,
-        residStd,
-      })),
+    ...blockStack(cfg, true),
     new Sequence("head", [new LayerNorm("ln_f", cfg.dim), new Linear("out", cfg.dim, cfg.vocab)]),
   ];
-  const loss = new SoftmaxCrossEntropy();
-  const params = initParams(layers.flatMap((l) => prefixed(l.name, l.paramSpecs())), options.seed ?? 0);
-  return {
-    kind: "gpt",
-    config: cfg,
-    layers,
-    loss,
-    params,
-    savedSpecs(inputShape: readonly number[], weighted = false): SavedSpec[] {
-      return trunkSavedSpecs(layers, loss, inputShape, weighted);
-    },
-    flopsPerExample(): number {
-      const { dim: d, layers: n, context: t, vocab: v, mlpRatio: r } = cfg;
-      const perToken = n * (2 * d * 3 * d + 2 * d * d + 2 * 2 * d * r * d) + 2 * d * v;
-      const attention = n * 2 * 2 * t * t * d; // q·kᵀ and p·v
-      return t * perToken + attention;
-    },
-  };
+  return assembleModel("gpt", cfg, layers, options.seed ?? 0, () => {
+    const { dim: d, layers: n, context: t, vocab: v, mlpRatio: r } = cfg;
+    const perToken = n * (2 * d * 3 * d + 2 * d * d + 2 * 2 * d * r * d) + 2 * d * v;
+    const attention = n * 2 * 2 * t * t * d; // q·kᵀ and p·v
+    return t * perToken + attention;
+  });
 }

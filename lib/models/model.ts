@@ -4,7 +4,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { SoftmaxCrossEntropy } from "../nn/cross_entropy.ts";
-import { type Layer, prefixed, type SavedSpec } from "../nn/layer.ts";
+import { chainSavedSpecs, type Layer, prefixed, type SavedSpec } from "../nn/layer.ts";
 import type { Params } from "../nn/params.ts";
 
 /** One training or evaluation batch. The caller owns (and disposes) its tensors. */
@@ -46,11 +46,6 @@ export function trunkSavedSpecs(
   inputShape: readonly number[],
   weighted = false,
 ): SavedSpec[] {
-  const out: SavedSpec[] = [];
-  let shape = inputShape.slice();
-  for (const l of layers) {
-    out.push(...prefixed(l.name, l.savedSpecs(shape)));
-    shape = l.outputShape(shape);
-  }
-  return [...out, ...prefixed(loss.name, loss.savedSpecs(shape, weighted))];
+  const outShape = layers.reduce((s, l) => l.outputShape(s), inputShape.slice());
+  return [...chainSavedSpecs(layers, inputShape), ...prefixed(loss.name, loss.savedSpecs(outShape, weighted))];
 }

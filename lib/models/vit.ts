@@ -4,12 +4,10 @@
  * @module
  */
 import { z } from "zod";
-import { TransformerBlock } from "../nn/block.ts";
-import { SoftmaxCrossEntropy } from "../nn/cross_entropy.ts";
-import { type Layer, prefixed, type SavedSpec } from "../nn/layer.ts";
+import type { Layer } from "../nn/layer.ts";
 import { PatchEmbedding, PoolHead } from "../nn/patch.ts";
-import { initParams } from "./init.ts";
-import { type Model, trunkSavedSpecs } from "./model.ts";
+import { assembleModel, blockStack, parseModelConfig } from "./_build.ts";
+import type { Model } from "./model.ts";
 
 /** ViT hyperparameters, validated with zod. */
 export const VitConfigSchema = z.object({
@@ -53,50 +51,22 @@ export type Vit = Model<VitConfig>;
  * @throws {RangeError} when the config is invalid (the message names the field).
  */
 export function createVit(config: z.input<typeof VitConfigSchema>, options: { seed?: number } = {}): Vit {
-  const parsed = VitConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new RangeError(`Cannot create ViT: '${i.path.join(".")}' ${i.message.toLowerCase()}`);
-  }
-  const cfg = parsed.data;
-  if (cfg.dim % cfg.heads !== 0) {
-    throw new RangeError(`Cannot create ViT: 'heads' must divide dim ${cfg.dim}: current value is ${cfg.heads}`);
-  }
+  const cfg = parseModelConfig("ViT", VitConfigSchema, config);
   if (cfg.imageSize % cfg.patch !== 0) {
     throw new RangeError(
       `Cannot create ViT: 'patch' must divide imageSize ${cfg.imageSize}: current value is ${cfg.patch}`,
     );
   }
   const embed = new PatchEmbedding("embed", cfg.imageSize, cfg.channels, cfg.patch, cfg.dim);
-  const residStd = 0.02 / Math.sqrt(2 * cfg.layers);
   const layers: Layer[] = [
     embed,
-    ...Array.from({ length: cfg.layers }, (_, i) =>
-      new TransformerBlock(`blocks.${i}`, {
-        dim: cfg.dim,
-        heads: cfg.heads,
-        mlpDim: cfg.mlpRatio * cfg.dim,
-        causal: false,
-        residStd,
-      })),
+    ...blockStack(cfg, false),
     new PoolHead("head", embed.numPatches, cfg.dim, cfg.classes),
   ];
-  const loss = new SoftmaxCrossEntropy();
-  const params = initParams(layers.flatMap((l) => prefixed(l.name, l.paramSpecs())), options.seed ?? 0);
-  return {
-    kind: "vit",
-    config: cfg,
-    layers,
-    loss,
-    params,
-    savedSpecs(inputShape: readonly number[], weighted = false): SavedSpec[] {
-      return trunkSavedSpecs(layers, loss, inputShape, weighted);
-    },
-    flopsPerExample(): number {
-      const { dim: d, layers: n, mlpRatio: r, patch: p, channels: c, classes: k } = cfg;
-      const t = embed.numPatches;
-      const perToken = 2 * p * p * c * d + n * (2 * d * 3 * d + 2 * d * d + 2 * 2 * d * r * d);
-      return t * perToken + n * 2 * 2 * t * t * d + 2 * d * k;
-    },
-  };
+  return assembleModel("vit", cfg, layers, options.seed ?? 0, () => {
+    const { dim: d, layers: n, mlpRatio: r, patch: p, channels: c, classes: k } = cfg;
+    const t = embed.numPatches;
+    const perToken = 2 * p * p * c * d + n * (2 * d * 3 * d + 2 * d * d + 2 * 2 * d * r * d);
+    return t * perToken + n * 2 * 2 * t * t * d + 2 * d * k;
+  });
 }

@@ -74,3 +74,14 @@ export function checkInput(
     throw new TypeError(`${layer}: expected ${opts.dtype} input: current dtype is ${x.dtype}`);
   }
 }
+
+/** The saved tensors of `layers` run in order on an input of `inputShape`, each prefixed with its layer's name. */
+export function chainSavedSpecs(layers: readonly Layer[], inputShape: readonly number[]): SavedSpec[] {
+  const out: SavedSpec[] = [];
+  let shape = inputShape.slice();
+  for (const l of layers) {
+    out.push(...prefixed(l.name, l.savedSpecs(shape)));
+    shape = l.outputShape(shape);
+  }
+  return out;
+}

@@ -17,7 +17,7 @@ export {
   type SavedRole,
 } from "./policy.ts";
 export { Context, type ContextOptions, type SavedEntry, type SavedReportRow, SavedStore } from "./context.ts";
-export { checkInput, type Layer, type ParamSpec, prefixed, type SavedSpec } from "./layer.ts";
+export { chainSavedSpecs, checkInput, type Layer, type ParamSpec, prefixed, type SavedSpec } from "./layer.ts";
 export { Linear, type LinearOptions } from "./linear.ts";
 export { LayerNorm } from "./layernorm.ts";
 export { Gelu } from "./gelu.ts";

@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
-import { type Layer, type ParamSpec, prefixed, type SavedSpec } from "./layer.ts";
+import { chainSavedSpecs, type Layer, type ParamSpec, prefixed, type SavedSpec } from "./layer.ts";
 
 /**
  * Runs `layers` in order; backward runs them in reverse. Each child gets `ctx.child(child.name)`. Intermediate
@@ -27,13 +27,7 @@ export class Sequence implements Layer {
 
   /** Children's saved tensors, prefixed with their names. */
   savedSpecs(inputShape: readonly number[]): SavedSpec[] {
-    const out: SavedSpec[] = [];
-    let shape = inputShape.slice();
-    for (const l of this.layers) {
-      out.push(...prefixed(l.name, l.savedSpecs(shape)));
-      shape = l.outputShape(shape);
-    }
-    return out;
+    return chainSavedSpecs(this.layers, inputShape);
   }
 
   /** Output shape of the last child. */
