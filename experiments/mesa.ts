@@ -18,6 +18,7 @@ export const mesa = defineExperiment({
   schema: z.object({
     models: z.enum(["both", "gpt", "vit"]).default("both").describe("which models to train"),
     variants: z.array(z.enum(VARIANTS)).default([...VARIANTS]).describe("fp32 baseline and Mesa groupings to run"),
+    emaDecay: z.number().min(0).lt(1).default(0.9).describe("Mesa's EMA decay of the running ranges (0: per-batch)"),
     ...standardRunFields,
   }).strict(),
   quick: standardRunQuick,
@@ -42,7 +43,7 @@ export const mesa = defineExperiment({
   async runCell(config, cell, ctx) {
     const name = cell.variant as (typeof VARIANTS)[number];
     ctx.log(`${cell.model}: ${name}`);
-    const tech = buildTechnique(TECHNIQUES[name], config.seed);
+    const tech = buildTechnique(TECHNIQUES[name], { seed: config.seed, emaDecay: config.emaDecay });
     try {
       const r = cell.model === "vit"
         ? await runVitSmall(config, tech.source, ctx.log)

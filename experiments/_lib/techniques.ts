@@ -39,9 +39,19 @@ export const TECHNIQUES: Record<string, TechniqueSpec> = {
   "checkpoint-sqrt+mesa-head-wise": { checkpoint: "sqrt", mesa: "head-wise" },
 };
 
+/** Options for {@linkcode buildTechnique}. */
+export interface BuildOptions {
+  /** Seed of Mesa's rounding noise. @default {0} */
+  seed?: number;
+  /** Mesa's EMA decay of the running ranges (0: each batch's own min/max). @default {0.9} */
+  emaDecay?: number;
+}
+
 /** Builds the gradient source of a technique spec. */
-export function buildTechnique(spec: TechniqueSpec, seed = 0): BuiltTechnique {
-  const m = spec.mesa === undefined ? undefined : mesa({ grouping: spec.mesa, seed });
+export function buildTechnique(spec: TechniqueSpec, options: BuildOptions = {}): BuiltTechnique {
+  const m = spec.mesa === undefined
+    ? undefined
+    : mesa({ grouping: spec.mesa, seed: options.seed ?? 0, emaDecay: options.emaDecay ?? 0.9 });
   const selector = m ? m.selector : keepAll;
   const trunk: TrunkTransform = spec.checkpoint ? checkpoint(spec.checkpoint) : (layers) => layers.slice();
   return { source: backprop({ selector, trunk }), selector, trunk, dispose: () => m?.dispose() };
