@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type SimdKernels, simdKernels } from "./simd.ts";
+import { mesaKernelFuncs } from "./fused_mesa.ts";
 
 /** The names the fused kernels are registered under (backend "wasm"). */
 export const FUSED_KERNELS = {
@@ -660,6 +661,7 @@ export function registerFusedKernels(): void {
     [FUSED_KERNELS.softmaxXent, (a) => softmaxXentKernel(a, stock)],
     [FUSED_KERNELS.softmaxXentGrad, softmaxXentGradKernel],
     [FUSED_KERNELS.adam, adamKernel],
+    ...mesaKernelFuncs(),
   ];
   for (const [kernelName, kernelFunc] of kernels) {
     if (tf.getKernel(kernelName, "wasm") !== undefined) tf.unregisterKernel(kernelName, "wasm");

@@ -13,6 +13,7 @@ export {
   setFusedKernels,
   setFusedSimd,
 } from "./fused.ts";
+export { MESA_KERNELS } from "./fused_mesa.ts";
 export {
   blasCandidates,
   type BlasLibrary,

@@ -548,3 +548,212 @@ export function simdKernels(memory: WebAssembly.Memory): SimdKernels | null {
   if (compiled === null) return null;
   return new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as SimdKernels;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Mesa's quantizer loops (`fused_mesa.ts`), a separate module so the kernels above are untouched.
+
+/** The range epsilon added to α: `RANGE_EPS` of `lib/mesa/quantize.ts` (as float32). */
+const MESA_EPS = 1e-8;
+
+/** Raw encoders for the Mesa loops (scalar integer ops, byte loads/stores, u8 → f32 widening). */
+const M = {
+  i32Xor: [0x73],
+  i32ShrU: [0x76],
+  i32LtU: [0x49],
+  f32Min: [0x96],
+  f32Max: [0x97],
+  f32ConvertI32S: [0xb2],
+  i32TruncSatF32S: [0xfc, 0x00],
+  i32Store8: [0x3a, 0, 0],
+  ifF32: [0x04, F32],
+  else: [0x05],
+  load32Zero: simd(0x5c, 2, 0),
+  i16x8ExtendLowI8x16U: simd(0x89),
+  i32x4ExtendLowI16x8U: simd(0xa9),
+  f32x4ConvertI32x4S: simd(0xfa),
+  f32Gt: [0x5e],
+  i32And: [0x71],
+  ifV128: [0x04, V128],
+  i32x4ReplaceLane: (lane: number) => simd(0x1c, lane),
+  i32x4TruncSatF32x4S: simd(0xf8),
+  i16x8NarrowI32x4U: simd(0x86),
+  i8x16NarrowI16x8U: simd(0x66),
+  store32Lane0: simd(0x5a, 2, 0, 0),
+  select: [0x1b],
+};
+
+/** `while (p < end) { body(); }` with `p`, `end` i32 locals (the body must advance `p`). */
+function whileBelow(f: Fn, p: number, end: number, body: () => void): void {
+  f.emit(I.block, I.loop, I.get(p), I.get(end), I.i32GeU, I.brIf(1));
+  body();
+  f.emit(I.br(0), I.end, I.end);
+}
+
+/** `p += k` for an i32 local. */
+function bump(f: Fn, p: number, k: number): void {
+  f.emit(I.get(p), I.i32(k), I.i32Add, I.set(p));
+}
+
+/**
+ * `mesaMinMax(x, pre, groups, rest4, mn, mx)`: per-group min and max of the float32 `[pre, G, 4·rest4]` tensor at
+ * `x` (rest4 ≥ 1), written as float32 to `mn[g]` and `mx[g]`. Vector `pmin`/`pmax` accumulators (a NaN element is
+ * skipped unless it is a group's first vector), then a lane reduction.
+ */
+function mesaMinMax(): Fn {
+  const f = new Fn("mesaMinMax", [I32, I32, I32, I32, I32, I32]);
+  const [x, pre, groups, rest4, mn, mx] = [...Array(6).keys()];
+  const g = f.local(I32), p = f.local(I32), ptr = f.local(I32), end = f.local(I32), row = f.local(I32);
+  const lo = f.local(V128), hi = f.local(V128), v = f.local(V128), s = f.local(F32), t = f.local(F32);
+  f.emit(I.get(rest4), I.i32(4), I.i32Shl, I.set(row)); // bytes per (p, g) block
+  forLoop(f, g, groups, () => {
+    // first vector of the group initializes both accumulators
+    f.emit(I.get(x), I.get(g), I.get(row), I.i32Mul, I.i32Add, I.load(), I.tee(lo), I.set(hi));
+    forLoop(f, p, pre, () => {
+      // ptr = x + ((p·G + g)·row)
+      f.emit(I.get(x), I.get(p), I.get(groups), I.i32Mul, I.get(g), I.i32Add, I.get(row), I.i32Mul, I.i32Add);
+      f.emit(I.tee(ptr), I.get(row), I.i32Add, I.set(end));
+      whileBelow(f, ptr, end, () => {
+        f.emit(I.get(ptr), I.load(), I.set(v));
+        f.emit(I.get(lo), I.get(v), I.pmin, I.set(lo), I.get(hi), I.get(v), I.pmax, I.set(hi));
+        bump(f, ptr, 16);
+      });
+    });
+    for (const [acc, out, red] of [[lo, mn, M.f32Min], [hi, mx, M.f32Max]] as const) {
+      f.emit(I.get(acc), I.lane(0), I.get(acc), I.lane(1), red, I.set(s));
+      f.emit(I.get(acc), I.lane(2), I.get(acc), I.lane(3), red, I.set(t));
+      f.emit(I.get(out), I.get(g), I.i32(2), I.i32Shl, I.i32Add, I.get(s), I.get(t), red, I.f32Store());
+    }
+  });
+  return f;
+}
+
+/** Pushes the next xorshift32 value of the i32 local `s` (updating it), shifted to its top 24 bits. */
+function xorshift24(f: Fn, s: number): void {
+  f.emit(I.get(s), I.get(s), I.i32(13), I.i32Shl, M.i32Xor, I.set(s));
+  f.emit(I.get(s), I.get(s), I.i32(17), M.i32ShrU, M.i32Xor, I.set(s));
+  f.emit(I.get(s), I.get(s), I.i32(5), I.i32Shl, M.i32Xor, I.tee(s), I.i32(8), M.i32ShrU);
+}
+
+/**
+ * `mesaQuantize(x, c, pre, groups, rest, alpha, beta, state, nearest)`: byte codes
+ * `trunc(clamp((x − β_g)·(255/(α_g + eps)) + u, 0, 255))` of the float32 `[pre, G, rest]` tensor at `x`, written to
+ * `c` (one byte each), every step a float32 operation; `u` is ½ when `nearest` ≠ 0, else the next value of the
+ * xorshift32 stream started at `state` (as `fillUniform` in `lib/mesa/noise.ts`). The stream is sequential (scalar,
+ * four values inserted into lanes); the arithmetic, clamp and narrowing to bytes run on f32x4, then a scalar tail.
+ */
+function mesaQuantize(): Fn {
+  const eps = MESA_EPS;
+  const f = new Fn("mesaQuantize", [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [x, c, pre, groups, rest, alpha, beta, s, nearest] = [...Array(9).keys()];
+  const p = f.local(I32), g = f.local(I32), end = f.local(I32), scale = f.local(F32), b = f.local(F32);
+  const r = f.local(F32), end4 = f.local(I32), S = f.local(V128), B = f.local(V128), u = f.local(V128);
+  const xk = x; // advanced by 4 bytes per element, as c by 1
+  forLoop(f, p, pre, () => {
+    forLoop(f, g, groups, () => {
+      f.emit(I.f32(255), I.get(alpha), I.get(g), I.i32(2), I.i32Shl, I.i32Add, I.f32Load(), I.f32(eps), I.f32Add);
+      f.emit(I.f32Div, I.tee(scale), I.splat, I.set(S));
+      f.emit(I.get(beta), I.get(g), I.i32(2), I.i32Shl, I.i32Add, I.f32Load(), I.tee(b), I.splat, I.set(B));
+      f.emit(I.get(c), I.get(rest), I.i32Add, I.set(end));
+      f.emit(I.get(c), I.get(rest), I.i32(-4), M.i32And, I.i32Add, I.set(end4));
+      whileBelow(f, c, end4, () => {
+        f.emit(I.get(c)); // store address
+        f.emit(I.get(xk), I.load(), I.get(B), I.sub, I.get(S), I.mul);
+        f.emit(I.get(nearest), M.ifV128);
+        vconst(f, 0.5);
+        f.emit(M.else);
+        xorshift24(f, s);
+        f.emit(I.i32x4Splat);
+        for (let lane = 1; lane < 4; lane++) {
+          f.emit(I.set(u), I.get(u));
+          xorshift24(f, s);
+          f.emit(M.i32x4ReplaceLane(lane));
+        }
+        f.emit(M.f32x4ConvertI32x4S);
+        vconst(f, 5.960464477539063e-8);
+        f.emit(I.mul, I.end, I.add);
+        // clamp to [0, 255] with NaN to 0: pmin(r, 255) = 255 < r ? 255 : r, pmax(0, t) = 0 < t ? t : 0
+        vconst(f, 255);
+        f.emit(I.pmin, I.set(u));
+        vconst(f, 0);
+        f.emit(I.get(u), I.pmax, M.i32x4TruncSatF32x4S, I.tee(u), I.get(u), M.i16x8NarrowI32x4U, I.tee(u));
+        f.emit(I.get(u), M.i8x16NarrowI16x8U, M.store32Lane0);
+        bump(f, c, 4);
+        bump(f, xk, 16);
+      });
+      whileBelow(f, c, end, () => {
+        f.emit(I.get(c)); // store address
+        f.emit(I.get(xk), I.f32Load(), I.get(b), I.f32Sub, I.get(scale), I.f32Mul);
+        f.emit(I.get(nearest), M.ifF32, I.f32(0.5), M.else);
+        xorshift24(f, s);
+        f.emit(M.f32ConvertI32S, I.f32(5.960464477539063e-8), I.f32Mul, I.end);
+        // r > 255 ? 255 : r > 0 ? r : 0 (NaN gives 0), then truncation (signed: the value is in [0, 255])
+        f.emit(I.f32Add, I.set(r), I.f32(255), I.get(r), I.get(r), I.f32(255), M.f32Gt, M.select);
+        f.emit(I.set(r), I.get(r), I.f32(0), I.get(r), I.f32(0), M.f32Gt, M.select, M.i32TruncSatF32S, M.i32Store8);
+        bump(f, c, 1);
+        bump(f, xk, 4);
+      });
+    });
+  });
+  return f;
+}
+
+/**
+ * `mesaDequantize(c, y, pre, groups, rest4, alpha, beta)`: float32 `codes·((α_g + eps)/255) + β_g` of the byte codes
+ * `[pre, G, 4·rest4]` at `c`, written to `y` (f32x4: 4 bytes widened to i32x4, converted, one multiply and add).
+ */
+function mesaDequantize(): Fn {
+  const eps = MESA_EPS;
+  const f = new Fn("mesaDequantize", [I32, I32, I32, I32, I32, I32, I32]);
+  const [c, y, pre, groups, rest4, alpha, beta] = [...Array(7).keys()];
+  const p = f.local(I32), g = f.local(I32), end = f.local(I32), step = f.local(V128), b = f.local(V128);
+  forLoop(f, p, pre, () => {
+    forLoop(f, g, groups, () => {
+      f.emit(I.get(alpha), I.get(g), I.i32(2), I.i32Shl, I.i32Add, I.f32Load(), I.f32(eps), I.f32Add, I.f32(255));
+      f.emit(I.f32Div, I.splat, I.set(step));
+      f.emit(I.get(beta), I.get(g), I.i32(2), I.i32Shl, I.i32Add, I.f32Load(), I.splat, I.set(b));
+      f.emit(I.get(c), I.get(rest4), I.i32(2), I.i32Shl, I.i32Add, I.set(end));
+      whileBelow(f, c, end, () => {
+        f.emit(I.get(y), I.get(c), M.load32Zero, M.i16x8ExtendLowI8x16U, M.i32x4ExtendLowI16x8U);
+        f.emit(M.f32x4ConvertI32x4S, I.get(step), I.mul, I.get(b), I.add, I.store());
+        bump(f, c, 4);
+        bump(f, y, 16);
+      });
+    });
+  });
+  return f;
+}
+
+/** The Mesa loops, bound to one memory. Pointers are byte offsets. */
+export interface MesaSimdKernels {
+  mesaMinMax(x: number, pre: number, groups: number, rest4: number, mn: number, mx: number): void;
+  mesaQuantize(
+    x: number,
+    c: number,
+    pre: number,
+    groups: number,
+    rest: number,
+    alpha: number,
+    beta: number,
+    state: number,
+    nearest: number,
+  ): void;
+  mesaDequantize(c: number, y: number, pre: number, groups: number, rest4: number, alpha: number, beta: number): void;
+}
+
+let mesaCompiled: WebAssembly.Module | null | undefined;
+
+/**
+ * Instantiates the Mesa loops on `memory` (the tfjs wasm backend's). Returns null when this engine cannot compile the
+ * module (no WebAssembly SIMD).
+ */
+export function mesaSimdKernels(memory: WebAssembly.Memory): MesaSimdKernels | null {
+  if (mesaCompiled === undefined) {
+    try {
+      mesaCompiled = new WebAssembly.Module(assemble([mesaMinMax(), mesaQuantize(), mesaDequantize()]));
+    } catch {
+      mesaCompiled = null;
+    }
+  }
+  if (mesaCompiled === null) return null;
+  return new WebAssembly.Instance(mesaCompiled, { env: { memory } }).exports as unknown as MesaSimdKernels;
+}

@@ -32,6 +32,7 @@ export {
   HEADWISE_CHANNEL_GROUPS,
   LEVELS,
   quantize,
+  quantizeBytes,
   type QuantizeOptions,
   RANGE_EPS,
   type Rounding,

@@ -13,11 +13,10 @@ import {
   type GroupLayout,
   groupLayout,
   groupMinMax,
-  quantize,
+  quantizeBytes,
   type Rounding,
 } from "./quantize.ts";
 import { MesaState } from "./state.ts";
-import { packBytes } from "./storage.ts";
 
 /** Options for {@linkcode mesaPolicy}. */
 export interface MesaPolicyOptions {
@@ -165,9 +164,8 @@ export function mesaPolicy(options: MesaPolicyOptions = {}): MesaPolicy {
         const { min, max } = groupMinMax(t, layout);
         const { alpha, beta } = state.update(info.tag, min, max);
         const seed = opts.rounding === "stochastic" ? state.nextSeed() : 0;
-        const codes = quantize(t, alpha, beta, layout, { rounding: opts.rounding, seed });
         packed = {
-          bytes: tf.keep(packBytes(codes)),
+          bytes: tf.keep(quantizeBytes(t, alpha, beta, layout, { rounding: opts.rounding, seed })),
           alpha: tf.keep(alpha.clone()),
           beta: tf.keep(beta.clone()),
           shape: t.shape.slice(),

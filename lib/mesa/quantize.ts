@@ -10,12 +10,19 @@
  * Groups come from a {@linkcode GroupLayout}: the tensor is viewed as `[pre, G, rest]` with the G groups as
  * contiguous blocks along the layer's group axis, so every reduction and broadcast runs over the innermost axis.
  *
+ * On the wasm and blas backends (no gradient tape recording, not `MEMTRAIN_FUSED=0` or `MEMTRAIN_FUSED_MESA=0`), {@linkcode groupMinMax},
+ * {@linkcode quantizeBytes} and {@linkcode dequantize} of byte codes run one fused kernel each
+ * (`lib/backend/fused_mesa.ts`) instead of the op chains here; the results are bit-identical (same float32 steps,
+ * same noise stream), and the op chains stay the path everywhere else and the tests' oracle.
+ *
  * References: Pan et al., "Mesa: A Memory-saving Training Framework for Transformers", arXiv:2111.11124.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { fusedKernelsActive, runFused } from "../backend/fused.ts";
+import { MESA_KERNELS } from "../backend/fused_mesa.ts";
 import { uniformNoise } from "./noise.ts";
-import { unpackBytes } from "./storage.ts";
+import { packBytes, unpackBytes } from "./storage.ts";
 
 /**
  * Number of code levels (8 bits): codes run 0..255 and the step is Δ = α/(LEVELS − 1).
@@ -96,6 +103,29 @@ export function groupLayout(shape: readonly number[], groupAxis: number | undefi
   return { groups: g, shape3: [pre, g, size / pre / g] };
 }
 
+let mesaEnvOff: boolean | undefined;
+
+/**
+ * True when the fused Mesa kernels run: {@linkcode fusedKernelsActive} and not `MEMTRAIN_FUSED_MESA=0` (which turns
+ * off only these, for A/B timing against the op chains with the other fused kernels on).
+ */
+function mesaFused(): boolean {
+  if (mesaEnvOff === undefined) {
+    try {
+      mesaEnvOff = Deno.env.get("MEMTRAIN_FUSED_MESA") === "0";
+    } catch {
+      mesaEnvOff = false; // no --allow-env
+    }
+  }
+  return !mesaEnvOff && fusedKernelsActive();
+}
+
+/** A layout as kernel attributes. */
+function layoutAttrs(layout: GroupLayout): { pre: number; groups: number; rest: number } {
+  const [pre, groups, rest] = layout.shape3;
+  return { pre, groups, rest };
+}
+
 /** Per-group parameters `[G]` viewed as `[G, 1]` to broadcast against `[pre, G, rest]`. */
 function col(t: tf.Tensor, groups: number): tf.Tensor {
   return t.reshape([groups, 1]);
@@ -115,6 +145,10 @@ function col(t: tf.Tensor, groups: number): tf.Tensor {
  * ```
  */
 export function groupMinMax(x: tf.Tensor, layout: GroupLayout): { min: tf.Tensor1D; max: tf.Tensor1D } {
+  if (mesaFused() && x.dtype === "float32") {
+    const [min, max] = runFused<tf.Tensor[]>(MESA_KERNELS.minMax, { x }, layoutAttrs(layout));
+    return { min: min as tf.Tensor1D, max: max as tf.Tensor1D };
+  }
   return tf.tidy(() => {
     const x3 = x.reshape(layout.shape3 as [number, number, number]);
     return { min: tf.min(tf.min(x3, 2), 0) as tf.Tensor1D, max: tf.max(tf.max(x3, 2), 0) as tf.Tensor1D };
@@ -163,6 +197,37 @@ export function quantize(
 }
 
 /**
+ * {@linkcode quantize} straight to 1-byte storage: the codes as a `bool` tensor of `x`'s shape (what
+ * `packBytes(quantize(...))` gives). On wasm/blas one fused pass, bit-identical to the op chain. The caller owns it.
+ *
+ * @example Usage
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { groupLayout, quantizeBytes } from "./quantize.ts";
+ * const x = tf.tensor1d([0, 0.5, 1]);
+ * const layout = groupLayout(x.shape, undefined, "per-tensor");
+ * const bytes = quantizeBytes(x, tf.tensor1d([1]), tf.tensor1d([0]), layout, { rounding: "nearest" });
+ * bytes.dtype; // "bool"; bytes.cast("int32") holds [0, 128, 255]
+ * ```
+ */
+export function quantizeBytes(
+  x: tf.Tensor,
+  alpha: tf.Tensor,
+  beta: tf.Tensor,
+  layout: GroupLayout,
+  options: QuantizeOptions = {},
+): tf.Tensor {
+  if (mesaFused() && x.dtype === "float32" && alpha.dtype === "float32" && beta.dtype === "float32") {
+    return runFused<tf.Tensor>(MESA_KERNELS.quantize, { x, alpha, beta }, {
+      ...layoutAttrs(layout),
+      seed: options.seed ?? 0,
+      nearest: options.rounding === "nearest",
+    });
+  }
+  return tf.tidy(() => packBytes(quantize(x, alpha, beta, layout, options)));
+}
+
+/**
  * Dequantizes codes (int32, float32, or bytes from `packBytes`) back to float32 `codes·α/255 + β`, reshaped to
  * `shape` (default: the codes' shape). The caller owns the result.
  *
@@ -181,6 +246,12 @@ export function dequantize(
   layout: GroupLayout,
   shape: readonly number[] = codes.shape,
 ): tf.Tensor {
+  if (codes.dtype === "bool" && mesaFused() && alpha.dtype === "float32" && beta.dtype === "float32") {
+    return runFused<tf.Tensor>(MESA_KERNELS.dequantize, { codes, alpha, beta }, {
+      ...layoutAttrs(layout),
+      shape: shape.slice(),
+    });
+  }
   return tf.tidy(() => {
     const g = layout.groups;
     const c = codes.dtype === "bool" ? unpackBytes(codes, "float32") : codes.cast("float32");
