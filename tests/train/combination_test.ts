@@ -12,7 +12,7 @@ import { testOnBackends } from "../_util/backends.ts";
 
 testOnBackends(
   "checkpoint(sqrt) + Mesa head-wise compose on one model: exact forward, close gradients, it trains",
-  () => {
+  (backend) => {
     const cfg = { ...GPT_PRESETS.tiny, vocab: 16, context: 16, layers: 4 };
     const m = mesa({ grouping: "head-wise" });
     const combined = backprop({ selector: m.selector, trunk: checkpoint("sqrt") });
