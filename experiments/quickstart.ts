@@ -10,6 +10,7 @@ import { createGpt, GPT_PRESETS } from "../lib/models/mod.ts";
 import { adamw } from "../lib/optim/mod.ts";
 import { runLm } from "../lib/train/mod.ts";
 import { defineExperiment } from "./_lib/experiment.ts";
+import { summaryRow } from "./_lib/standard_runs.ts";
 
 /** The quickstart experiment. */
 export const quickstart = defineExperiment({
@@ -39,17 +40,6 @@ export const quickstart = defineExperiment({
       log: ctx.log,
     });
     const predicted = predictSavedBytes(model.savedSpecs([config.batch, config.context]));
-    return [{
-      technique: "baseline",
-      model: "gpt-tiny",
-      steps: r.steps,
-      loss: r.trainLoss,
-      valLoss: r.evalLoss,
-      accuracy: r.accuracy,
-      msPerStep: r.msPerStep,
-      peakMiB: mib(r.peakBytes),
-      savedMiB: mib(r.savedBytes),
-      predictedSavedMiB: mib(predicted),
-    }];
+    return [summaryRow("baseline", "gpt-tiny", r, { predictedSavedMiB: mib(predicted) })];
   },
 });

@@ -55,6 +55,17 @@ export function summaryRow(technique: string, model: string, r: RunSummary, extr
   };
 }
 
+/** Warmup (5% of the steps, from peak/100) then cosine decay to peak/endDivisor. */
+function schedule(peak: number, steps: number, endDivisor: number) {
+  return warmupCosineSchedule({
+    peak,
+    warmupSteps: Math.ceil(steps / 20),
+    totalSteps: steps,
+    end: peak / endDivisor,
+    init: peak / 100,
+  });
+}
+
 /** Trains GPT-small on Moby Dick characters with `source`; returns the summary. */
 export async function runGptSmall(
   config: StandardRunConfig,
@@ -63,13 +74,7 @@ export async function runGptSmall(
 ): Promise<RunSummary> {
   const corpus = await loadCharCorpus({ name: "moby-dick" });
   const model = createGpt({ ...GPT_PRESETS.small, vocab: corpus.vocabSize }, { seed: config.seed });
-  const lr = warmupCosineSchedule({
-    peak: config.gptLr,
-    warmupSteps: Math.ceil(config.gptSteps / 20),
-    totalSteps: config.gptSteps,
-    end: config.gptLr / 10,
-    init: config.gptLr / 100,
-  });
+  const lr = schedule(config.gptLr, config.gptSteps, 10);
   try {
     return runLm({
       model,
@@ -97,13 +102,7 @@ export async function runVitSmall(
   const train = normalizeImages(await loadFashionMnist({ split: "train", limit: config.trainLimit }));
   const test = normalizeImages(await loadFashionMnist({ split: "test", limit: config.evalLimit }));
   const model = createVit({ ...VIT_PRESETS.small, patch: config.vitPatch }, { seed: config.seed });
-  const lr = warmupCosineSchedule({
-    peak: config.vitLr,
-    warmupSteps: Math.ceil(config.vitSteps / 20),
-    totalSteps: config.vitSteps,
-    end: config.vitLr / 20,
-    init: config.vitLr / 100,
-  });
+  const lr = schedule(config.vitLr, config.vitSteps, 20);
   try {
     return runClassifier({
       model,

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { createGpt, type GptConfig } from "../../lib/models/mod.ts";
+import { createGpt, type Gpt, type GptConfig } from "../../lib/models/mod.ts";
 import { disposeTree } from "../../lib/nn/mod.ts";
 import { adamw } from "../../lib/optim/mod.ts";
 import { Trainer } from "../../lib/train/mod.ts";
@@ -17,6 +17,39 @@ export const GPT_BENCH_CONFIGS: Record<string, { model: GptConfig; batch: number
   tiny: { model: { vocab: 64, context: 32, dim: 64, layers: 2, heads: 4, mlpRatio: 4 }, batch: 8 },
 };
 
+/** A GPT, its AdamW trainer and one fixed random batch, for timing and profiling steps. */
+export interface GptStepFixture {
+  /** The model. */
+  gpt: Gpt;
+  /** Its trainer (AdamW, lr 1e-4). */
+  trainer: Trainer<unknown>;
+  /** Token ids `[batch, context]`. */
+  x: tf.Tensor;
+  /** Targets `[batch, context]`. */
+  y: tf.Tensor;
+  /** Frees everything. */
+  dispose(): void;
+}
+
+/** Builds a {@linkcode GptStepFixture} (seeded: the same model and batch every time). */
+export function gptStepFixture(cfg: GptConfig, batch: number): GptStepFixture {
+  const gpt = createGpt(cfg, { seed: 0 });
+  const trainer = new Trainer<unknown>(gpt, { optimizer: adamw({ lr: 1e-4 }) });
+  const x = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 1);
+  const y = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 2);
+  return {
+    gpt,
+    trainer,
+    x,
+    y,
+    dispose() {
+      trainer.dispose();
+      disposeTree(gpt.params);
+      tf.dispose([x, y]);
+    },
+  };
+}
+
 /** The GPT-step section. On the cpu backend only `tiny` runs (gpt-bench takes minutes per step there). */
 export const gptStepBench: Bench = {
   name: "gpt-step",
@@ -25,10 +58,8 @@ export const gptStepBench: Bench = {
     const rows: BenchResult[] = [];
     for (const [name, { model: cfg, batch }] of Object.entries(GPT_BENCH_CONFIGS)) {
       if (backend.name === "cpu" && name !== "tiny") continue;
-      const gpt = createGpt(cfg, { seed: 0 });
-      const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 1e-4 }) });
-      const x = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 1);
-      const y = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 2);
+      const fx = gptStepFixture(cfg, batch);
+      const { gpt, trainer, x, y } = fx;
       try {
         const t = await timeMedian(() => trainer.step({ x, y }), {
           warmup: 2,
@@ -39,9 +70,7 @@ export const gptStepBench: Bench = {
         const flops = 3 * batch * gpt.flopsPerExample();
         rows.push({ config: name, msPerStep: t.medianMs, gflops: flops / (t.medianMs * 1e6) });
       } finally {
-        trainer.dispose();
-        disposeTree(gpt.params);
-        tf.dispose([x, y]);
+        fx.dispose();
       }
     }
     return rows;

@@ -6,12 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import Table from "cli-table3";
-import { createGpt } from "../../lib/models/mod.ts";
-import { disposeTree } from "../../lib/nn/mod.ts";
-import { adamw } from "../../lib/optim/mod.ts";
-import { Trainer } from "../../lib/train/mod.ts";
 import { type BenchBackend, timeMedian } from "./common.ts";
-import { GPT_BENCH_CONFIGS } from "./gpt_step.ts";
+import { GPT_BENCH_CONFIGS, gptStepFixture } from "./gpt_step.ts";
 
 /** One kernel's total over a profiled step. */
 export interface KernelStat {
@@ -110,10 +106,8 @@ export async function profileGptStep(
   if (!spec) throw new RangeError(`Cannot profile: unknown GPT config "${config}"`);
   const steps = options.steps ?? 1;
   const { model: cfg, batch } = spec;
-  const gpt = createGpt(cfg, { seed: 0 });
-  const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 1e-4 }) });
-  const x = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 1);
-  const y = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 2);
+  const fx = gptStepFixture(cfg, batch);
+  const { trainer, x, y } = fx;
   try {
     const t = await timeMedian(() => trainer.step({ x, y }), {
       warmup: 2,
@@ -141,9 +135,7 @@ export async function profileGptStep(
       kernels,
     };
   } finally {
-    trainer.dispose();
-    disposeTree(gpt.params);
-    tf.dispose([x, y]);
+    fx.dispose();
   }
 }
 
