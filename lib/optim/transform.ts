@@ -166,14 +166,7 @@ export function chain<const T extends readonly GradientTransform<unknown>[]>(
   const children = [...transforms];
   return {
     init(params) {
-      const states: unknown[] = [];
-      try {
-        for (const t of children) states.push(t.init(params));
-      } catch (e) {
-        for (const s of states) disposeState(s);
-        throw e;
-      }
-      return states as ChainState<T>;
+      return initAll(children, params) as ChainState<T>;
     },
     update(grads, state, params, extras) {
       if (!Array.isArray(state) || state.length !== children.length) {
@@ -187,6 +180,18 @@ export function chain<const T extends readonly GradientTransform<unknown>[]>(
       return { updates: r.updates, state: r.states as ChainState<T> };
     },
   };
+}
+
+/** Initializes every child in order; if one throws, disposes the states already made. */
+function initAll(children: readonly GradientTransform<unknown>[], params: Params): unknown[] {
+  const states: unknown[] = [];
+  try {
+    for (const t of children) states.push(t.init(params));
+  } catch (e) {
+    for (const s of states) disposeState(s);
+    throw e;
+  }
+  return states;
 }
 
 /**
@@ -224,14 +229,7 @@ export function namedChain<const T extends Record<string, GradientTransform<unkn
   const pack = (states: unknown[]) => Object.fromEntries(names.map((n, i) => [n, states[i]])) as S;
   return {
     init(params) {
-      const states: unknown[] = [];
-      try {
-        for (const t of children) states.push(t.init(params));
-      } catch (e) {
-        for (const s of states) disposeState(s);
-        throw e;
-      }
-      return pack(states);
+      return pack(initAll(children, params));
     },
     update(grads, state, params, extras) {
       const missing = state === null || typeof state !== "object" ? names[0] : names.find((n) => !(n in state));

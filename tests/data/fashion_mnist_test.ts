@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
 import { DatasetNotFoundError } from "../../lib/data/errors.ts";
-import {
-  FASHION_MNIST_DIR,
-  type ImageDataset,
-  loadFashionMnist,
-  normalizeImages,
-} from "../../lib/data/fashion_mnist.ts";
+import { FASHION_MNIST_DIR, loadFashionMnist, normalizeImages } from "../../lib/data/fashion_mnist.ts";
 import { encodeIdx, gzip } from "../../lib/data/idx.ts";
 import { assertAllClose } from "../_util/assert_close.ts";
+import { tinyDataset } from "./_tiny_dataset.ts";
 
 const H = 4, W = 3, N = 5;
 
@@ -46,19 +42,6 @@ try {
   installed = Deno.statSync(`${FASHION_MNIST_DIR}/t10k-labels-idx1-ubyte.gz`).isFile;
 } catch {
   // not installed: the real-data tests are skipped
-}
-
-function tinyDataset(n: number): ImageDataset {
-  return {
-    images: Float32Array.from({ length: n * H * W }, (_, k) => Math.floor(k / (H * W))),
-    labels: Int32Array.from({ length: n }, (_, i) => i % 10),
-    n,
-    height: H,
-    width: W,
-    channels: 1,
-    numClasses: 10,
-    classNames: [],
-  };
 }
 
 Deno.test("loadFashionMnist() reads gzipped IDX files and scales pixels to [0, 1]", async () => {

@@ -1,26 +1,12 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import type { ImageDataset } from "../../lib/data/fashion_mnist.ts";
 import { imageBatch, imageBatches } from "../../lib/data/image_batches.ts";
 import { Rng } from "../../lib/data/rng.ts";
 import { assertNoLeaks } from "../_util/assert_close.ts";
+import { tinyDataset } from "./_tiny_dataset.ts";
 import { testOnBackends } from "../_util/backends.ts";
 
 const H = 4, W = 3;
-
-/** Image `i` has every pixel equal to `i`; label `i % 10`. */
-function tinyDataset(n: number): ImageDataset {
-  return {
-    images: Float32Array.from({ length: n * H * W }, (_, k) => Math.floor(k / (H * W))),
-    labels: Int32Array.from({ length: n }, (_, i) => i % 10),
-    n,
-    height: H,
-    width: W,
-    channels: 1,
-    numClasses: 10,
-    classNames: [],
-  };
-}
 
 testOnBackends("imageBatch() gathers the requested examples as float32 NHWC and int32 tensors", async () => {
   const ds = tinyDataset(6);
