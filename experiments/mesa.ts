@@ -19,6 +19,9 @@ export const mesa = defineExperiment({
     models: z.enum(["both", "gpt", "vit"]).default("both").describe("which models to train"),
     variants: z.array(z.enum(VARIANTS)).default([...VARIANTS]).describe("fp32 baseline and Mesa groupings to run"),
     emaDecay: z.number().min(0).lt(1).default(0.9).describe("Mesa's EMA decay of the running ranges (0: per-batch)"),
+    outOfRange: z.enum(["expand", "clamp"]).default("expand").describe(
+      "Mesa's values outside the running range: widen the batch's range (expand) or clamp them",
+    ),
     ...standardRunFields,
   }).strict(),
   quick: standardRunQuick,
@@ -43,7 +46,11 @@ export const mesa = defineExperiment({
   async runCell(config, cell, ctx) {
     const name = cell.variant as (typeof VARIANTS)[number];
     ctx.log(`${cell.model}: ${name}`);
-    const tech = buildTechnique(TECHNIQUES[name], { seed: config.seed, emaDecay: config.emaDecay });
+    const tech = buildTechnique(TECHNIQUES[name], {
+      seed: config.seed,
+      emaDecay: config.emaDecay,
+      outOfRange: config.outOfRange,
+    });
     try {
       const r = cell.model === "vit"
         ? await runVitSmall(config, tech.source, ctx.log)

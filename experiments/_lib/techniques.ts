@@ -4,7 +4,7 @@
  * @module
  */
 import { checkpoint, type CheckpointPlan } from "../../lib/checkpoint/mod.ts";
-import { type Grouping, mesa } from "../../lib/mesa/mod.ts";
+import { type Grouping, mesa, type OutOfRange } from "../../lib/mesa/mod.ts";
 import { keepAll, type PolicySelector } from "../../lib/nn/mod.ts";
 import { backprop, type GradSource, type TrunkTransform } from "../../lib/train/mod.ts";
 
@@ -45,13 +45,18 @@ export interface BuildOptions {
   seed?: number;
   /** Mesa's EMA decay of the running ranges (0: each batch's own min/max). @default {0.9} */
   emaDecay?: number;
+  /** Mesa's treatment of values outside the running range. @default {"expand"} */
+  outOfRange?: OutOfRange;
 }
 
 /** Builds the gradient source of a technique spec. */
 export function buildTechnique(spec: TechniqueSpec, options: BuildOptions = {}): BuiltTechnique {
-  const m = spec.mesa === undefined
-    ? undefined
-    : mesa({ grouping: spec.mesa, seed: options.seed ?? 0, emaDecay: options.emaDecay ?? 0.9 });
+  const m = spec.mesa === undefined ? undefined : mesa({
+    grouping: spec.mesa,
+    seed: options.seed ?? 0,
+    emaDecay: options.emaDecay ?? 0.9,
+    outOfRange: options.outOfRange ?? "expand",
+  });
   const selector = m ? m.selector : keepAll;
   const trunk: TrunkTransform = spec.checkpoint ? checkpoint(spec.checkpoint) : (layers) => layers.slice();
   return { source: backprop({ selector, trunk }), selector, trunk, dispose: () => m?.dispose() };

@@ -20,6 +20,7 @@ export {
   type MesaPolicy,
   mesaPolicy,
   type MesaPolicyOptions,
+  type OutOfRange,
   resolveMesaOptions,
 } from "./policy.ts";
 export { type MesaRange, type MesaSnapshot, MesaState } from "./state.ts";

@@ -28,7 +28,21 @@ export interface MesaPolicyOptions {
   emaDecay?: number;
   /** Base seed of the rounding noise. @default {0} */
   seed?: number;
+  /**
+   * What happens to values of the current batch outside the running range. `"clamp"` (Mesa's rule, with the upper
+   * clamp the CUDA kernel lacks) quantizes with the EMA range and clamps values beyond it to codes 0 and 255.
+   * `"expand"` widens this batch's range to also cover the batch's own min/max (the EMA itself is not changed), so
+   * nothing is clamped; it costs nothing extra since the batch min/max are computed for the EMA anyway.
+   * The default is `"expand"` because clamping biased GPT-small training: +6.1% validation loss after 400 steps with
+   * clamp vs −0.06% with per-batch ranges (README, "Mesa"); residual-stream LayerNorm inputs exceed their EMA
+   * maximum by 4% of the range on average (up to 70%). With `emaDecay: 0` the two are the same.
+   * @default {"expand"}
+   */
+  outOfRange?: OutOfRange;
 }
+
+/** How Mesa treats values outside the running range: clamp them, or widen the range for the batch. */
+export type OutOfRange = "clamp" | "expand";
 
 /** How one saved tensor is held: what {@linkcode MesaPolicy.pack} returns. */
 export interface MesaPacked {
@@ -114,17 +128,34 @@ export function resolveMesaOptions(fn: string, o: MesaPolicyOptions): Required<M
   if (!(emaDecay >= 0 && emaDecay < 1)) {
     throw new RangeError(`Cannot create ${fn}: 'emaDecay' must be in [0, 1): current value is ${emaDecay}`);
   }
+  const outOfRange = o.outOfRange ?? "expand";
+  if (outOfRange !== "clamp" && outOfRange !== "expand") {
+    throw new TypeError(
+      `Cannot create ${fn}: 'outOfRange' must be "clamp" or "expand": current value is ${show(outOfRange)}`,
+    );
+  }
   const seed = o.seed ?? 0;
   if (typeof seed !== "number" || !Number.isSafeInteger(seed)) {
     throw new RangeError(`Cannot create ${fn}: 'seed' must be an integer: current value is ${show(seed)}`);
   }
   const fixed = typeof grouping === "string" ? grouping : Object.freeze({ groups: grouping.groups });
-  return { grouping: fixed, rounding, emaDecay, seed };
+  return { grouping: fixed, rounding, emaDecay, seed, outOfRange };
+}
+
+/** The running range widened to cover `[min, max]`: `β' = min(β, min)`, `α' = max(β + α, max) − β'`. */
+function coverBatch(
+  r: { alpha: tf.Tensor1D; beta: tf.Tensor1D },
+  min: tf.Tensor1D,
+  max: tf.Tensor1D,
+): { alpha: tf.Tensor1D; beta: tf.Tensor1D } {
+  const beta = tf.minimum(r.beta, min) as tf.Tensor1D;
+  return { alpha: tf.sub(tf.maximum(tf.add(r.beta, r.alpha), max), beta) as tf.Tensor1D, beta };
 }
 
 /**
  * Creates the Mesa policy: `exact: false`; pack updates the tag's running range from the batch (before quantizing
- * it, as Mesa does), quantizes with that range and keeps the bytes; unpack dequantizes. Only float32 tensors can be
+ * it, as Mesa does), quantizes with that range (widened to cover the batch with `outOfRange: "expand"`, the default)
+ * and keeps the bytes; unpack dequantizes. Only float32 tensors can be
  * packed. Dispose the running ranges with `policy.state.dispose()`.
  *
  * Bytes held per tensor: one per element plus 8 per group (float32 α and β); {@linkcode MesaPolicy.predictBytes}
@@ -162,7 +193,8 @@ export function mesaPolicy(options: MesaPolicyOptions = {}): MesaPolicy {
       let packed: MesaPacked | undefined;
       tf.tidy(() => {
         const { min, max } = groupMinMax(t, layout);
-        const { alpha, beta } = state.update(info.tag, min, max);
+        const ema = state.update(info.tag, min, max);
+        const { alpha, beta } = opts.outOfRange === "clamp" ? ema : coverBatch(ema, min, max);
         const seed = opts.rounding === "stochastic" ? state.nextSeed() : 0;
         packed = {
           bytes: tf.keep(quantizeBytes(t, alpha, beta, layout, { rounding: opts.rounding, seed })),

@@ -16,7 +16,7 @@ function close(actual: ArrayLike<number>, expected: number[], tol = 1e-6, msg = 
 }
 
 testOnBackends("running range: first batch sets α = max − min, β = min; later batches fold in with λ = 0.9", () => {
-  const policy = mesaPolicy();
+  const policy = mesaPolicy({ outOfRange: "clamp" });
   const x1 = tf.tensor2d([[0, 2], [1, 1]]), x2 = tf.tensor2d([[-1, 3], [0, 0]]);
   const p1 = policy.pack(x1, FC);
   close(p1.alpha.dataSync(), [2]);
@@ -36,6 +36,45 @@ testOnBackends("running range: first batch sets α = max − min, β = min; late
   assert.equal(policy.state.size, 0);
 });
 
+testOnBackends('outOfRange "expand" (default): the batch range widens the EMA range; the EMA itself is Mesa\'s', () => {
+  const policy = mesaPolicy();
+  assert.equal(policy.options.outOfRange, "expand");
+  const x1 = tf.tensor2d([[0, 2], [1, 1]]), x2 = tf.tensor2d([[-1, 3], [0, 0]]), x3 = tf.tensor2d([[0.5, 1]]);
+  const p1 = policy.pack(x1, FC), p2 = policy.pack(x2, FC);
+  // EMA after batch 2: α = 2.2, β = −0.1 (covers [−0.1, 2.1]); batch 2 spans [−1, 3], so it is quantized over [−1, 3].
+  close(p2.beta.dataSync(), [-1], 1e-6, "beta used for batch 2");
+  close(p2.alpha.dataSync(), [4], 1e-6, "alpha used for batch 2");
+  close(policy.state.get("fc.input")!.alpha, [2.2], 1e-6, "EMA α unchanged by the widening");
+  close(policy.state.get("fc.input")!.beta, [-0.1], 1e-6, "EMA β unchanged by the widening");
+  // A batch inside the EMA range uses the EMA range: α = 0.9·2.2 + 0.1·0.5, β = 0.9·(−0.1) + 0.1·0.5.
+  const p3 = policy.pack(x3, FC);
+  close(p3.alpha.dataSync(), [2.03], 1e-6, "alpha used for batch 3");
+  close(p3.beta.dataSync(), [-0.04], 1e-6, "beta used for batch 3");
+  [p1, p2, p3].forEach((p) => policy.dispose(p));
+  [x1, x2, x3].forEach((t) => t.dispose());
+  policy.state.dispose();
+});
+
+testOnBackends('outOfRange "expand": a batch 10x beyond the running range is not clamped (error < one step)', () => {
+  for (const rounding of ["stochastic", "nearest"] as const) {
+    const policy = mesaPolicy({ rounding });
+    const x = tf.randomUniform([64, 16], 0, 1, "float32", 2);
+    policy.dispose(policy.pack(x, FC));
+    const big = tf.mul(x, 10);
+    const p = policy.pack(big, FC);
+    const a = p.alpha.dataSync()[0], step = a / 255;
+    const xs = big.dataSync(), xh = policy.unpack(p, FC);
+    const hs = xh.dataSync();
+    let maxErr = 0;
+    for (let i = 0; i < xs.length; i++) maxErr = Math.max(maxErr, Math.abs(hs[i] - xs[i]));
+    assert.ok(maxErr < step * (1 + 1e-4), `${rounding}: max error ${maxErr} >= step ${step}`);
+    assert.ok(Math.max(...xs) > 5, "the batch really lies beyond the first batch's range [0, 1]");
+    policy.dispose(p);
+    [x, big, xh].forEach((t) => t.dispose());
+    policy.state.dispose();
+  }
+});
+
 testOnBackends("head-wise running ranges are per head; emaDecay 0 uses each batch's own range", () => {
   const policy = mesaPolicy({ grouping: "head-wise", emaDecay: 0 });
   const x = tf.mul(tf.randomUniform([2, 4, 3, 5], 0, 1, "float32", 1), tf.tensor([1, 2, 3, 4]).reshape([1, 4, 1, 1]));
@@ -52,9 +91,9 @@ testOnBackends("head-wise running ranges are per head; emaDecay 0 uses each batc
   policy.state.dispose();
 });
 
-testOnBackends("a batch 10x beyond the running range dequantizes to β+α, not garbage", () => {
+testOnBackends('outOfRange "clamp": a batch 10x beyond the running range dequantizes to β+α, not garbage', () => {
   for (const rounding of ["stochastic", "nearest"] as const) {
-    const policy = mesaPolicy({ rounding });
+    const policy = mesaPolicy({ rounding, outOfRange: "clamp" });
     const x = tf.randomUniform([64, 16], 0, 1, "float32", 2);
     policy.dispose(policy.pack(x, FC));
     const big = tf.mul(x, 10);
@@ -171,6 +210,7 @@ testOnBackends("bad options throw RangeError/TypeError naming the option and val
     [{ grouping: { groups: 2.5 } }, "RangeError", /current value is 2.5/],
     [{ rounding: "up" }, "TypeError", /'rounding' must be "stochastic" or "nearest": current value is "up"/],
     [{ seed: 1.5 }, "RangeError", /'seed' must be an integer: current value is 1.5/],
+    [{ outOfRange: "wrap" }, "TypeError", /'outOfRange' must be "clamp" or "expand": current value is "wrap"/],
     [{ roles: "attn.q" }, "TypeError", /'roles' must be an array/],
     [{ exclude: "blocks.0" }, "TypeError", /'exclude' must be a function/],
   ];
