@@ -104,11 +104,26 @@ const I = {
 class Fn {
   readonly code: Bytes[] = [];
   readonly locals: number[] = [];
+  /** f32x4 splat constants → the local holding them, set once in the function's prologue. */
+  readonly #constants = new Map<string, { c: number; local: number }>();
   constructor(readonly name: string, readonly params: number[]) {}
   /** Declares a local of `type`; returns its index. */
   local(type: number): number {
     this.locals.push(type);
     return this.params.length + this.locals.length - 1;
+  }
+  /**
+   * The local holding the f32x4 `[c, c, c, c]`. V8 rebuilds a `v128.const` from immediates at every use (several
+   * instructions) and does not hoist it out of loops, so each constant is materialized once, before the body.
+   */
+  constant(c: number): number {
+    const key = f32bytes(c).join(","); // by bits: 0 and −0 differ
+    let entry = this.#constants.get(key);
+    if (entry === undefined) {
+      entry = { c, local: this.local(V128) };
+      this.#constants.set(key, entry);
+    }
+    return entry.local;
   }
   /** Appends instructions. */
   emit(...parts: (Bytes | number)[]): this {
@@ -117,7 +132,12 @@ class Fn {
   }
   body(): Bytes {
     const groups = this.locals.map((t) => [...uleb(1), t]);
-    const bytes = [...vec(groups), ...this.code.flat(), ...I.end];
+    const prologue: number[] = [];
+    for (const { c, local } of this.#constants.values()) {
+      const lane = f32bytes(c);
+      prologue.push(...simd(0x0c, ...lane, ...lane, ...lane, ...lane), ...I.set(local));
+    }
+    const bytes = [...vec(groups), ...prologue, ...this.code.flat(), ...I.end];
     return [...uleb(bytes.length), ...bytes];
   }
 }
@@ -135,10 +155,9 @@ function vaddr(f: Fn, base: number, i: number): void {
   f.emit(I.get(base), I.get(i), I.i32(4), I.i32Shl, I.i32Add);
 }
 
-/** Pushes the f32x4 `[c, c, c, c]` (a `v128.const`: a constant-pool load, not a scalar splat). */
+/** Pushes the f32x4 `[c, c, c, c]` (a local set once per call, see {@linkcode Fn.constant}). */
 function vconst(f: Fn, c: number): void {
-  const lane = f32bytes(c);
-  f.emit(simd(0x0c, ...lane, ...lane, ...lane, ...lane));
+  f.emit(I.get(f.constant(c)));
 }
 
 /** 1.5·2^23: adding it to a float below 2^22 in magnitude rounds it to an integer held in the low mantissa bits. */
