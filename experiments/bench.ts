@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import Table from "cli-table3";
 import { findBlas } from "../lib/backend/mod.ts";
-import { type BenchBackend, benches, type BenchOptions, type BenchRow, useBackend } from "./bench/mod.ts";
+import { type BenchBackend, benches, type BenchOptions, type BenchRow, threadingOf, useBackend } from "./bench/mod.ts";
 import { GPT_BENCH_CONFIGS } from "./bench/gpt_step.ts";
 import { formatProfile, profileGptStep, type StepProfile } from "./bench/profile.ts";
 
@@ -23,7 +23,9 @@ Options:
   --out DIR          write DIR/bench.json ({ rows: [...], meta: {...} })
   --only NAMES       comma list of sections to run (available: ${benches.map((b) => b.name).join(", ")})
   --sizes LIST       square sgemm sizes (default: 256,512,1024)
-  --threads LIST     BLAS thread counts for the blas backend (default: 1,2)
+  --threads LIST     BLAS thread counts for the blas backend (default: 1,2); more than 1 thread splits each matmul
+                     between memtrain's GEMM worker threads
+  --openblas         also run the blas rows with more than 1 thread on OpenBLAS's own threads (for comparison)
   --min-ms MS        measure each config for at least this long (default: 300)
   --profile          profile one GPT training step per backend (per-kernel table) instead of the sections
   --configs NAMES    GPT configs to profile (default: ${Object.keys(GPT_BENCH_CONFIGS).join(",")}; cpu: tiny only)
@@ -37,6 +39,7 @@ interface BenchArgs {
   out?: string;
   only?: string[];
   threads: number[];
+  openblas: boolean;
   options: BenchOptions;
   /** Set with --profile. */
   profile?: { configs: string[]; top: number; steps: number };
@@ -60,6 +63,7 @@ function parse(args: string[]): BenchArgs | undefined {
       only: { type: "string" },
       sizes: { type: "string", default: "256,512,1024" },
       threads: { type: "string", default: "1,2" },
+      openblas: { type: "boolean", default: false },
       "min-ms": { type: "string", default: "300" },
       profile: { type: "boolean", default: false },
       configs: { type: "string" },
@@ -93,6 +97,7 @@ function parse(args: string[]): BenchArgs | undefined {
     out: values.out,
     only,
     threads: intList("threads", values.threads),
+    openblas: values.openblas,
     options: { sizes: intList("sizes", values.sizes), minMs, minReps: 5 },
     profile,
   };
@@ -102,10 +107,19 @@ function backendsToRun(args: BenchArgs): { backends: BenchBackend[]; notes: stri
   const backends: BenchBackend[] = [{ name: "wasm", threads: 1 }];
   const notes: string[] = [];
   const blas = findBlas();
-  if (blas.lib) backends.push(...args.threads.map((threads) => ({ name: "blas" as const, threads })));
-  else notes.push("blas skipped: no BLAS library found");
+  if (blas.lib) {
+    for (const threads of args.threads) {
+      backends.push({ name: "blas", threads });
+      if (args.openblas && threads > 1) backends.push({ name: "blas", threads, pool: false });
+    }
+  } else notes.push("blas skipped: no BLAS library found");
   if (args.cpu) backends.push({ name: "cpu", threads: 1 });
   return { backends, notes };
+}
+
+function label(backend: BenchBackend): string {
+  const threading = threadingOf(backend);
+  return `${backend.name} x${backend.threads}${threading ? ` (${threading})` : ""}`;
 }
 
 function printTable(title: string, rows: BenchRow[]): void {
@@ -117,7 +131,7 @@ function printTable(title: string, rows: BenchRow[]): void {
   for (const r of rows) {
     table.push([
       r.backend,
-      r.threads,
+      r.threading ? `${r.threads} (${r.threading})` : r.threads,
       r.config,
       r.msPerStep.toFixed(r.msPerStep < 10 ? 3 : 1),
       r.gflops.toFixed(1),
@@ -164,7 +178,7 @@ async function main(argv: string[]): Promise<number> {
     const profiles: StepProfile[] = [];
     for (const backend of backends) {
       const info = await useBackend(backend);
-      console.log(`\n${backend.name} x${backend.threads}: ${info.notes.join("; ") || "-"}`);
+      console.log(`\n${label(backend)}: ${info.notes.join("; ") || "-"}`);
       for (const config of args.profile.configs) {
         if (backend.name === "cpu" && config !== "tiny") continue; // minutes per step on cpu
         const p = await profileGptStep(backend, config, { steps: args.profile.steps, minMs: args.options.minMs });
@@ -182,10 +196,16 @@ async function main(argv: string[]): Promise<number> {
     const rows: BenchRow[] = [];
     for (const backend of backends) {
       const info = await useBackend(backend);
-      if (bench === sections[0]) console.log(`${backend.name} x${backend.threads}: ${info.notes.join("; ") || "-"}`);
-      const key = `${backend.name}/${backend.threads}`;
+      if (bench === sections[0]) console.log(`${label(backend)}: ${info.notes.join("; ") || "-"}`);
+      const threading = threadingOf(backend);
+      const key = `${backend.name}/${backend.threads}/${threading}`;
       for (const r of await bench.run(backend, args.options)) {
-        const row: BenchRow = { backend: backend.name, threads: backend.threads, ...r };
+        const row: BenchRow = {
+          backend: backend.name,
+          threads: backend.threads,
+          ...(threading ? { threading } : {}),
+          ...r,
+        };
         if (bench.name === "sgemm") {
           row.sgemmGflops = r.gflops;
           const n = Number(r.config.slice("sgemm-".length));

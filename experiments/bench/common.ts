@@ -10,6 +10,16 @@ export interface BenchBackend {
   name: "wasm" | "blas" | "cpu";
   /** Threads used for compute (BLAS threads for blas; 1 for wasm and cpu, which are single-threaded in Deno). */
   threads: number;
+  /** blas with several threads: split matmuls with memtrain's GEMM worker threads (true) or OpenBLAS's. @default {true} */
+  pool?: boolean;
+}
+
+/** How a blas row used more than one thread: memtrain's GEMM workers or OpenBLAS's own threads. */
+export type Threading = "workers" | "openblas";
+
+/** The threading of a bench backend (undefined for single-threaded rows). */
+export function threadingOf(backend: BenchBackend): Threading | undefined {
+  return backend.name === "blas" && backend.threads > 1 ? (backend.pool === false ? "openblas" : "workers") : undefined;
 }
 
 /** One result row (also the row format of `bench.json`). */
@@ -26,6 +36,8 @@ export interface BenchRow {
   gflops: number;
   /** The backend's square-sgemm GFLOP/s (the largest n measured) for comparison; equals `gflops` on sgemm rows. */
   sgemmGflops?: number;
+  /** For blas rows with more than one thread: whose threads split the matmuls. */
+  threading?: Threading;
 }
 
 /** What a bench returns per configuration; the driver adds backend, threads and sgemmGflops. */
@@ -53,7 +65,11 @@ export interface Bench {
 
 /** Initializes `backend` (switching the BLAS patch on or off as needed). */
 export function useBackend(backend: BenchBackend): Promise<BackendInfo> {
-  return initBackend({ backend: backend.name, blasThreads: backend.name === "blas" ? backend.threads : undefined });
+  return initBackend({
+    backend: backend.name,
+    blasThreads: backend.name === "blas" ? backend.threads : undefined,
+    blasPool: backend.pool,
+  });
 }
 
 /** The result of {@linkcode timeMedian}. */

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import Table from "cli-table3";
-import { type BenchBackend, timeMedian } from "./common.ts";
+import { type BenchBackend, type Threading, threadingOf, timeMedian } from "./common.ts";
 import { GPT_BENCH_CONFIGS, gptStepFixture } from "./gpt_step.ts";
 
 /** One kernel's total over a profiled step. */
@@ -35,6 +35,8 @@ export interface StepProfile {
   backend: string;
   /** Compute threads. */
   threads: number;
+  /** For blas with more than one thread: whose threads split the matmuls. */
+  threading?: Threading;
   /** GPT config name (a key of `GPT_BENCH_CONFIGS`). */
   config: string;
   /** Median wall time of an unprofiled step. */
@@ -126,6 +128,7 @@ export async function profileGptStep(
     return {
       backend: backend.name,
       threads: backend.threads,
+      ...(threadingOf(backend) ? { threading: threadingOf(backend) } : {}),
       config,
       stepMs: t.medianMs,
       profiledStepMs,
@@ -163,6 +166,8 @@ export function formatProfile(p: StepProfile, top = 20): string {
   for (const k of p.kernels.filter((k) => k.wrapper)) {
     table.push([`${k.name} (op wrapper, included above)`, fixed(k.ms), k.calls, ""]);
   }
-  return `${p.backend} x${p.threads} ${p.config}: ${fixed(p.stepMs)} ms/step unprofiled, ` +
+  return `${p.backend} x${p.threads}${p.threading ? ` (${p.threading})` : ""} ${p.config}: ${
+    fixed(p.stepMs)
+  } ms/step unprofiled, ` +
     `${fixed(p.profiledStepMs)} profiled\n${table.toString()}`;
 }

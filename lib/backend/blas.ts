@@ -3,25 +3,11 @@
  * `sgemm` on `Float32Array`s. Needs `--allow-ffi`.
  * @module
  */
+import { sgemmParameters } from "./gemm_protocol.ts";
 
 const SYMBOLS = {
   cblas_sgemm: {
-    parameters: [
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f32",
-      "buffer",
-      "i32",
-      "buffer",
-      "i32",
-      "f32",
-      "buffer",
-      "i32",
-    ],
+    parameters: sgemmParameters("buffer"),
     result: "void",
   },
   openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },

@@ -6,6 +6,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BlasLibrary, CBLAS, loadBlas } from "./blas.ts";
+import { DeferredGemms, type FencedBackend } from "./deferred.ts";
+import { bufferAddress, GemmPool } from "./gemm_pool.ts";
+import { type GemmSpec, splitGemm } from "./gemm_split.ts";
 import { patchWasm } from "./wasm_patches.ts";
 
 interface WasmBackendLike {
@@ -18,10 +21,20 @@ interface PatchState {
   lib: BlasLibrary;
   threads: number;
   previous: Map<string, tf.KernelConfig>;
+  /** Worker threads that split each matmul (OpenBLAS then runs single-threaded); undefined: OpenBLAS threads. */
+  pool: GemmPool | undefined;
+  /** Deferred matmuls on the pool's first worker (with the pool only). */
+  deferred: DeferredGemms | undefined;
 }
 
 const STATE = Symbol.for("memtrain.blasPatch");
 const KERNELS = ["BatchMatMul", "_FusedMatMul"] as const;
+
+/**
+ * Kernel name of the deferred matmul (`{a, b}`, attrs `{transposeA, transposeB}`, as BatchMatMul): with the GEMM pool
+ * it returns at once and a worker fills the output (see `deferred.ts`); otherwise it is BatchMatMul.
+ */
+export const DEFERRED_MATMUL = "MemtrainMatMulDeferred";
 
 function state(): PatchState | undefined {
   return (globalThis as Record<symbol, PatchState | undefined>)[STATE];
@@ -36,6 +49,12 @@ export interface PatchBlasOptions {
    * @default {navigator.hardwareConcurrency}
    */
   threads?: number;
+  /**
+   * With more than one thread: split each matmul between `threads − 1` worker threads and this one, each part on a
+   * single-threaded BLAS (see `gemm_pool.ts`), instead of using OpenBLAS's own threads.
+   * @default {true unless the environment variable MEMTRAIN_BLAS_POOL is "0"}
+   */
+  pool?: boolean;
 }
 
 /** What {@linkcode patchBlas} installed. */
@@ -48,6 +67,8 @@ export interface BlasPatchInfo {
   config: string | undefined;
   /** The thread count set. */
   threads: number;
+  /** True when the threads beyond the first are memtrain's GEMM worker pool, false when they are OpenBLAS's. */
+  pool: boolean;
 }
 
 /** True while the BLAS kernels are registered for the wasm backend. */
@@ -58,7 +79,7 @@ export function isBlasPatched(): boolean {
 /** The active BLAS patch, or undefined. */
 export function blasPatchInfo(): BlasPatchInfo | undefined {
   const s = state();
-  return s && { path: s.lib.path, file: s.lib.file, config: s.lib.config, threads: s.threads };
+  return s && { path: s.lib.path, file: s.lib.file, config: s.lib.config, threads: s.threads, pool: !!s.pool };
 }
 
 /**
@@ -81,11 +102,17 @@ export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
     throw new RangeError(`Cannot patch BLAS: 'threads' must be a positive integer: current value is ${threads}`);
   }
   const lib = options.lib ?? state()?.lib ?? loadBlas();
-  lib.setThreads(threads);
   const existing = state();
+  existing?.deferred?.dispose();
+  existing?.pool?.close();
+  const pool = threads > 1 && (options.pool ?? poolWanted()) ? GemmPool.spawn(lib.path, threads - 1) : undefined;
+  const deferred = pool && new DeferredGemms(pool, 0, tf.backend() as unknown as FencedBackend);
+  lib.setThreads(pool ? 1 : threads);
   if (existing) {
     existing.lib = lib;
     existing.threads = threads;
+    existing.pool = pool;
+    existing.deferred = deferred;
   } else {
     for (const name of KERNELS) {
       if (!tf.getKernel(name, "wasm")) {
@@ -94,18 +121,39 @@ export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
     }
     patchWasm(); // first, so unpatchBlas restores its transposing BatchMatMul
     const previous = new Map(KERNELS.map((name) => [name, tf.getKernel(name, "wasm")!]));
-    const s: PatchState = { lib, threads, previous };
+    const s: PatchState = { lib, threads, previous, pool, deferred };
     (globalThis as Record<symbol, PatchState | undefined>)[STATE] = s;
     register({ ...previous.get("BatchMatMul")!, kernelFunc: (args) => batchMatMul(args, s) });
     register({ ...previous.get("_FusedMatMul")!, kernelFunc: (args) => fusedMatMul(args, s) });
+    register({ kernelName: DEFERRED_MATMUL, backendName: "wasm", kernelFunc: (args) => deferredMatMul(args, s) });
   }
   return blasPatchInfo()!;
 }
 
-/** Restores the kernels {@linkcode patchBlas} replaced. Returns false when nothing was patched. */
+function poolWanted(): boolean {
+  try {
+    return Deno.env.get("MEMTRAIN_BLAS_POOL") !== "0";
+  } catch {
+    return true; // no --allow-env: the default
+  }
+}
+
+/**
+ * Resolves true once the GEMM worker pool is running (false when there is none, or after `timeoutMs`). Until then,
+ * matmuls run on the calling thread only.
+ */
+export async function whenBlasPoolReady(timeoutMs = 10000): Promise<boolean> {
+  const pool = state()?.pool;
+  return pool ? await pool.whenReady(timeoutMs) : false;
+}
+
+/** Restores the kernels {@linkcode patchBlas} replaced and stops the worker pool. Returns false when nothing was patched. */
 export function unpatchBlas(): boolean {
   const s = state();
   if (!s) return false;
+  s.deferred?.dispose();
+  s.pool?.close();
+  tf.unregisterKernel(DEFERRED_MATMUL, "wasm");
   for (const config of s.previous.values()) register(config);
   (globalThis as Record<symbol, PatchState | undefined>)[STATE] = undefined;
   return true;
@@ -176,6 +224,38 @@ function plan(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transpose
  */
 export const SMALL_GEMM_MACS = 1 << 21;
 
+/** Matmuls (all batches together) below this many multiply-adds run on the calling thread, not split by the pool. */
+export const POOL_MIN_MACS = 1 << 20;
+
+/** The planned GEMMs as byte addresses on the wasm heap (take it after the output is allocated). */
+function gemmSpec(
+  be: WasmBackendLike,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  out: tf.TensorInfo,
+  p: Plan,
+  transA: boolean,
+  transB: boolean,
+  beta: number,
+): GemmSpec {
+  const base = bufferAddress(be.wasm.HEAPU8.buffer as ArrayBuffer);
+  const at = (t: tf.TensorInfo) => base + be.dataIdMap.get(t.dataId).memoryOffset;
+  const aAt = at(a), bAt = at(b), oAt = at(out);
+  const { m, n, k } = p;
+  return {
+    batches: p.batches,
+    m,
+    n,
+    k,
+    transA,
+    transB,
+    a: (i) => aAt + 4 * p.aIndex(i) * m * k,
+    b: (i) => bAt + 4 * p.bIndex(i) * k * n,
+    c: (i) => oAt + 4 * i * m * n,
+    beta,
+  };
+}
+
 /** Runs the planned GEMMs into `out` (beta = 0, or 1 when `out` is pre-filled). */
 function gemm(
   be: WasmBackendLike,
@@ -198,10 +278,15 @@ function gemm(
     if (beta === 0) ov.fill(0);
     return;
   }
+  const pool = s.pool;
+  if (pool && p.batches * m * n * k >= POOL_MIN_MACS && pool.ready) {
+    pool.run(splitGemm(gemmSpec(be, a, b, out, p, transposeA, transposeB, beta), pool.threads));
+    return;
+  }
   const lda = transposeA ? m : k, ldb = transposeB ? k : n;
   const tA = transposeA ? CBLAS.Trans : CBLAS.NoTrans, tB = transposeB ? CBLAS.Trans : CBLAS.NoTrans;
   const sgemm = s.lib.rawSgemm;
-  const single = s.threads > 1 && s.lib.canSetThreads && m * n * k < SMALL_GEMM_MACS;
+  const single = !pool && s.threads > 1 && s.lib.canSetThreads && m * n * k < SMALL_GEMM_MACS;
   if (single) s.lib.setThreads(1);
   try {
     for (let i = 0; i < p.batches; i++) {
@@ -228,6 +313,32 @@ function batchMatMul(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.Tens
   const p = plan(a, b, transposeA, transposeB);
   const out = be.makeOutput(p.outShape, "float32");
   if (p.batches * p.m * p.n > 0) gemm(be, s, a, b, out, p, transposeA, transposeB, 0);
+  return out;
+}
+
+/** True when {@linkcode DEFERRED_MATMUL} really defers (blas backend with the GEMM pool running). */
+export function deferredMatMulActive(): boolean {
+  const s = state();
+  return !!s?.deferred && s.pool!.ready && tf.getBackend() === "wasm";
+}
+
+/** Waits for every deferred matmul (e.g. before timing or measuring memory). */
+export function drainDeferred(): void {
+  state()?.deferred?.drain();
+}
+
+function deferredMatMul(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.TensorInfo | tf.TensorInfo[] {
+  const a = args.inputs.a as tf.TensorInfo, b = args.inputs.b as tf.TensorInfo;
+  const { transposeA, transposeB } = args.attrs as unknown as MatMulAttrs;
+  const d = s.deferred, pool = s.pool;
+  const ok = d && pool?.ready && a.dtype === "float32" && b.dtype === "float32" && a.shape.length >= 2 &&
+    b.shape.length >= 2;
+  const p = ok ? plan(a, b, transposeA, transposeB) : undefined;
+  if (!p || p.batches * p.m * p.n * p.k < POOL_MIN_MACS) return batchMatMul(args, s);
+  const be = args.backend as unknown as WasmBackendLike;
+  const out = be.makeOutput(p.outShape, "float32");
+  const spec = gemmSpec(be, a, b, out, p, transposeA, transposeB, 0);
+  d!.submit(splitGemm(spec, 1)[0], [a.dataId as object, b.dataId as object], [out.dataId as object]);
   return out;
 }
 

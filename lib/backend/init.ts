@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { patchWasm } from "./wasm_patches.ts";
 import { meter } from "../memory/meter.ts";
 import { describeFailures, findBlas } from "./blas.ts";
-import { patchBlas, unpatchBlas } from "./blas_patch.ts";
+import { patchBlas, unpatchBlas, whenBlasPoolReady } from "./blas_patch.ts";
 
 /**
  * Backends memtrain can run on. `blas` is the wasm backend with matmuls computed by OpenBLAS (see
@@ -26,6 +26,12 @@ export interface InitBackendOptions {
    * @default {the `MEMTRAIN_BLAS_THREADS` environment variable, else navigator.hardwareConcurrency}
    */
   blasThreads?: number;
+  /**
+   * With more than one BLAS thread: split matmuls between memtrain's GEMM worker threads (true) or use OpenBLAS's own
+   * threads (false).
+   * @default {true unless MEMTRAIN_BLAS_POOL is "0"}
+   */
+  blasPool?: boolean;
   /** BLAS library name or path for the blas backend. @default {`MEMTRAIN_BLAS_PATH`, else the OpenBLAS search list} */
   blasPath?: string;
 }
@@ -139,9 +145,18 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   await tf.ready();
   meter(); // count unique buffers from here on
   if (chosen === "blas") {
-    const info = patchBlas({ lib: blas!.lib, threads });
+    let info = patchBlas({
+      lib: blas!.lib,
+      threads,
+      ...(options.blasPool === undefined ? {} : { pool: options.blasPool }),
+    });
+    if (info.pool && !(await whenBlasPoolReady())) {
+      info = patchBlas({ lib: blas!.lib, threads, pool: false });
+      notes.push("GEMM worker threads did not start; using OpenBLAS threads");
+    }
     const via = info.file && info.file !== info.path ? `${info.file} (via ${info.path})` : info.path;
-    notes.push(`BLAS ${via}${info.config ? `: ${info.config}` : ""}; ${info.threads} thread(s)`);
+    const how = info.threads > 1 ? (info.pool ? " (memtrain GEMM workers)" : " (OpenBLAS threads)") : "";
+    notes.push(`BLAS ${via}${info.config ? `: ${info.config}` : ""}; ${info.threads} thread(s)${how}`);
   } else {
     unpatchBlas();
   }

@@ -31,4 +31,7 @@ export {
   patchBlas,
   type PatchBlasOptions,
   unpatchBlas,
+  whenBlasPoolReady,
 } from "./blas_patch.ts";
+export { bufferAddress, GemmPool, type GemmPoolOptions } from "./gemm_pool.ts";
+export { type GemmSpec, splitGemm } from "./gemm_split.ts";

@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { FUSED_KERNELS as K, fusedKernelsActive, runFused } from "../backend/fused.ts";
-import { isBlasPatched } from "../backend/blas_patch.ts";
+import { DEFERRED_MATMUL, deferredMatMulActive, isBlasPatched } from "../backend/blas_patch.ts";
 
 const C_GELU = Math.sqrt(2 / Math.PI);
 const A_GELU = 0.044715;
@@ -145,6 +145,15 @@ export function linear(x2: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor): tf.Tenso
   const out = tf.add(y, b) as tf.Tensor2D;
   y.dispose();
   return out;
+}
+
+/**
+ * `op(a)·op(b)` whose result is not needed right away (weight gradients): on blas with the GEMM worker pool a worker
+ * computes it while this thread goes on (reads of the result wait for it); elsewhere `tf.matMul`.
+ */
+export function matMulLater(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
+  if (deferredMatMulActive()) return runFused(DEFERRED_MATMUL, { a, b }, { transposeA, transposeB });
+  return tf.matMul(a, b, transposeA, transposeB);
 }
 
 /** The sum over the rows of `x2 [N, C]` -> `[C]`. */

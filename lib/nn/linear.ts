@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
 import { checkInput, type Layer, type ParamSpec, type SavedSpec } from "./layer.ts";
-import { columnSum, linear } from "./_fused.ts";
+import { columnSum, linear, matMulLater } from "./_fused.ts";
 
 /** Options for {@linkcode Linear}. */
 export interface LinearOptions {
@@ -88,7 +88,7 @@ export class Linear implements Layer {
           dw = entry.policy.weightGrad(entry.packed, dy2, entry.info);
         } else {
           const x2 = entry.policy.unpack(entry.packed, entry.info) as tf.Tensor2D; // [N, in]
-          dw = tf.matMul(x2, dy2, true, false); // [in, out]
+          dw = matMulLater(x2, dy2, true, false); // [in, out]: read by the optimizer, so it may finish later
         }
       } finally {
         entry.policy.dispose(entry.packed);

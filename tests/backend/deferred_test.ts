@@ -1,0 +1,70 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { deferredMatMulActive, drainDeferred } from "../../lib/backend/blas_patch.ts";
+import { initBackend } from "../../lib/backend/init.ts";
+import { meter } from "../../lib/memory/meter.ts";
+import { matMulLater } from "../../lib/nn/_fused.ts";
+import { BLAS_AVAILABLE } from "../_util/backends.ts";
+
+function maxRelErr(a: Float32Array, b: Float32Array): number {
+  let err = 0, scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return err / scale;
+}
+
+Deno.test({
+  name: "deferred matmul: equals tf.matMul; inputs freed at once stay counted until the worker is done; no leaks",
+  ignore: !BLAS_AVAILABLE,
+  async fn() {
+    await initBackend({ backend: "blas", blasThreads: 2 });
+    try {
+      assert.ok(deferredMatMulActive(), "blas with 2 threads defers");
+      const be = tf.backend() as unknown as { numDataIds(): number };
+      const ids0 = be.numDataIds(), tensors0 = tf.memory().numTensors;
+      // [1536, 1024]ᵀ·[1536, 1024]: ~1.6e9 multiply-adds, tens of ms on one core, so it is still running below.
+      const x = tf.randomNormal([1536, 1024], 0, 1, "float32", 1),
+        dy = tf.randomNormal([1536, 1024], 0, 1, "float32", 2);
+      const want = tf.matMul(x, dy, true, false);
+      const external0 = meter().external;
+      const dw = matMulLater(x, dy, true, false);
+      x.dispose();
+      dy.dispose();
+      const held = meter().external - external0;
+      assert.equal(held, 2 * 1536 * 1024 * 4, "inputs freed while the job runs stay counted (external) until it ends");
+      const got = dw.dataSync() as Float32Array; // waits for the worker
+      assert.ok(maxRelErr(got, want.dataSync() as Float32Array) < 1e-5, "same product as the synchronous kernel");
+      assert.equal(meter().external, external0, "postponed frees are released once the job is done");
+      tf.dispose([dw, want]);
+      drainDeferred();
+      assert.equal(tf.memory().numTensors, tensors0);
+      assert.equal(be.numDataIds(), ids0, "no wasm buffer is left behind");
+    } finally {
+      await initBackend({ backend: "wasm" });
+    }
+  },
+});
+
+Deno.test({
+  name: "deferred matmul: a chain of dependent deferred products and reads gives the synchronous results",
+  ignore: !BLAS_AVAILABLE,
+  async fn() {
+    await initBackend({ backend: "blas", blasThreads: 2 });
+    try {
+      const a = tf.randomNormal([512, 512], 0, 1, "float32", 3);
+      const sync1 = tf.matMul(a, a), sync2 = tf.matMul(sync1, a, true, false);
+      const d1 = matMulLater(a, a); // pending output used as the next job's input: the fence waits for it
+      const d2 = matMulLater(d1, a, true, false);
+      const sum = tf.add(d2, 1); // a kernel reading a pending output
+      assert.ok(maxRelErr(d1.dataSync() as Float32Array, sync1.dataSync() as Float32Array) < 1e-5);
+      assert.ok(maxRelErr(d2.dataSync() as Float32Array, sync2.dataSync() as Float32Array) < 1e-5);
+      const want = tf.add(sync2, 1);
+      assert.ok(maxRelErr(sum.dataSync() as Float32Array, want.dataSync() as Float32Array) < 1e-5);
+      tf.dispose([a, sync1, sync2, d1, d2, sum, want]);
+    } finally {
+      await initBackend({ backend: "wasm" });
+    }
+  },
+});
