@@ -227,6 +227,9 @@ export const SMALL_GEMM_MACS = 1 << 21;
 /** Matmuls (all batches together) below this many multiply-adds run on the calling thread, not split by the pool. */
 export const POOL_MIN_MACS = 1 << 20;
 
+/** Deferred matmuls below this many multiply-adds run at once (posting one costs a few microseconds). */
+export const DEFER_MIN_MACS = 1 << 16;
+
 /** The planned GEMMs as byte addresses on the wasm heap (take it after the output is allocated). */
 function gemmSpec(
   be: WasmBackendLike,
@@ -334,11 +337,11 @@ function deferredMatMul(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.T
   const ok = d && pool?.ready && a.dtype === "float32" && b.dtype === "float32" && a.shape.length >= 2 &&
     b.shape.length >= 2;
   const p = ok ? plan(a, b, transposeA, transposeB) : undefined;
-  if (!p || p.batches * p.m * p.n * p.k < POOL_MIN_MACS) return batchMatMul(args, s);
+  if (!p || p.batches * p.m * p.n * p.k < DEFER_MIN_MACS) return batchMatMul(args, s);
   const be = args.backend as unknown as WasmBackendLike;
   const out = be.makeOutput(p.outShape, "float32");
   const spec = gemmSpec(be, a, b, out, p, transposeA, transposeB, 0);
-  d!.submit(splitGemm(spec, 1)[0], [a.dataId as object, b.dataId as object], [out.dataId as object]);
+  d!.submit(splitGemm(spec, 1), [a.dataId as object, b.dataId as object], [out.dataId as object]);
   return out;
 }
 

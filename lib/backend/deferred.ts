@@ -4,8 +4,9 @@
  * second core computes them while the first runs the rest of the backward (elementwise kernels that cannot be split).
  *
  * Safety comes from fences on the wasm backend, not from callers:
- * - reading a pending output (any kernel, `dataSync`, `dispose`) goes through `dataIdMap.get` and waits for the job;
- * - freeing a pending input is postponed until the job is done (the bytes stay counted by the memory meter meanwhile).
+ * - reading a pending output (any kernel, `dataSync`) goes through `dataIdMap.get` and waits for the job;
+ * - sharing a pending buffer (Identity, clone) or dropping one of several references does not wait;
+ * - freeing a pending input or output is postponed until the job is done (the bytes stay counted by the memory meter).
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -22,6 +23,7 @@ interface TensorData {
 export interface FencedBackend {
   dataIdMap: { get(dataId: object): TensorData | undefined };
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
 }
 
 interface Job {
@@ -44,6 +46,7 @@ export class DeferredGemms {
   readonly #be: FencedBackend;
   readonly #get: FencedBackend["dataIdMap"]["get"];
   readonly #dispose: FencedBackend["disposeData"];
+  readonly #incRef: FencedBackend["incRef"];
   readonly #pendingOut = new Map<object, Job>();
   readonly #pendingIn = new Map<object, Job>();
   #jobs: Job[] = [];
@@ -57,17 +60,27 @@ export class DeferredGemms {
     const map = be.dataIdMap;
     this.#get = map.get;
     this.#dispose = be.disposeData;
+    this.#incRef = be.incRef;
     const get = this.#get, dispose = this.#dispose;
     map.get = (dataId: object) => {
       if (this.#pendingOut.size > 0 && this.#pendingOut.has(dataId)) this.#finish(this.#pendingOut.get(dataId)!);
       return get.call(map, dataId);
     };
+    // Sharing (Identity, clone) and releasing a reference neither read nor write the buffer: no wait.
+    be.incRef = (dataId: object) => {
+      const data = get.call(map, dataId);
+      if (data) data.refCount++;
+    };
     be.disposeData = (dataId: object, force?: boolean) => {
-      const job = this.#pendingIn.get(dataId);
+      const job = this.#pendingOut.get(dataId) ?? this.#pendingIn.get(dataId);
       if (job && !this.#pool.done(this.#worker, job.ticket)) {
         const data = get.call(map, dataId);
-        if (data && (force || data.refCount <= 1)) {
-          // The worker may still read it: free it when the job is done, and keep counting its bytes until then.
+        if (data && !force && data.refCount > 1) {
+          data.refCount--;
+          return false;
+        }
+        if (data) {
+          // The worker may still use it: free it when the job is done, and keep counting its bytes until then.
           const bytes = data.shape.reduce((a, b) => a * b, 1) * (BYTES[data.dtype] ?? 4);
           this.#postponed.push({ dataId, bytes });
           meter().addExternal(bytes);
@@ -86,7 +99,7 @@ export class DeferredGemms {
 
   /**
    * Starts `list` (calls for `GemmPool`) that reads `inputs` and writes `outputs` (tfjs data ids), and returns at once.
-   * Waits first when the worker is still busy with an earlier job.
+   * Jobs queue up on the worker and run in order.
    */
   submit(list: readonly number[], inputs: object[], outputs: object[]): void {
     this.#settle();
@@ -108,6 +121,7 @@ export class DeferredGemms {
     this.drain();
     this.#be.dataIdMap.get = this.#get;
     this.#be.disposeData = this.#dispose;
+    this.#be.incRef = this.#incRef;
   }
 
   /** Waits for `job` (and so every earlier one) and settles. */
@@ -128,7 +142,7 @@ export class DeferredGemms {
     if (this.#postponed.length > 0) {
       const keep: Postponed[] = [];
       for (const p of this.#postponed) {
-        if (this.#pendingIn.has(p.dataId)) {
+        if (this.#pendingIn.has(p.dataId) || this.#pendingOut.has(p.dataId)) {
           keep.push(p);
           continue;
         }

@@ -1,23 +1,38 @@
 /**
- * A pool of worker threads that run `cblas_sgemm` calls on raw pointers, so that one matmul kernel can be split across
- * cores with each part on a single-threaded BLAS. tfjs kernels are synchronous, so the main thread hands parts to the
- * workers through shared memory, runs its own part, and waits on a futex; no event-loop turn is needed.
+ * A pool of worker threads that run `cblas_sgemm` calls on raw pointers, so that one matmul kernel can be spread over
+ * cores with each call on a single-threaded BLAS. tfjs kernels are synchronous, so the main thread posts calls in
+ * shared memory, claims calls itself, and waits on a futex for the rest; no event-loop turn is needed.
+ *
+ * Two kinds of jobs (protocol in `gemm_protocol.ts`): a shared job, whose calls every thread claims until none are
+ * left (a worker busy with a deferred job just claims fewer), and a deferred job that one worker runs while the main
+ * thread goes on (see `deferred.ts`).
  *
  * Why not OpenBLAS's own threads: a batched matmul is many small GEMMs (attention: 32 × [128×64]·[64×128]) that
- * OpenBLAS either runs on one thread or splits with a join per matrix; splitting the batch between threads runs each
- * matrix on one core with one join per kernel. Large GEMMs are split by rows or columns.
+ * OpenBLAS runs one at a time, each split with its own join; claiming whole matrices runs each on one core with one
+ * join per kernel, and lets a worker compute weight gradients while the main thread runs non-matmul kernels.
  * @module
  */
 import { Worker } from "node:worker_threads";
-import { CALL_FIELDS, CTRL, CTRL_SLOTS, execCalls, SGEMM_POINTERS, type WorkerInit } from "./gemm_protocol.ts";
-
-const MAX_CALLS = 4096;
+import {
+  CALL_FIELDS,
+  claimShared,
+  CLOSED,
+  CTRL,
+  CTRL_SLOTS,
+  execCalls,
+  MAX_CALLS,
+  SGEMM_POINTERS,
+  SHARED,
+  SHARED_SLOTS,
+  type WorkerInit,
+} from "./gemm_protocol.ts";
 
 interface Slot {
   worker: Worker;
   ctrl: Int32Array;
   calls: Float64Array;
-  seq: number;
+  /** Deferred calls posted so far. */
+  posted: number;
 }
 
 /** Options for {@linkcode GemmPool.spawn}. */
@@ -26,16 +41,35 @@ export interface GemmPoolOptions {
   spin?: number;
 }
 
+/** One `cblas_sgemm` call, row-major, with byte addresses (see {@linkcode GemmPool.addCall}). */
+export interface GemmCall {
+  transA?: boolean;
+  transB?: boolean;
+  m: number;
+  n: number;
+  k: number;
+  alpha?: number;
+  a: number;
+  lda: number;
+  b: number;
+  ldb: number;
+  beta?: number;
+  c: number;
+  ldc: number;
+}
+
 /**
- * `workers` extra threads for `cblas_sgemm` calls; the calling thread is the pool's thread 0.
+ * `workers` extra threads for `cblas_sgemm` calls; the calling thread takes part in shared jobs.
  *
  * @example Usage
  * ```ts ignore
  * const pool = GemmPool.spawn("libopenblas.so.0", 1);
  * await pool.whenReady();
- * const job = [[], []] as number[][]; // calls per thread (thread 0 = this one), CALL_FIELDS numbers each
- * GemmPool.addCall(job[1], { m: 2, n: 2, k: 2, a, lda: 2, b, ldb: 2, c, ldc: 2 }); // a, b, c: byte addresses
- * pool.run(job);
+ * const calls: number[] = [];
+ * GemmPool.addCall(calls, { m: 2, n: 2, k: 2, a, lda: 2, b, ldb: 2, c, ldc: 2 }); // a, b, c: byte addresses
+ * pool.run(calls); // shared: both threads claim calls
+ * const ticket = pool.submit(0, calls); // deferred on worker 0
+ * pool.wait(0, ticket);
  * pool.close();
  * ```
  */
@@ -43,19 +77,26 @@ export class GemmPool {
   readonly #slots: Slot[];
   readonly #lib: Deno.DynamicLibrary<typeof SGEMM_POINTERS>;
   readonly #spin: number;
+  readonly #shared: Int32Array;
+  readonly #sharedCalls: Float64Array;
   #closed = false;
 
   private constructor(path: string, workers: number, spin: number) {
     this.#lib = Deno.dlopen(path, SGEMM_POINTERS);
     this.#spin = spin;
+    const shared = new SharedArrayBuffer(4 * SHARED_SLOTS);
+    const sharedCalls = new SharedArrayBuffer(8 * CALL_FIELDS * MAX_CALLS);
+    this.#shared = new Int32Array(shared);
+    this.#sharedCalls = new Float64Array(sharedCalls);
+    Atomics.store(this.#shared, SHARED.next, CLOSED);
     this.#slots = [];
     for (let i = 0; i < workers; i++) {
       const ctrl = new SharedArrayBuffer(4 * CTRL_SLOTS);
       const calls = new SharedArrayBuffer(8 * CALL_FIELDS * MAX_CALLS);
       const worker = new Worker(new URL("./gemm_worker.ts", import.meta.url));
       worker.unref(); // an idle pool must not keep the process alive
-      worker.postMessage({ path, ctrl, calls, spin } satisfies WorkerInit);
-      this.#slots.push({ worker, ctrl: new Int32Array(ctrl), calls: new Float64Array(calls), seq: 0 });
+      worker.postMessage({ path, ctrl, calls, shared, sharedCalls, spin } satisfies WorkerInit);
+      this.#slots.push({ worker, ctrl: new Int32Array(ctrl), calls: new Float64Array(calls), posted: 0 });
     }
   }
 
@@ -70,25 +111,8 @@ export class GemmPool {
     return new GemmPool(path, workers, options.spin ?? 20000);
   }
 
-  /** Appends one call (row-major; addresses in bytes) to a thread's call list. */
-  static addCall(
-    list: number[],
-    c: {
-      transA?: boolean;
-      transB?: boolean;
-      m: number;
-      n: number;
-      k: number;
-      alpha?: number;
-      a: number;
-      lda: number;
-      b: number;
-      ldb: number;
-      beta?: number;
-      c: number;
-      ldc: number;
-    },
-  ): void {
+  /** Appends one call (row-major; addresses in bytes) to a call list. */
+  static addCall(list: number[], c: GemmCall): void {
     list.push(101, c.transA ? 112 : 111, c.transB ? 112 : 111, c.m, c.n, c.k, c.alpha ?? 1, c.a, c.lda, c.b, c.ldb);
     list.push(c.beta ?? 0, c.c, c.ldc);
   }
@@ -114,85 +138,86 @@ export class GemmPool {
   }
 
   /**
-   * Runs `job[t]` (flat call lists, {@linkcode CALL_FIELDS} numbers per call) on thread t, thread 0 being the caller,
-   * and returns when all are done. Lists beyond the pool's size, and everything while it is not ready, run here.
-   * @throws {Error} when a worker's call threw.
+   * Runs the calls of `list` ({@linkcode CALL_FIELDS} numbers each) on every thread that is free to claim them, this
+   * one included, and returns when all are done. Calls must write disjoint outputs. Runs everything here while the
+   * pool is not ready, or for a single call.
+   * @throws {Error} when a call threw in a worker.
    */
-  run(job: readonly number[][]): void {
-    const ready = this.ready;
-    const started: Slot[] = [];
-    for (let t = 1; t < job.length; t++) {
-      const list = job[t];
-      if (list.length === 0) continue;
-      const slot = ready ? this.#slots[t - 1] : undefined;
-      // A worker still busy with a deferred job, or a list too long for its table: run the part here.
-      if (!slot || this.#busy(slot) || list.length > CALL_FIELDS * MAX_CALLS) {
-        this.#exec(list);
-        continue;
-      }
-      this.#start(slot, list);
-      started.push(slot);
+  run(list: readonly number[]): void {
+    const count = list.length / CALL_FIELDS;
+    if (count <= 1 || !this.ready || count > MAX_CALLS) {
+      execCalls(this.#lib.symbols.cblas_sgemm, list, count);
+      return;
     }
-    if (job.length > 0) this.#exec(job[0]);
-    let failed = false;
-    for (const slot of started) failed = !this.#join(slot) || failed;
-    if (failed) throw new Error("GemmPool: a cblas_sgemm call failed in a worker thread");
+    const shared = this.#shared;
+    // The table is written while `next` is CLOSED, so no thread claims a call of the previous job against it.
+    this.#sharedCalls.set(list);
+    Atomics.store(shared, SHARED.count, count);
+    Atomics.store(shared, SHARED.finished, 0);
+    Atomics.store(shared, SHARED.error, 0);
+    Atomics.store(shared, SHARED.next, 0);
+    for (const s of this.#slots) this.#wake(s);
+    while (claimShared(this.#lib.symbols.cblas_sgemm, shared, this.#sharedCalls));
+    for (let spin = 0; spin < this.#spin && Atomics.load(shared, SHARED.finished) < count; spin++);
+    for (;;) {
+      const finished = Atomics.load(shared, SHARED.finished);
+      if (finished >= count) break;
+      Atomics.wait(shared, SHARED.finished, finished, 50);
+    }
+    Atomics.store(shared, SHARED.next, CLOSED);
+    if (Atomics.load(shared, SHARED.error) !== 0) {
+      throw new Error("GemmPool: a cblas_sgemm call failed in a worker thread");
+    }
   }
 
   /**
-   * Starts `list` on worker `w` (0-based) and returns at once with a ticket for {@linkcode GemmPool.wait}; the caller
-   * must keep every buffer the calls touch alive and unread until then. Waits first if the worker is still busy.
-   * @throws {RangeError} when the pool is not ready, `w` is out of range or the list is too long.
+   * Appends the calls of `list` to worker `w`'s deferred calls (0-based `w`) and returns at once with a ticket for
+   * {@linkcode GemmPool.wait}; the caller must keep every buffer the calls touch alive, and not read their outputs,
+   * until then. Waits only when the worker's ring is full.
+   * @throws {RangeError} when the pool is not ready, `w` is out of range or the list is longer than the ring.
    */
   submit(w: number, list: readonly number[]): number {
     const slot = this.#slots[w];
-    if (!this.ready || !slot || list.length > CALL_FIELDS * MAX_CALLS) {
+    const count = list.length / CALL_FIELDS;
+    if (!this.ready || !slot || count > MAX_CALLS) {
       throw new RangeError(`Cannot submit to GemmPool worker ${w}: pool not ready, no such worker or too many calls`);
     }
-    if (this.#busy(slot)) this.wait(w, slot.seq);
-    this.#start(slot, list);
-    return slot.seq;
+    this.wait(w, slot.posted + count - MAX_CALLS); // room in the ring
+    for (let c = 0; c < count; c++) {
+      const row = ((slot.posted + c) % MAX_CALLS) * CALL_FIELDS;
+      slot.calls.set(list.slice(c * CALL_FIELDS, (c + 1) * CALL_FIELDS), row);
+    }
+    slot.posted += count;
+    Atomics.store(slot.ctrl, CTRL.posted, slot.posted);
+    this.#wake(slot);
+    return slot.posted;
   }
 
-  /** True when worker `w` has finished job `ticket` (and every job before it). */
+  /** True when worker `w` has finished the deferred job with `ticket` (and every call before it). */
   done(w: number, ticket: number): boolean {
     return Atomics.load(this.#slots[w].ctrl, CTRL.done) >= ticket;
   }
 
   /**
-   * Blocks until worker `w` has finished job `ticket`.
-   * @throws {Error} when a call of that job threw in the worker.
+   * Blocks until worker `w` has finished deferred job `ticket`.
+   * @throws {Error} when a call of a deferred job threw in the worker.
    */
   wait(w: number, ticket: number): void {
-    const slot = this.#slots[w];
-    if (Atomics.load(slot.ctrl, CTRL.done) >= ticket) return;
-    if (!this.#join(slot)) throw new Error("GemmPool: a cblas_sgemm call failed in a worker thread");
-  }
-
-  #busy(slot: Slot): boolean {
-    return Atomics.load(slot.ctrl, CTRL.done) !== slot.seq;
-  }
-
-  #start(slot: Slot, list: readonly number[]): void {
-    slot.calls.set(list);
-    Atomics.store(slot.ctrl, CTRL.count, list.length / CALL_FIELDS);
-    Atomics.store(slot.ctrl, CTRL.seq, ++slot.seq);
-    Atomics.notify(slot.ctrl, CTRL.seq);
-  }
-
-  /** Waits for the slot's latest job; false when it failed. */
-  #join(slot: Slot): boolean {
-    for (let spin = 0; spin < this.#spin && Atomics.load(slot.ctrl, CTRL.done) !== slot.seq; spin++);
+    const ctrl = this.#slots[w].ctrl;
+    for (let spin = 0; spin < this.#spin && Atomics.load(ctrl, CTRL.done) < ticket; spin++);
     for (;;) {
-      const done = Atomics.load(slot.ctrl, CTRL.done);
-      if (done === slot.seq) break;
-      Atomics.wait(slot.ctrl, CTRL.done, done);
+      const done = Atomics.load(ctrl, CTRL.done);
+      if (done >= ticket) break;
+      Atomics.wait(ctrl, CTRL.done, done, 50);
     }
-    return Atomics.load(slot.ctrl, CTRL.error) === 0;
+    if (Atomics.exchange(ctrl, CTRL.error, 0) !== 0) {
+      throw new Error("GemmPool: a cblas_sgemm call failed in a worker thread");
+    }
   }
 
-  #exec(list: readonly number[]): void {
-    execCalls(this.#lib.symbols.cblas_sgemm, list, list.length / CALL_FIELDS);
+  #wake(slot: Slot): void {
+    Atomics.add(slot.ctrl, CTRL.wake, 1);
+    Atomics.notify(slot.ctrl, CTRL.wake);
   }
 
   /** Stops the workers (they exit after their current job) and closes this thread's library handle. Idempotent. */
@@ -201,8 +226,7 @@ export class GemmPool {
     this.#closed = true;
     for (const s of this.#slots) {
       Atomics.store(s.ctrl, CTRL.exit, 1);
-      Atomics.store(s.ctrl, CTRL.seq, ++s.seq);
-      Atomics.notify(s.ctrl, CTRL.seq);
+      this.#wake(s);
     }
     this.#lib.close();
   }

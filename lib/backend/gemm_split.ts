@@ -1,6 +1,6 @@
 /**
- * How one (batched) matmul is divided between threads: whole matrices of the batch when there are at least as many
- * as threads, otherwise each matrix by rows (or by columns when it is wider than tall), in blocks aligned to 16.
+ * How one (batched) matmul is cut into `cblas_sgemm` calls that threads can claim: whole matrices of a batch, or
+ * each matrix by rows (by columns when it is wider than tall), in blocks aligned to 16.
  * @module
  */
 import { GemmPool } from "./gemm_pool.ts";
@@ -31,6 +31,9 @@ export interface GemmSpec {
 
 const ALIGN = 16;
 
+/** Rows (or columns) per part when a matrix is split: smaller parts repack the other operand too often. */
+export const MIN_PART = 128;
+
 /** `[start, end)` of part `t` of `size` split into `parts` pieces, boundaries rounded to multiples of `align`. */
 function part(size: number, parts: number, t: number, align: number): [number, number] {
   const cut = (j: number) => j === parts ? size : Math.min(size, Math.round((size * j) / parts / align) * align);
@@ -38,36 +41,33 @@ function part(size: number, parts: number, t: number, align: number): [number, n
 }
 
 /**
- * Splits `g` into per-thread call lists for {@linkcode GemmPool.run} (list 0 is the calling thread's).
+ * Splits `g` into `cblas_sgemm` calls with disjoint outputs, for {@linkcode GemmPool.run} (threads claim calls) or
+ * {@linkcode GemmPool.submit} (`maxParts` 1: one call per matrix). With 4+ matrices each is one call; otherwise each
+ * matrix is cut along its larger output dimension into up to `maxParts` parts of at least {@linkcode MIN_PART} rows
+ * or columns, aligned to 16.
  *
  * @example Usage
  * ```ts
  * import { splitGemm } from "./gemm_split.ts";
  * const g = { batches: 1, m: 1024, n: 256, k: 256, transA: false, transB: false, a: () => 0, b: () => 1e6, c: () => 2e6, beta: 0 };
- * splitGemm(g, 2).map((l) => l.length / 14); // [1, 1]: rows 0-511 here, 512-1023 on the worker
+ * splitGemm(g, 8).length / 14; // 8 calls of 128 rows each
+ * splitGemm(g, 1).length / 14; // 1 call
  * ```
  */
-export function splitGemm(g: GemmSpec, threads: number): number[][] {
+export function splitGemm(g: GemmSpec, maxParts: number): number[] {
   const { m, n, k, transA, transB, beta } = g;
   const lda = transA ? m : k, ldb = transB ? k : n;
-  const job: number[][] = Array.from({ length: threads }, () => []);
-  const whole = (list: number[], i: number) =>
-    GemmPool.addCall(list, { transA, transB, m, n, k, a: g.a(i), lda, b: g.b(i), ldb, beta, c: g.c(i), ldc: n });
-  if (g.batches >= threads) {
-    for (let t = 0; t < threads; t++) {
-      const [i0, i1] = part(g.batches, threads, t, 1);
-      for (let i = i0; i < i1; i++) whole(job[t], i);
-    }
-    return job;
-  }
+  const list: number[] = [];
+  const byRows = m >= n;
+  const parts = g.batches >= 4 ? 1 : Math.max(1, Math.min(maxParts, Math.floor((byRows ? m : n) / MIN_PART)));
   for (let i = 0; i < g.batches; i++) {
-    for (let t = 0; t < threads; t++) {
-      if (m >= n) {
-        const [r0, r1] = part(m, threads, t, ALIGN);
+    for (let t = 0; t < parts; t++) {
+      if (byRows) {
+        const [r0, r1] = part(m, parts, t, ALIGN);
         if (r1 <= r0) continue;
         // Rows r0..r1 of op(A): row offset r0·k of A [m, k], or column offset r0 of A stored [k, m].
         const a = g.a(i) + 4 * (transA ? r0 : r0 * k);
-        GemmPool.addCall(job[t], {
+        GemmPool.addCall(list, {
           transA,
           transB,
           m: r1 - r0,
@@ -82,11 +82,11 @@ export function splitGemm(g: GemmSpec, threads: number): number[][] {
           ldc: n,
         });
       } else {
-        const [c0, c1] = part(n, threads, t, ALIGN);
+        const [c0, c1] = part(n, parts, t, ALIGN);
         if (c1 <= c0) continue;
         // Columns c0..c1 of op(B): column offset c0 of B [k, n], or row offset c0·k of B stored [n, k].
         const b = g.b(i) + 4 * (transB ? c0 * k : c0);
-        GemmPool.addCall(job[t], {
+        GemmPool.addCall(list, {
           transA,
           transB,
           m,
@@ -103,5 +103,5 @@ export function splitGemm(g: GemmSpec, threads: number): number[][] {
       }
     }
   }
-  return job;
+  return list;
 }

@@ -156,6 +156,16 @@ export function matMulLater(a: tf.Tensor, b: tf.Tensor, transposeA = false, tran
   return tf.matMul(a, b, transposeA, transposeB);
 }
 
+/** {@linkcode columnSum} for results not needed right away (bias gradients): deferred like {@linkcode matMulLater}. */
+export function columnSumLater(x2: tf.Tensor): tf.Tensor {
+  if (!deferredMatMulActive() || x2.rank !== 2) return columnSum(x2);
+  return tf.tidy(() => {
+    const ones = tf.ones([1, x2.shape[0]]); // [1, N]
+    const attrs = { transposeA: false, transposeB: false };
+    return runFused<tf.Tensor>(DEFERRED_MATMUL, { a: ones, b: x2 }, attrs).reshape([x2.shape[1]!]); // [C]
+  });
+}
+
 /** The sum over the rows of `x2 [N, C]` -> `[C]`. */
 export function columnSum(x2: tf.Tensor): tf.Tensor {
   if (fusedKernelsActive()) return runFused(K.columnSum, { x: x2 });

@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
 import { checkInput, type Layer, type ParamSpec, type SavedSpec } from "./layer.ts";
-import { columnSum, linear, matMulLater } from "./_fused.ts";
+import { columnSumLater, linear, matMulLater } from "./_fused.ts";
 
 /** Options for {@linkcode Linear}. */
 export interface LinearOptions {
@@ -94,7 +94,7 @@ export class Linear implements Layer {
         entry.policy.dispose(entry.packed);
       }
       ctx.accumulate("w", dw);
-      if (this.options.bias) ctx.accumulate("b", columnSum(dy2));
+      if (this.options.bias) ctx.accumulate("b", columnSumLater(dy2));
       const dx = tf.matMul(dy2, ctx.param("w") as tf.Tensor2D, false, true); // [N, in]
       return dx.reshape([...dy.shape.slice(0, -1), this.inDim]);
     });

@@ -27,6 +27,7 @@ function refSgemm(mem: Float32Array, call: ArrayLike<number>, o: number): void {
 
 /** A memory with A (aBatches), B (bBatches) and C (batches) laid out one after the other, filled with small integers. */
 function layout(batches: number, m: number, n: number, k: number, aBatches: number, bBatches: number) {
+  // Addresses are byte offsets into `mem`.
   const aSize = m * k, bSize = k * n, cSize = m * n;
   const mem = new Float32Array(aBatches * aSize + bBatches * bSize + batches * cSize);
   for (let i = 0; i < mem.length; i++) mem[i] = ((i * 7919) % 13) - 6;
@@ -39,31 +40,30 @@ function layout(batches: number, m: number, n: number, k: number, aBatches: numb
   };
 }
 
-Deno.test("splitGemm: every output element is computed once, equal to the unsplit GEMM (1-3 threads)", () => {
+Deno.test("splitGemm: the calls together equal the unsplit GEMM (every transpose, β = 0 and 1, 1-8 parts)", () => {
   const cases: [number, number, number, number, number, number][] = [
     // batches, m, n, k, aBatches, bBatches
-    [1, 100, 40, 9, 1, 1], // split rows, unaligned size
-    [1, 24, 70, 5, 1, 1], // split columns
-    [3, 33, 17, 6, 3, 1], // broadcast B, fewer batches than... threads at 4
-    [5, 8, 8, 4, 5, 5], // split the batch
-    [1, 10, 10, 3, 1, 1], // smaller than one aligned block: all on one thread
+    [1, 300, 40, 5, 1, 1], // split rows: 2 parts of >= 128, unaligned size
+    [1, 24, 270, 4, 1, 1], // split columns
+    [3, 260, 17, 3, 3, 1], // broadcast B, each matrix split by rows
+    [5, 8, 8, 4, 5, 5], // 4+ matrices: one call each
+    [1, 100, 100, 3, 1, 1], // smaller than one part: one call
   ];
   for (const [batches, m, n, k, aB, bB] of cases) {
     for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
       for (const beta of [0, 1]) {
-        const want = layout(batches, m, n, k, aB, bB), got = layout(batches, m, n, k, aB, bB);
+        const want = layout(batches, m, n, k, aB, bB);
         const spec = (l: typeof want): GemmSpec => ({ batches, m, n, k, transA, transB, a: l.a, b: l.b, c: l.c, beta });
         const whole = splitGemm(spec(want), 1);
-        for (let o = 0; o < whole[0].length; o += CALL_FIELDS) refSgemm(want.mem, whole[0], o);
-        for (const threads of [2, 3, 4]) {
-          got.mem.set(layout(batches, m, n, k, aB, bB).mem);
-          const job = splitGemm(spec(got), threads);
-          assert.equal(job.length, threads);
-          for (const list of job) for (let o = 0; o < list.length; o += CALL_FIELDS) refSgemm(got.mem, list, o);
+        for (let o = 0; o < whole.length; o += CALL_FIELDS) refSgemm(want.mem, whole, o);
+        for (const parts of [2, 3, 8]) {
+          const got = layout(batches, m, n, k, aB, bB);
+          const list = splitGemm(spec(got), parts);
+          for (let o = 0; o < list.length; o += CALL_FIELDS) refSgemm(got.mem, list, o);
           assert.deepEqual(
             got.mem,
             want.mem,
-            `${[batches, m, n, k, aB, bB]} tA=${transA} tB=${transB} β=${beta} ×${threads}`,
+            `${[batches, m, n, k, aB, bB]} tA=${transA} tB=${transB} β=${beta} ×${parts}`,
           );
         }
       }
@@ -71,7 +71,7 @@ Deno.test("splitGemm: every output element is computed once, equal to the unspli
   }
 });
 
-Deno.test("splitGemm: work is balanced (largest part <= half + one aligned block) and blocks are 16-aligned", () => {
+Deno.test("splitGemm: parts of >= 128 rows, aligned to 16; one call per matrix from 4 matrices on", () => {
   const spec: GemmSpec = {
     batches: 1,
     m: 1024,
@@ -84,17 +84,19 @@ Deno.test("splitGemm: work is balanced (largest part <= half + one aligned block
     c: () => 0,
     beta: 0,
   };
-  const rows = splitGemm(spec, 2).map((l) => l[3]);
-  assert.deepEqual(rows, [512, 512]);
-  const rows3 = splitGemm(spec, 3).map((l) => l[3]);
-  assert.equal(rows3.reduce((x, y) => x + y), 1024);
-  for (const r of rows3.slice(0, -1)) assert.equal(r % 16, 0, `part of ${r} rows is 16-aligned`);
-  const batched = splitGemm({ ...spec, batches: 32, m: 128, n: 128 }, 2).map((l) => l.length / CALL_FIELDS);
-  assert.deepEqual(batched, [16, 16]);
+  const rows = (list: number[]) =>
+    Array.from({ length: list.length / CALL_FIELDS }, (_, i) => list[i * CALL_FIELDS + 3]);
+  assert.deepEqual(rows(splitGemm(spec, 8)), Array(8).fill(128));
+  assert.deepEqual(rows(splitGemm(spec, 1)), [1024]);
+  const three = rows(splitGemm(spec, 3));
+  assert.equal(three.reduce((x, y) => x + y), 1024);
+  for (const r of three.slice(0, -1)) assert.equal(r % 16, 0, `part of ${r} rows is 16-aligned`);
+  assert.deepEqual(rows(splitGemm({ ...spec, m: 200, n: 64 }, 8)), [200], "fewer than 2·128 rows: one call");
+  assert.equal(splitGemm({ ...spec, batches: 32, m: 128, n: 128 }, 8).length / CALL_FIELDS, 32);
 });
 
 Deno.test({
-  name: "GemmPool: worker threads compute into the caller's memory; errors are RangeErrors naming the value",
+  name: "GemmPool: shared and deferred jobs compute into the caller's memory; bad sizes throw RangeError",
   ignore: !BLAS_AVAILABLE,
   async fn() {
     const path = findBlas().lib!.path;
@@ -107,14 +109,20 @@ Deno.test({
       assert.equal(pool.threads, 3);
       assert.ok(await pool.whenReady(), "workers start");
       const batches = 6, m = 40, n = 24, k = 12;
-      const l = layout(batches, m, n, k, batches, 1);
-      const want = l.mem.slice();
-      const spec: GemmSpec = { batches, m, n, k, transA: false, transB: true, a: l.a, b: l.b, c: l.c, beta: 0 };
-      for (const list of splitGemm(spec, 1)) for (let o = 0; o < list.length; o += CALL_FIELDS) refSgemm(want, list, o);
-      const base = bufferAddress(l.mem.buffer);
-      const addr = (f: (i: number) => number) => (i: number) => base + f(i);
-      pool.run(splitGemm({ ...spec, a: addr(l.a), b: addr(l.b), c: addr(l.c) }, pool.threads));
-      assert.deepEqual(l.mem, want);
+      for (const mode of ["shared", "deferred"] as const) {
+        const l = layout(batches, m, n, k, batches, 1);
+        const want = l.mem.slice();
+        const spec: GemmSpec = { batches, m, n, k, transA: false, transB: true, a: l.a, b: l.b, c: l.c, beta: 0 };
+        const whole = splitGemm(spec, 1);
+        for (let o = 0; o < whole.length; o += CALL_FIELDS) refSgemm(want, whole, o);
+        const base = bufferAddress(l.mem.buffer);
+        const addr = (f: (i: number) => number) => (i: number) => base + f(i);
+        const list = splitGemm({ ...spec, a: addr(l.a), b: addr(l.b), c: addr(l.c) }, 8);
+        if (mode === "shared") pool.run(list);
+        else pool.wait(1, pool.submit(1, list));
+        assert.deepEqual(l.mem, want, mode);
+      }
+      assert.throws(() => pool.submit(5, []), RangeError);
     } finally {
       pool.close();
     }
