@@ -12,7 +12,15 @@
 import { parseArgs } from "node:util";
 import Table from "cli-table3";
 import { findBlas } from "../lib/backend/mod.ts";
-import { type BenchBackend, benches, type BenchOptions, type BenchRow, threadingOf, useBackend } from "./bench/mod.ts";
+import {
+  type BenchBackend,
+  benches,
+  type BenchOptions,
+  type BenchResult,
+  type BenchRow,
+  threadingOf,
+  useBackend,
+} from "./bench/mod.ts";
 import { GPT_BENCH_CONFIGS } from "./bench/gpt_step.ts";
 import { formatProfile, profileGptStep, type StepProfile } from "./bench/profile.ts";
 
@@ -25,6 +33,7 @@ Options:
   --sizes LIST       square sgemm sizes (default: 256,512,1024)
   --threads LIST     BLAS thread counts for the blas backend (default: 1,2); more than 1 thread splits each matmul
                      between memtrain's GEMM worker threads
+  --rounds N         measure every backend N times, interleaved, and report the median round (default: 1)
   --openblas         also run the blas rows with more than 1 thread on OpenBLAS's own threads (for comparison)
   --min-ms MS        measure each config for at least this long (default: 300)
   --profile          profile one GPT training step per backend (per-kernel table) instead of the sections
@@ -40,6 +49,7 @@ interface BenchArgs {
   only?: string[];
   threads: number[];
   openblas: boolean;
+  rounds: number;
   options: BenchOptions;
   /** Set with --profile. */
   profile?: { configs: string[]; top: number; steps: number };
@@ -64,6 +74,7 @@ function parse(args: string[]): BenchArgs | undefined {
       sizes: { type: "string", default: "256,512,1024" },
       threads: { type: "string", default: "1,2" },
       openblas: { type: "boolean", default: false },
+      rounds: { type: "string", default: "1" },
       "min-ms": { type: "string", default: "300" },
       profile: { type: "boolean", default: false },
       configs: { type: "string" },
@@ -98,6 +109,7 @@ function parse(args: string[]): BenchArgs | undefined {
     only,
     threads: intList("threads", values.threads),
     openblas: values.openblas,
+    rounds: intList("rounds", values.rounds)[0],
     options: { sizes: intList("sizes", values.sizes), minMs, minReps: 5 },
     profile,
   };
@@ -167,6 +179,8 @@ async function main(argv: string[]): Promise<number> {
     deno: Deno.version.deno,
     cores: navigator.hardwareConcurrency,
     loadavg: loadavg(),
+    rounds: args.rounds,
+    minMs: args.options.minMs,
   };
   console.log(
     `${meta.cores} cores, load average ${
@@ -193,13 +207,23 @@ async function main(argv: string[]): Promise<number> {
   const all: BenchRow[] = [];
   const sgemmRef = new Map<string, { n: number; gflops: number }>(); // "backend/threads" -> at the largest sgemm size
   for (const bench of sections) {
+    // Each round measures every backend once, so that slow phases of a shared machine hit all of them; a row reports
+    // the round with the median time.
+    const results = new Map<BenchBackend, BenchResult[][]>(backends.map((b) => [b, []]));
+    for (let round = 0; round < args.rounds; round++) {
+      for (const backend of backends) {
+        const info = await useBackend(backend);
+        if (bench === sections[0] && round === 0) console.log(`${label(backend)}: ${info.notes.join("; ") || "-"}`);
+        const got = await bench.run(backend, args.options);
+        got.forEach((r, i) => (results.get(backend)![i] ??= []).push(r));
+      }
+    }
     const rows: BenchRow[] = [];
     for (const backend of backends) {
-      const info = await useBackend(backend);
-      if (bench === sections[0]) console.log(`${label(backend)}: ${info.notes.join("; ") || "-"}`);
       const threading = threadingOf(backend);
       const key = `${backend.name}/${backend.threads}/${threading}`;
-      for (const r of await bench.run(backend, args.options)) {
+      for (const runs of results.get(backend)!) {
+        const r = runs.slice().sort((a, b) => a.msPerStep - b.msPerStep)[(runs.length - 1) >> 1];
         const row: BenchRow = {
           backend: backend.name,
           threads: backend.threads,

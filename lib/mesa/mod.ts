@@ -23,7 +23,7 @@ export {
   type OutOfRange,
   resolveMesaOptions,
 } from "./policy.ts";
-export { type MesaRange, type MesaSnapshot, MesaState } from "./state.ts";
+export { type MesaRange, type MesaRangeObserver, type MesaSnapshot, MesaState } from "./state.ts";
 export {
   dequantize,
   type Grouping,

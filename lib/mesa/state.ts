@@ -29,6 +29,16 @@ interface Entry {
 }
 
 /**
+ * Called after each range update with the tag, the batch's per-group min/max and the updated running range (all
+ * `[G]`, valid only during the call: download what you need).
+ */
+export type MesaRangeObserver = (
+  tag: string,
+  batch: { min: tf.Tensor1D; max: tf.Tensor1D },
+  range: { alpha: tf.Tensor1D; beta: tf.Tensor1D },
+) => void;
+
+/**
  * Running ranges per tag plus the rounding-noise counter. The first batch of a tag sets `α = max − min`, `β = min`;
  * later batches fold in with `α ← λα + (1−λ)(max − min)`, `β ← λβ + (1−λ)min` (λ = `emaDecay`). A tag whose group
  * count changes starts over.
@@ -46,6 +56,7 @@ interface Entry {
  */
 export class MesaState {
   readonly #ranges = new Map<string, Entry>();
+  readonly #observers = new Set<MesaRangeObserver>();
   #calls = 0;
 
   /** Creates empty state with EMA decay λ = `emaDecay` and base seed `seed` for the rounding noise. */
@@ -72,7 +83,17 @@ export class MesaState {
       old.beta.dispose();
     }
     this.#ranges.set(tag, { alpha, beta, updates: prev ? prev.updates + 1 : 1 });
+    for (const observe of this.#observers) observe(tag, { min, max }, { alpha, beta });
     return { alpha, beta };
+  }
+
+  /**
+   * Registers `observer` for every later update (diagnostics: e.g. how far batches reach beyond the running range);
+   * returns a function that unregisters it.
+   */
+  observe(observer: MesaRangeObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
   }
 
   /** A new seed for the next quantization (base seed mixed with a call counter). */

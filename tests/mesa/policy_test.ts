@@ -227,3 +227,28 @@ testOnBackends("bad options throw RangeError/TypeError naming the option and val
   });
   ids.dispose();
 });
+
+testOnBackends("state.observe: sees each update's batch min/max and the updated range; unsubscribing stops it", () => {
+  const policy = mesaPolicy({ outOfRange: "clamp" });
+  const seen: { tag: string; min: number; max: number; alpha: number; beta: number }[] = [];
+  const stop = policy.state.observe((tag, batch, range) => {
+    seen.push({
+      tag,
+      min: batch.min.dataSync()[0],
+      max: batch.max.dataSync()[0],
+      alpha: range.alpha.dataSync()[0],
+      beta: range.beta.dataSync()[0],
+    });
+  });
+  const x1 = tf.tensor2d([[0, 2], [1, 1]]), x2 = tf.tensor2d([[-1, 3], [0, 0]]);
+  policy.dispose(policy.pack(x1, FC));
+  policy.dispose(policy.pack(x2, FC));
+  stop();
+  policy.dispose(policy.pack(x1, FC));
+  assert.equal(seen.length, 2, "two updates observed, none after unsubscribing");
+  assert.deepEqual(seen.map((s) => s.tag), ["fc.input", "fc.input"]);
+  close([seen[1].min, seen[1].max], [-1, 3], 1e-6, "batch 2 min/max");
+  close([seen[1].alpha, seen[1].beta], [2.2, -0.1], 1e-6, "EMA range after batch 2");
+  [x1, x2].forEach((t) => t.dispose());
+  policy.state.dispose();
+});
