@@ -105,7 +105,7 @@ export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
   const existing = state();
   existing?.deferred?.dispose();
   existing?.pool?.close();
-  const pool = threads > 1 && (options.pool ?? poolWanted()) ? GemmPool.spawn(lib.path, threads - 1) : undefined;
+  const pool = threads > 1 && (options.pool ?? poolWanted()) ? spawnPool(lib.path, threads - 1) : undefined;
   const deferred = pool && new DeferredGemms(pool, 0, tf.backend() as unknown as FencedBackend);
   lib.setThreads(pool ? 1 : threads);
   if (existing) {
@@ -128,6 +128,15 @@ export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
     register({ kernelName: DEFERRED_MATMUL, backendName: "wasm", kernelFunc: (args) => deferredMatMul(args, s) });
   }
   return blasPatchInfo()!;
+}
+
+/** The GEMM pool, or undefined when worker threads cannot start here (e.g. no permission): OpenBLAS threads then. */
+function spawnPool(path: string, workers: number): GemmPool | undefined {
+  try {
+    return GemmPool.spawn(path, workers);
+  } catch {
+    return undefined;
+  }
 }
 
 function poolWanted(): boolean {
