@@ -34,8 +34,9 @@ export interface MesaPolicyOptions {
    * `"expand"` widens this batch's range to also cover the batch's own min/max (the EMA itself is not changed), so
    * nothing is clamped; it costs nothing extra since the batch min/max are computed for the EMA anyway.
    * The default is `"expand"` because clamping biased GPT-small training: +6.1% validation loss after 400 steps with
-   * clamp vs −0.06% with per-batch ranges (README, "Mesa"); residual-stream LayerNorm inputs exceed their EMA
-   * maximum by 4% of the range on average (up to 70%). With `emaDecay: 0` the two are the same.
+   * clamp vs −0.06% with per-batch ranges (README, "Mesa"); its residual-stream LayerNorm inputs reach beyond their
+   * running range by 7-8% of it on average and up to 140% (`deno task experiment mesa-ranges`). With `emaDecay: 0` the
+   * two are the same.
    * @default {"expand"}
    */
   outOfRange?: OutOfRange;
