@@ -34,6 +34,7 @@ Options:
   --threads LIST     BLAS thread counts for the blas backend (default: 1,2); more than 1 thread splits each matmul
                      between memtrain's GEMM worker threads
   --rounds N         measure every backend N times, interleaved, and report the median round (default: 1)
+  --defer            also run the blas rows with more than 1 thread with deferred weight gradients (MEMTRAIN_BLAS_DEFER)
   --openblas         also run the blas rows with more than 1 thread on OpenBLAS's own threads (for comparison)
   --min-ms MS        measure each config for at least this long (default: 300)
   --profile          profile one GPT training step per backend (per-kernel table) instead of the sections
@@ -49,6 +50,7 @@ interface BenchArgs {
   only?: string[];
   threads: number[];
   openblas: boolean;
+  defer: boolean;
   rounds: number;
   options: BenchOptions;
   /** Set with --profile. */
@@ -74,6 +76,7 @@ function parse(args: string[]): BenchArgs | undefined {
       sizes: { type: "string", default: "256,512,1024" },
       threads: { type: "string", default: "1,2" },
       openblas: { type: "boolean", default: false },
+      defer: { type: "boolean", default: false },
       rounds: { type: "string", default: "1" },
       "min-ms": { type: "string", default: "300" },
       profile: { type: "boolean", default: false },
@@ -109,6 +112,7 @@ function parse(args: string[]): BenchArgs | undefined {
     only,
     threads: intList("threads", values.threads),
     openblas: values.openblas,
+    defer: values.defer,
     rounds: intList("rounds", values.rounds)[0],
     options: { sizes: intList("sizes", values.sizes), minMs, minReps: 5 },
     profile,
@@ -122,6 +126,7 @@ function backendsToRun(args: BenchArgs): { backends: BenchBackend[]; notes: stri
   if (blas.lib) {
     for (const threads of args.threads) {
       backends.push({ name: "blas", threads });
+      if (args.defer && threads > 1) backends.push({ name: "blas", threads, defer: true });
       if (args.openblas && threads > 1) backends.push({ name: "blas", threads, pool: false });
     }
   } else notes.push("blas skipped: no BLAS library found");

@@ -12,14 +12,17 @@ export interface BenchBackend {
   threads: number;
   /** blas with several threads: split matmuls with memtrain's GEMM worker threads (true) or OpenBLAS's. @default {true} */
   pool?: boolean;
+  /** blas with the pool: defer weight-gradient matmuls to a worker. @default {false} */
+  defer?: boolean;
 }
 
-/** How a blas row used more than one thread: memtrain's GEMM workers or OpenBLAS's own threads. */
-export type Threading = "workers" | "openblas";
+/** How a blas row used more than one thread: memtrain's GEMM workers (deferring weight gradients or not) or OpenBLAS's. */
+export type Threading = "workers" | "workers+defer" | "openblas";
 
 /** The threading of a bench backend (undefined for single-threaded rows). */
 export function threadingOf(backend: BenchBackend): Threading | undefined {
-  return backend.name === "blas" && backend.threads > 1 ? (backend.pool === false ? "openblas" : "workers") : undefined;
+  if (backend.name !== "blas" || backend.threads === 1) return undefined;
+  return backend.pool === false ? "openblas" : backend.defer ? "workers+defer" : "workers";
 }
 
 /** One result row (also the row format of `bench.json`). */
@@ -69,6 +72,7 @@ export function useBackend(backend: BenchBackend): Promise<BackendInfo> {
     backend: backend.name,
     blasThreads: backend.name === "blas" ? backend.threads : undefined,
     blasPool: backend.pool,
+    blasDefer: backend.defer ?? false,
   });
 }
 

@@ -55,6 +55,14 @@ export interface PatchBlasOptions {
    * @default {true unless the environment variable MEMTRAIN_BLAS_POOL is "0"}
    */
   pool?: boolean;
+  /**
+   * With the pool: run weight- and bias-gradient matmuls on a worker while this thread goes on (see `deferred.ts`).
+   * Faster on two threads (GPT bench step −10-15%), but a Linear's input and output gradient then live until the
+   * worker is done with them, which raised GPT-small's step peak by 9 MiB (4.7%); off by default, since memtrain is
+   * about memory.
+   * @default {false unless the environment variable MEMTRAIN_BLAS_DEFER is "1"}
+   */
+  defer?: boolean;
 }
 
 /** What {@linkcode patchBlas} installed. */
@@ -69,6 +77,8 @@ export interface BlasPatchInfo {
   threads: number;
   /** True when the threads beyond the first are memtrain's GEMM worker pool, false when they are OpenBLAS's. */
   pool: boolean;
+  /** True when weight-gradient matmuls are deferred to a worker. */
+  defer: boolean;
 }
 
 /** True while the BLAS kernels are registered for the wasm backend. */
@@ -79,7 +89,15 @@ export function isBlasPatched(): boolean {
 /** The active BLAS patch, or undefined. */
 export function blasPatchInfo(): BlasPatchInfo | undefined {
   const s = state();
-  return s && { path: s.lib.path, file: s.lib.file, config: s.lib.config, threads: s.threads, pool: !!s.pool };
+  return s &&
+    {
+      path: s.lib.path,
+      file: s.lib.file,
+      config: s.lib.config,
+      threads: s.threads,
+      pool: !!s.pool,
+      defer: !!s.deferred,
+    };
 }
 
 /**
@@ -105,8 +123,11 @@ export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
   const existing = state();
   existing?.deferred?.dispose();
   existing?.pool?.close();
-  const pool = threads > 1 && (options.pool ?? poolWanted()) ? spawnPool(lib.path, threads - 1) : undefined;
-  const deferred = pool && new DeferredGemms(pool, 0, tf.backend() as unknown as FencedBackend);
+  const pool = threads > 1 && (options.pool ?? envFlag("MEMTRAIN_BLAS_POOL", true))
+    ? spawnPool(lib.path, threads - 1)
+    : undefined;
+  const defer = options.defer ?? envFlag("MEMTRAIN_BLAS_DEFER", false);
+  const deferred = pool && defer ? new DeferredGemms(pool, 0, tf.backend() as unknown as FencedBackend) : undefined;
   lib.setThreads(pool ? 1 : threads);
   if (existing) {
     existing.lib = lib;
@@ -139,11 +160,13 @@ function spawnPool(path: string, workers: number): GemmPool | undefined {
   }
 }
 
-function poolWanted(): boolean {
+/** The environment variable `name` as a flag ("0" false, "1" true), else `fallback` (also without --allow-env). */
+function envFlag(name: string, fallback: boolean): boolean {
   try {
-    return Deno.env.get("MEMTRAIN_BLAS_POOL") !== "0";
+    const v = Deno.env.get(name);
+    return v === "0" ? false : v === "1" ? true : fallback;
   } catch {
-    return true; // no --allow-env: the default
+    return fallback;
   }
 }
 

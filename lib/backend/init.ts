@@ -32,6 +32,11 @@ export interface InitBackendOptions {
    * @default {true unless MEMTRAIN_BLAS_POOL is "0"}
    */
   blasPool?: boolean;
+  /**
+   * With the pool: defer weight-gradient matmuls to a worker (faster; longer buffer lifetimes raise the peak a little).
+   * @default {false unless MEMTRAIN_BLAS_DEFER is "1"}
+   */
+  blasDefer?: boolean;
   /** BLAS library name or path for the blas backend. @default {`MEMTRAIN_BLAS_PATH`, else the OpenBLAS search list} */
   blasPath?: string;
 }
@@ -149,13 +154,18 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       lib: blas!.lib,
       threads,
       ...(options.blasPool === undefined ? {} : { pool: options.blasPool }),
+      ...(options.blasDefer === undefined ? {} : { defer: options.blasDefer }),
     });
     if (info.pool && !(await whenBlasPoolReady())) {
       info = patchBlas({ lib: blas!.lib, threads, pool: false });
       notes.push("GEMM worker threads did not start; using OpenBLAS threads");
     }
     const via = info.file && info.file !== info.path ? `${info.file} (via ${info.path})` : info.path;
-    const how = info.threads > 1 ? (info.pool ? " (memtrain GEMM workers)" : " (OpenBLAS threads)") : "";
+    const how = info.threads > 1
+      ? (info.pool
+        ? ` (memtrain GEMM workers${info.defer ? ", deferred weight gradients" : ""})`
+        : " (OpenBLAS threads)")
+      : "";
     notes.push(`BLAS ${via}${info.config ? `: ${info.config}` : ""}; ${info.threads} thread(s)${how}`);
   } else {
     unpatchBlas();

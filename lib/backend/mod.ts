@@ -27,6 +27,8 @@ export {
 export {
   type BlasPatchInfo,
   blasPatchInfo,
+  deferredMatMulActive,
+  drainDeferred,
   isBlasPatched,
   patchBlas,
   type PatchBlasOptions,

@@ -4,6 +4,7 @@
  * provide other {@linkcode GradSource}s.
  * @module
  */
+import { drainDeferred } from "../backend/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import { meter } from "../memory/meter.ts";
 import { Context, SavedStore } from "../nn/context.ts";
@@ -87,6 +88,9 @@ export function backprop(options: BackpropOptions = {}): GradSource {
         const dx = trunk.backward(dlogits, ctx);
         dlogits.dispose();
         dx?.dispose();
+        // Gradient matmuls deferred to a BLAS worker finish here, so the buffers they read are freed before the
+        // optimizer allocates its update (otherwise they would add to the step's peak).
+        drainDeferred();
         if (store.size !== 0) {
           throw new Error(
             `backprop: ${store.size} saved tensors were never used by backward (${store.report()[0].tag}, ...)`,

@@ -4,6 +4,8 @@ import { deferredMatMulActive, drainDeferred } from "../../lib/backend/blas_patc
 import { initBackend } from "../../lib/backend/init.ts";
 import { meter } from "../../lib/memory/meter.ts";
 import { matMulLater } from "../../lib/nn/_fused.ts";
+import { createGpt } from "../../lib/models/mod.ts";
+import { backprop } from "../../lib/train/mod.ts";
 import { BLAS_AVAILABLE } from "../_util/backends.ts";
 
 function maxRelErr(a: Float32Array, b: Float32Array): number {
@@ -19,7 +21,7 @@ Deno.test({
   name: "deferred matmul: equals tf.matMul; inputs freed at once stay counted until the worker is done; no leaks",
   ignore: !BLAS_AVAILABLE,
   async fn() {
-    await initBackend({ backend: "blas", blasThreads: 2 });
+    await initBackend({ backend: "blas", blasThreads: 2, blasDefer: true });
     try {
       assert.ok(deferredMatMulActive(), "blas with 2 threads defers");
       const be = tf.backend() as unknown as { numDataIds(): number };
@@ -51,7 +53,7 @@ Deno.test({
   name: "deferred matmul: a chain of dependent deferred products and reads gives the synchronous results",
   ignore: !BLAS_AVAILABLE,
   async fn() {
-    await initBackend({ backend: "blas", blasThreads: 2 });
+    await initBackend({ backend: "blas", blasThreads: 2, blasDefer: true });
     try {
       const a = tf.randomNormal([512, 512], 0, 1, "float32", 3);
       const sync1 = tf.matMul(a, a), sync2 = tf.matMul(sync1, a, true, false);
@@ -63,6 +65,62 @@ Deno.test({
       const want = tf.add(sync2, 1);
       assert.ok(maxRelErr(sum.dataSync() as Float32Array, want.dataSync() as Float32Array) < 1e-5);
       tf.dispose([a, sync1, sync2, d1, d2, sum, want]);
+    } finally {
+      await initBackend({ backend: "wasm" });
+    }
+  },
+});
+
+Deno.test({
+  name: "deferral is off by default (MEMTRAIN_BLAS_DEFER unset) and on with blasDefer: true",
+  ignore: !BLAS_AVAILABLE || Deno.env.get("MEMTRAIN_BLAS_DEFER") !== undefined,
+  async fn() {
+    try {
+      const off = await initBackend({ backend: "blas", blasThreads: 2 });
+      assert.equal(deferredMatMulActive(), false);
+      assert.match(off.notes.join("; "), /memtrain GEMM workers\)/);
+      const on = await initBackend({ backend: "blas", blasThreads: 2, blasDefer: true });
+      assert.equal(deferredMatMulActive(), true);
+      assert.match(on.notes.join("; "), /deferred weight gradients/);
+    } finally {
+      await initBackend({ backend: "wasm" });
+    }
+  },
+});
+
+/** Loss and gradients of one backprop step of a small GPT (its weight-gradient matmuls are large enough to defer). */
+function gptGrads(): { loss: number; grads: Record<string, Float32Array> } {
+  const gpt = createGpt({ vocab: 32, context: 32, dim: 64, layers: 2, heads: 4, mlpRatio: 4 }, { seed: 3 });
+  const x = tf.tensor2d(Array.from({ length: 8 * 32 }, (_, i) => (i * 7) % 32), [8, 32], "int32");
+  const y = tf.tensor2d(Array.from({ length: 8 * 32 }, (_, i) => (i * 5 + 1) % 32), [8, 32], "int32");
+  try {
+    const { loss, grads } = backprop().lossAndGrads(gpt, { x, y });
+    const arrays = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, Float32Array.from(g.dataSync())]));
+    tf.dispose(Object.values(grads));
+    return { loss, grads: arrays };
+  } finally {
+    tf.dispose([x, y, ...Object.values(gpt.params)]);
+  }
+}
+
+Deno.test({
+  name: "deferred weight gradients: a GPT backprop step equals the wasm backend's (loss, every gradient); no leaks",
+  ignore: !BLAS_AVAILABLE,
+  async fn() {
+    await initBackend({ backend: "wasm" });
+    const want = gptGrads();
+    await initBackend({ backend: "blas", blasThreads: 2, blasDefer: true });
+    try {
+      assert.ok(deferredMatMulActive());
+      const tensors0 = tf.memory().numTensors, external0 = meter().external;
+      const got = gptGrads();
+      assert.equal(tf.memory().numTensors, tensors0, "no tensor leaks");
+      assert.equal(meter().external, external0, "nothing left postponed after the step");
+      assert.ok(Math.abs(got.loss - want.loss) < 1e-5 * Math.abs(want.loss), `loss ${got.loss} vs ${want.loss}`);
+      assert.deepEqual(Object.keys(got.grads).sort(), Object.keys(want.grads).sort());
+      for (const [k, g] of Object.entries(want.grads)) {
+        assert.ok(maxRelErr(got.grads[k], g) < 1e-4, `${k}: max rel err ${maxRelErr(got.grads[k], g)}`);
+      }
     } finally {
       await initBackend({ backend: "wasm" });
     }
