@@ -31,11 +31,10 @@ Options:
   --out DIR          write DIR/bench.json ({ rows: [...], meta: {...} })
   --only NAMES       comma list of sections to run (available: ${benches.map((b) => b.name).join(", ")})
   --sizes LIST       square sgemm sizes (default: 256,512,1024)
-  --threads LIST     BLAS thread counts for the blas backend (default: 1,2); more than 1 thread splits each matmul
-                     between memtrain's GEMM worker threads
+  --threads LIST     BLAS thread counts for the blas backend (default: 1,2)
   --rounds N         measure every backend N times, interleaved, and report the median round (default: 1)
-  --defer            also run the blas rows with more than 1 thread with deferred weight gradients (MEMTRAIN_BLAS_DEFER)
-  --openblas         also run the blas rows with more than 1 thread on OpenBLAS's own threads (for comparison)
+  --workers          also run the blas rows with more than 1 thread on memtrain's GEMM worker threads
+  --defer            ... and on the workers with deferred weight gradients (MEMTRAIN_BLAS_DEFER=1)
   --min-ms MS        measure each config for at least this long (default: 300)
   --profile          profile one GPT training step per backend (per-kernel table) instead of the sections
   --configs NAMES    GPT configs to profile (default: ${Object.keys(GPT_BENCH_CONFIGS).join(",")}; cpu: tiny only)
@@ -49,7 +48,7 @@ interface BenchArgs {
   out?: string;
   only?: string[];
   threads: number[];
-  openblas: boolean;
+  workers: boolean;
   defer: boolean;
   rounds: number;
   options: BenchOptions;
@@ -75,7 +74,7 @@ function parse(args: string[]): BenchArgs | undefined {
       only: { type: "string" },
       sizes: { type: "string", default: "256,512,1024" },
       threads: { type: "string", default: "1,2" },
-      openblas: { type: "boolean", default: false },
+      workers: { type: "boolean", default: false },
       defer: { type: "boolean", default: false },
       rounds: { type: "string", default: "1" },
       "min-ms": { type: "string", default: "300" },
@@ -111,7 +110,7 @@ function parse(args: string[]): BenchArgs | undefined {
     out: values.out,
     only,
     threads: intList("threads", values.threads),
-    openblas: values.openblas,
+    workers: values.workers,
     defer: values.defer,
     rounds: intList("rounds", values.rounds)[0],
     options: { sizes: intList("sizes", values.sizes), minMs, minReps: 5 },
@@ -126,8 +125,8 @@ function backendsToRun(args: BenchArgs): { backends: BenchBackend[]; notes: stri
   if (blas.lib) {
     for (const threads of args.threads) {
       backends.push({ name: "blas", threads });
-      if (args.defer && threads > 1) backends.push({ name: "blas", threads, defer: true });
-      if (args.openblas && threads > 1) backends.push({ name: "blas", threads, pool: false });
+      if (args.workers && threads > 1) backends.push({ name: "blas", threads, pool: true });
+      if (args.defer && threads > 1) backends.push({ name: "blas", threads, pool: true, defer: true });
     }
   } else notes.push("blas skipped: no BLAS library found");
   if (args.cpu) backends.push({ name: "cpu", threads: 1 });

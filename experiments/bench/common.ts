@@ -10,7 +10,7 @@ export interface BenchBackend {
   name: "wasm" | "blas" | "cpu";
   /** Threads used for compute (BLAS threads for blas; 1 for wasm and cpu, which are single-threaded in Deno). */
   threads: number;
-  /** blas with several threads: split matmuls with memtrain's GEMM worker threads (true) or OpenBLAS's. @default {true} */
+  /** blas with several threads: split matmuls with memtrain's GEMM worker threads (true) or OpenBLAS's. @default {false} */
   pool?: boolean;
   /** blas with the pool: defer weight-gradient matmuls to a worker. @default {false} */
   defer?: boolean;
@@ -22,7 +22,7 @@ export type Threading = "workers" | "workers+defer" | "openblas";
 /** The threading of a bench backend (undefined for single-threaded rows). */
 export function threadingOf(backend: BenchBackend): Threading | undefined {
   if (backend.name !== "blas" || backend.threads === 1) return undefined;
-  return backend.pool === false ? "openblas" : backend.defer ? "workers+defer" : "workers";
+  return backend.defer ? "workers+defer" : backend.pool ? "workers" : "openblas";
 }
 
 /** One result row (also the row format of `bench.json`). */
@@ -71,7 +71,7 @@ export function useBackend(backend: BenchBackend): Promise<BackendInfo> {
   return initBackend({
     backend: backend.name,
     blasThreads: backend.name === "blas" ? backend.threads : undefined,
-    blasPool: backend.pool,
+    blasPool: backend.pool ?? backend.defer ?? false,
     blasDefer: backend.defer ?? false,
   });
 }

@@ -51,8 +51,10 @@ export interface PatchBlasOptions {
   threads?: number;
   /**
    * With more than one thread: split each matmul between `threads − 1` worker threads and this one, each part on a
-   * single-threaded BLAS (see `gemm_pool.ts`), instead of using OpenBLAS's own threads.
-   * @default {true unless the environment variable MEMTRAIN_BLAS_POOL is "0"}
+   * single-threaded BLAS (see `gemm_pool.ts`), instead of using OpenBLAS's own threads. On our 2-core machines the
+   * two measured within run-to-run noise of each other for the GPT bench step (README, "Speed"), so the simpler
+   * OpenBLAS threads are the default; the pool is what makes `defer` possible.
+   * @default {MEMTRAIN_BLAS_POOL "1"/"0" if set, else `defer`}
    */
   pool?: boolean;
   /**
@@ -60,6 +62,7 @@ export interface PatchBlasOptions {
    * Faster on two threads (GPT bench step −10-15%), but a Linear's input and output gradient then live until the
    * worker is done with them, which raised GPT-small's step peak by 9 MiB (4.7%); off by default, since memtrain is
    * about memory.
+   * Needs the pool (it is started for it unless `pool: false`).
    * @default {false unless the environment variable MEMTRAIN_BLAS_DEFER is "1"}
    */
   defer?: boolean;
@@ -123,10 +126,10 @@ export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
   const existing = state();
   existing?.deferred?.dispose();
   existing?.pool?.close();
-  const pool = threads > 1 && (options.pool ?? envFlag("MEMTRAIN_BLAS_POOL", true))
+  const defer = options.defer ?? envFlag("MEMTRAIN_BLAS_DEFER", false);
+  const pool = threads > 1 && (options.pool ?? envFlag("MEMTRAIN_BLAS_POOL", defer))
     ? spawnPool(lib.path, threads - 1)
     : undefined;
-  const defer = options.defer ?? envFlag("MEMTRAIN_BLAS_DEFER", false);
   const deferred = pool && defer ? new DeferredGemms(pool, 0, tf.backend() as unknown as FencedBackend) : undefined;
   lib.setThreads(pool ? 1 : threads);
   if (existing) {

@@ -29,11 +29,12 @@ export interface InitBackendOptions {
   /**
    * With more than one BLAS thread: split matmuls between memtrain's GEMM worker threads (true) or use OpenBLAS's own
    * threads (false).
-   * @default {true unless MEMTRAIN_BLAS_POOL is "0"}
+   * @default {MEMTRAIN_BLAS_POOL "1"/"0" if set, else `blasDefer`}
    */
   blasPool?: boolean;
   /**
-   * With the pool: defer weight-gradient matmuls to a worker (faster; longer buffer lifetimes raise the peak a little).
+   * Defer weight-gradient matmuls to a GEMM worker (starts the pool; can be faster on two threads, and longer buffer
+   * lifetimes raise the step peak a little).
    * @default {false unless MEMTRAIN_BLAS_DEFER is "1"}
    */
   blasDefer?: boolean;

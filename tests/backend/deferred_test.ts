@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { deferredMatMulActive, drainDeferred } from "../../lib/backend/blas_patch.ts";
+import { blasPatchInfo, deferredMatMulActive, drainDeferred } from "../../lib/backend/blas_patch.ts";
 import { initBackend } from "../../lib/backend/init.ts";
 import { meter } from "../../lib/memory/meter.ts";
 import { matMulLater } from "../../lib/nn/_fused.ts";
@@ -72,13 +72,14 @@ Deno.test({
 });
 
 Deno.test({
-  name: "deferral is off by default (MEMTRAIN_BLAS_DEFER unset) and on with blasDefer: true",
-  ignore: !BLAS_AVAILABLE || Deno.env.get("MEMTRAIN_BLAS_DEFER") !== undefined,
+  name: "pool and deferral are off by default (OpenBLAS threads); blasDefer: true starts the pool and defers",
+  ignore: !BLAS_AVAILABLE || ["MEMTRAIN_BLAS_DEFER", "MEMTRAIN_BLAS_POOL"].some((v) => Deno.env.get(v) !== undefined),
   async fn() {
     try {
       const off = await initBackend({ backend: "blas", blasThreads: 2 });
       assert.equal(deferredMatMulActive(), false);
-      assert.match(off.notes.join("; "), /memtrain GEMM workers\)/);
+      assert.match(off.notes.join("; "), /2 thread\(s\) \(OpenBLAS threads\)/);
+      assert.equal(blasPatchInfo()?.pool, false);
       const on = await initBackend({ backend: "blas", blasThreads: 2, blasDefer: true });
       assert.equal(deferredMatMulActive(), true);
       assert.match(on.notes.join("; "), /deferred weight gradients/);

@@ -131,10 +131,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blas backend with 2 threads uses the GEMM pool and matches a float64 reference",
+  name: "blas backend with 2 threads and blasPool uses the GEMM pool and matches a float64 reference",
   ignore: !BLAS_AVAILABLE,
   async fn() {
-    await initBackend({ backend: "blas", blasThreads: 2 });
+    await initBackend({ backend: "blas", blasThreads: 2, blasPool: true });
     try {
       assert.equal(blasPatchInfo()?.pool, true);
       const a = tf.randomNormal([8, 96, 32], 0, 1, "float32", 1), b = tf.randomNormal([32, 80], 0, 1, "float32", 2);
