@@ -2,6 +2,7 @@
  * Result records: the JSON file each experiment run writes, and the environment it records.
  * @module
  */
+import { blasPatchInfo } from "../../lib/backend/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { Row } from "./experiment.ts";
 
@@ -19,6 +20,8 @@ export interface RunEnv {
   date: string;
   /** Whether the quick preset was applied. */
   quick: boolean;
+  /** Compute threads: BLAS threads on blas (and whose: OpenBLAS's or memtrain's GEMM workers), else 1. */
+  threads?: { count: number; via: "openblas" | "workers" | "workers+defer" | "single" };
 }
 
 /** The JSON written to `<outDir>/<experiment>.json`. */
@@ -86,7 +89,14 @@ export async function collectEnv(options: CollectEnvOptions): Promise<RunEnv> {
     git: options.git ?? await gitVersion(),
     date: (options.date ?? new Date()).toISOString(),
     quick: options.quick,
+    threads: threadsInUse(),
   };
+}
+
+function threadsInUse(): RunEnv["threads"] {
+  const b = blasPatchInfo();
+  if (!b || b.threads === 1) return { count: 1, via: "single" };
+  return { count: b.threads, via: b.pool ? (b.defer ? "workers+defer" : "workers") : "openblas" };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { blasPatchInfo } from "../../lib/backend/mod.ts";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { checkRows, collectEnv, gitVersion, writeResults } from "../../experiments/_lib/results.ts";
@@ -12,7 +13,7 @@ Deno.test("gitVersion() is 'unknown' outside a git checkout", async () => {
   }
 });
 
-Deno.test("collectEnv() records backend, versions, git, date and quick", async () => {
+Deno.test("collectEnv() records backend, versions, git, date, quick and threads", async () => {
   const env = await collectEnv({ backend: "cpu", quick: true, git: "abc1234", date: new Date(0) });
   assert.deepEqual(env, {
     backend: "cpu",
@@ -21,7 +22,13 @@ Deno.test("collectEnv() records backend, versions, git, date and quick", async (
     git: "abc1234",
     date: "1970-01-01T00:00:00.000Z",
     quick: true,
+    threads: env.threads,
   });
+  const b = blasPatchInfo();
+  const want = b && b.threads > 1
+    ? { count: b.threads, via: b.pool ? "workers" : "openblas" }
+    : { count: 1, via: "single" };
+  if (!b?.defer) assert.deepEqual(env.threads, want, "threads as the BLAS patch reports them");
 });
 
 Deno.test("writeResults() creates the directory and writes <experiment>.json", async () => {

@@ -35,7 +35,8 @@ Deno.test("main() runs an experiment, prints a table and writes the results JSON
       dims: [8, 16],
       seqLen: 32,
     });
-    assert.deepEqual(Object.keys(json.env), ["backend", "deno", "tfjs", "git", "date", "quick"]);
+    assert.deepEqual(Object.keys(json.env), ["backend", "deno", "tfjs", "git", "date", "quick", "threads"]);
+    assert.deepEqual(json.env.threads, { count: 1, via: "single" }, "the cpu backend computes on one thread");
     assert.equal(json.env.backend, "cpu");
     assert.equal(json.env.git, "abc1234");
     assert.equal(json.env.quick, true);
