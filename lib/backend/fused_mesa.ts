@@ -6,19 +6,19 @@
  * (a Mesa `GroupLayout`):
  * - {@linkcode MESA_KERNELS.minMax}: per-group minimum and maximum.
  * - {@linkcode MESA_KERNELS.quantize}: codes `clamp(trunc((x − β)·(255/(α + ε)) + u), 0, 255)` written straight into a
- *   `bool` tensor (1 byte per element), with the stochastic-rounding noise `u` generated inline from the same
- *   xorshift32 stream as `lib/mesa/noise.ts` (`fillUniform(seed)`), or `u = ½` for round to nearest.
+ *   `bool` tensor (1 byte per element), with the stochastic-rounding noise `u` generated inline by the same
+ *   counter-based hash as `lib/mesa/noise.ts` (`uniformAt`), or `u = ½` for round to nearest.
  * - {@linkcode MESA_KERNELS.dequantize}: `bool` codes to float32 `codes·((α + ε)/255) + β`.
  *
  * Every step is a float32 operation in the same order as the stock ops, so the codes and the dequantized values are
  * bit-identical to the stock path (`tests/mesa/fused_test.ts` compares them exactly). The loops run in a small
  * WebAssembly module on the backend's heap (`mesaSimdKernels` in `simd.ts`: f32x4 min/max and dequantize; quantize
- * draws the noise scalar, since the stream is sequential, and does the arithmetic, clamp and byte narrowing on f32x4).
+ * hashes four element indices at a time into noise and does the arithmetic, clamp and byte narrowing on f32x4).
  * Plain JS loops (with `Math.fround`) are the fallback when SIMD is unavailable or off (`setFusedSimd(false)`), and
  * for min/max and dequantize when the group length is not a multiple
- * of 4. Measured per element on blas (4M elements): wasm loops ~0.25 ns min/max, ~2.1 ns quantize with noise (bound
- * by the xorshift dependency chain, ~1.9 ns), ~0.27 ns dequantize; JS loops ~2-6 ns each; stock op chains ~4 ns
- * min/max, ~9-14 ns quantize + pack, ~1.5 ns dequantize.
+ * of 4. Measured per element on blas (4M elements): wasm loops ~0.25 ns min/max, ~1.1 ns quantize with noise (2.2 ns
+ * with the sequential xorshift stream used before), ~0.6 ns quantize to nearest, ~0.27 ns dequantize; JS loops
+ * ~2-6 ns each; stock op chains ~4 ns min/max, ~9-14 ns quantize + pack, ~1.5 ns dequantize.
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
@@ -148,7 +148,7 @@ function minMaxKernel(args: KernelArgs): tf.TensorInfo[] {
   return [mn, mx];
 }
 
-/** Mixes a seed into a non-zero xorshift32 state: `mixSeed(seed, 0)` of `lib/mesa/noise.ts`. */
+/** Mixes a seed into the noise key: `mixSeed(seed, 0)` of `lib/mesa/noise.ts`. */
 function mixSeed0(seed: number): number {
   let h = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(0x632be5ab, 0x85ebca77)) | 0;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
@@ -169,8 +169,8 @@ function quantizeKernel(args: KernelArgs): tf.TensorInfo {
   const out = be.makeOutput(x.shape.slice(), "bool");
   const sk = simdOf(be);
   if (sk) {
-    const state = mixSeed0(seed);
-    sk.mesaQuantize(ptr(be, x), ptr(be, out), pre, groups, rest, ptr(be, alpha), ptr(be, beta), state, nearest ? 1 : 0);
+    const key = mixSeed0(seed);
+    sk.mesaQuantize(ptr(be, x), ptr(be, out), pre, groups, rest, ptr(be, alpha), ptr(be, beta), key, nearest ? 1 : 0);
     return out;
   }
   const xv = be.typedArrayFromHeap(x) as Float32Array, cv = be.typedArrayFromHeap(out) as Uint8Array;
@@ -187,15 +187,16 @@ function quantizeKernel(args: KernelArgs): tf.TensorInfo {
     }
     return out;
   }
-  let s = mixSeed0(seed);
+  const key = mixSeed0(seed);
   for (let p = 0; p < pre; p++) {
     for (let g = 0; g < groups; g++) {
       const scale = scales[g], b = bv[g], end = o + rest;
       for (; o < end; o++) {
-        s ^= s << 13;
-        s ^= s >>> 17;
-        s ^= s << 5;
-        const r = Math.fround(Math.fround(Math.fround(xv[o] - b) * scale) + (s >>> 8) * U24);
+        let h = Math.imul(o, 0x9e3779b1) ^ key; // uniformAt(key, o) of lib/mesa/noise.ts
+        h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+        h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+        h ^= h >>> 16;
+        const r = Math.fround(Math.fround(Math.fround(xv[o] - b) * scale) + (h >>> 8) * U24);
         cv[o] = r > TOP ? TOP : r > 0 ? r : 0;
       }
     }

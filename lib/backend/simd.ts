@@ -105,7 +105,7 @@ class Fn {
   readonly code: Bytes[] = [];
   readonly locals: number[] = [];
   /** f32x4 splat constants → the local holding them, set once in the function's prologue. */
-  readonly #constants = new Map<string, { c: number; local: number }>();
+  readonly #constants = new Map<string, { bytes: Bytes; local: number }>();
   constructor(readonly name: string, readonly params: number[]) {}
   /** Declares a local of `type`; returns its index. */
   local(type: number): number {
@@ -117,10 +117,15 @@ class Fn {
    * instructions) and does not hoist it out of loops, so each constant is materialized once, before the body.
    */
   constant(c: number): number {
-    const key = f32bytes(c).join(","); // by bits: 0 and −0 differ
+    const lane = f32bytes(c);
+    return this.constantBytes([...lane, ...lane, ...lane, ...lane]);
+  }
+  /** The local holding the v128 with these 16 bytes (see {@linkcode Fn.constant}). */
+  constantBytes(bytes: Bytes): number {
+    const key = bytes.join(","); // by bits: 0 and −0 differ
     let entry = this.#constants.get(key);
     if (entry === undefined) {
-      entry = { c, local: this.local(V128) };
+      entry = { bytes, local: this.local(V128) };
       this.#constants.set(key, entry);
     }
     return entry.local;
@@ -133,10 +138,7 @@ class Fn {
   body(): Bytes {
     const groups = this.locals.map((t) => [...uleb(1), t]);
     const prologue: number[] = [];
-    for (const { c, local } of this.#constants.values()) {
-      const lane = f32bytes(c);
-      prologue.push(...simd(0x0c, ...lane, ...lane, ...lane, ...lane), ...I.set(local));
-    }
+    for (const { bytes, local } of this.#constants.values()) prologue.push(...simd(0x0c, ...bytes), ...I.set(local));
     const bytes = [...vec(groups), ...prologue, ...this.code.flat(), ...I.end];
     return [...uleb(bytes.length), ...bytes];
   }
@@ -158,6 +160,12 @@ function vaddr(f: Fn, base: number, i: number): void {
 /** Pushes the f32x4 `[c, c, c, c]` (a local set once per call, see {@linkcode Fn.constant}). */
 function vconst(f: Fn, c: number): void {
   f.emit(I.get(f.constant(c)));
+}
+
+/** Pushes the i32x4 with lanes `lanes` (a local set once per call). */
+function vconstI32(f: Fn, lanes: [number, number, number, number]): void {
+  const bytes = lanes.flatMap((v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]);
+  f.emit(I.get(f.constantBytes(bytes)));
 }
 
 /** 1.5·2^23: adding it to a float below 2^22 in magnitude rounds it to an integer held in the low mantissa bits. */
@@ -593,12 +601,15 @@ const M = {
   f32Gt: [0x5e],
   i32And: [0x71],
   ifV128: [0x04, V128],
-  i32x4ReplaceLane: (lane: number) => simd(0x1c, lane),
   i32x4TruncSatF32x4S: simd(0xf8),
   i16x8NarrowI32x4U: simd(0x86),
   i8x16NarrowI16x8U: simd(0x66),
   store32Lane0: simd(0x5a, 2, 0, 0),
   select: [0x1b],
+  i32Mul: [0x6c],
+  v128Xor: simd(0x51),
+  i32x4ShrU: simd(0xad),
+  i32x4Mul: simd(0xb5),
 };
 
 /** `while (p < end) { body(); }` with `p`, `end` i32 locals (the body must advance `p`). */
@@ -646,27 +657,56 @@ function mesaMinMax(): Fn {
   return f;
 }
 
-/** Pushes the next xorshift32 value of the i32 local `s` (updating it), shifted to its top 24 bits. */
-function xorshift24(f: Fn, s: number): void {
-  f.emit(I.get(s), I.get(s), I.i32(13), I.i32Shl, M.i32Xor, I.set(s));
-  f.emit(I.get(s), I.get(s), I.i32(17), M.i32ShrU, M.i32Xor, I.set(s));
-  f.emit(I.get(s), I.get(s), I.i32(5), I.i32Shl, M.i32Xor, I.tee(s), I.i32(8), M.i32ShrU);
+/** Noise hash constants (`uniformAt` in `lib/mesa/noise.ts`): golden ratio, then the murmur3 finalizer's. */
+const PHI = 0x9e3779b1 | 0, C1 = 0x85ebca6b | 0, C2 = 0xc2b2ae35 | 0;
+
+/**
+ * Pushes the f32x4 noise `uniformAt(key, i)` for the four element indices `idx..idx+3`, where `idx` (i32) is on the
+ * stack and `K` holds the key in every lane; `h` is a v128 scratch local.
+ */
+function vNoise(f: Fn, K: number, h: number): void {
+  f.emit(I.i32x4Splat);
+  vconstI32(f, [0, 1, 2, 3]);
+  f.emit(I.i32x4Add);
+  vconstI32(f, [PHI, PHI, PHI, PHI]);
+  f.emit(M.i32x4Mul, I.get(K), M.v128Xor, I.tee(h));
+  f.emit(I.get(h), I.i32(16), M.i32x4ShrU, M.v128Xor);
+  vconstI32(f, [C1, C1, C1, C1]);
+  f.emit(M.i32x4Mul, I.tee(h));
+  f.emit(I.get(h), I.i32(13), M.i32x4ShrU, M.v128Xor);
+  vconstI32(f, [C2, C2, C2, C2]);
+  f.emit(M.i32x4Mul, I.tee(h));
+  f.emit(I.get(h), I.i32(16), M.i32x4ShrU, M.v128Xor, I.i32(8), M.i32x4ShrU, M.f32x4ConvertI32x4S);
+  vconst(f, 5.960464477539063e-8);
+  f.emit(I.mul);
+}
+
+/** Pushes the f32 noise `uniformAt(key, idx)` for the index `idx` (i32) on the stack; `h` is an i32 scratch local. */
+function sNoise(f: Fn, key: number, h: number): void {
+  f.emit(I.i32(PHI), M.i32Mul, I.get(key), M.i32Xor, I.tee(h));
+  f.emit(I.get(h), I.i32(16), M.i32ShrU, M.i32Xor, I.i32(C1), M.i32Mul, I.tee(h));
+  f.emit(I.get(h), I.i32(13), M.i32ShrU, M.i32Xor, I.i32(C2), M.i32Mul, I.tee(h));
+  f.emit(I.get(h), I.i32(16), M.i32ShrU, M.i32Xor, I.i32(8), M.i32ShrU, M.f32ConvertI32S);
+  f.emit(I.f32(5.960464477539063e-8), I.f32Mul);
 }
 
 /**
  * `mesaQuantize(x, c, pre, groups, rest, alpha, beta, state, nearest)`: byte codes
  * `trunc(clamp((x − β_g)·(255/(α_g + eps)) + u, 0, 255))` of the float32 `[pre, G, rest]` tensor at `x`, written to
- * `c` (one byte each), every step a float32 operation; `u` is ½ when `nearest` ≠ 0, else the next value of the
- * xorshift32 stream started at `state` (as `fillUniform` in `lib/mesa/noise.ts`). The stream is sequential (scalar,
- * four values inserted into lanes); the arithmetic, clamp and narrowing to bytes run on f32x4, then a scalar tail.
+ * `c` (one byte each), every step a float32 operation; `u` is ½ when `nearest` ≠ 0, else `uniformAt(key, i)` of
+ * `lib/mesa/noise.ts` for the element's flat index `i` (a counter-based hash, four lanes at a time). The noise,
+ * arithmetic, clamp and narrowing to bytes run on f32x4, then a scalar tail.
  */
 function mesaQuantize(): Fn {
   const eps = MESA_EPS;
   const f = new Fn("mesaQuantize", [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [x, c, pre, groups, rest, alpha, beta, s, nearest] = [...Array(9).keys()];
+  const [x, c, pre, groups, rest, alpha, beta, key, nearest] = [...Array(9).keys()];
   const p = f.local(I32), g = f.local(I32), end = f.local(I32), scale = f.local(F32), b = f.local(F32);
   const r = f.local(F32), end4 = f.local(I32), S = f.local(V128), B = f.local(V128), u = f.local(V128);
+  const x0 = f.local(I32), K = f.local(V128), h = f.local(V128), hs = f.local(I32);
   const xk = x; // advanced by 4 bytes per element, as c by 1
+  f.emit(I.get(x), I.set(x0), I.get(key), I.i32x4Splat, I.set(K));
+  const index = () => f.emit(I.get(xk), I.get(x0), I.i32Sub, I.i32(2), M.i32ShrU); // flat element index
   forLoop(f, p, pre, () => {
     forLoop(f, g, groups, () => {
       f.emit(I.f32(255), I.get(alpha), I.get(g), I.i32(2), I.i32Shl, I.i32Add, I.f32Load(), I.f32(eps), I.f32Add);
@@ -680,16 +720,9 @@ function mesaQuantize(): Fn {
         f.emit(I.get(nearest), M.ifV128);
         vconst(f, 0.5);
         f.emit(M.else);
-        xorshift24(f, s);
-        f.emit(I.i32x4Splat);
-        for (let lane = 1; lane < 4; lane++) {
-          f.emit(I.set(u), I.get(u));
-          xorshift24(f, s);
-          f.emit(M.i32x4ReplaceLane(lane));
-        }
-        f.emit(M.f32x4ConvertI32x4S);
-        vconst(f, 5.960464477539063e-8);
-        f.emit(I.mul, I.end, I.add);
+        index();
+        vNoise(f, K, h);
+        f.emit(I.end, I.add);
         // clamp to [0, 255] with NaN to 0: pmin(r, 255) = 255 < r ? 255 : r, pmax(0, t) = 0 < t ? t : 0
         vconst(f, 255);
         f.emit(I.pmin, I.set(u));
@@ -703,8 +736,9 @@ function mesaQuantize(): Fn {
         f.emit(I.get(c)); // store address
         f.emit(I.get(xk), I.f32Load(), I.get(b), I.f32Sub, I.get(scale), I.f32Mul);
         f.emit(I.get(nearest), M.ifF32, I.f32(0.5), M.else);
-        xorshift24(f, s);
-        f.emit(M.f32ConvertI32S, I.f32(5.960464477539063e-8), I.f32Mul, I.end);
+        index();
+        sNoise(f, key, hs);
+        f.emit(I.end);
         // r > 255 ? 255 : r > 0 ? r : 0 (NaN gives 0), then truncation (signed: the value is in [0, 255])
         f.emit(I.f32Add, I.set(r), I.f32(255), I.get(r), I.get(r), I.f32(255), M.f32Gt, M.select);
         f.emit(I.set(r), I.get(r), I.f32(0), I.get(r), I.f32(0), M.f32Gt, M.select, M.i32TruncSatF32S, M.i32Store8);

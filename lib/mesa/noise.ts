@@ -1,5 +1,5 @@
 /**
- * Seeded uniform noise for stochastic rounding, generated in JS with xorshift32.
+ * Seeded uniform noise for stochastic rounding: a counter-based hash of the element index, generated in JS.
  *
  * `tf.randomUniform` draws with seedrandom's alea one value at a time (about 34 ms per million values on the wasm
  * backend here); this fills a typed array in a tight loop (about 3 ms per million) and uploads it. On wasm the upload
@@ -30,8 +30,26 @@ export function mixSeed(seed: number, counter: number): number {
 }
 
 /**
- * Fills `out` with values uniform in [0, 1) (24-bit resolution, largest value 1 − 2⁻²⁴) from a xorshift32 stream
- * started at `mixSeed(seed, 0)`.
+ * The noise value of element `i` under `key` (= `mixSeed(seed, 0)`): a murmur3 finalizer of `i·φ ⊕ key`, top 24 bits,
+ * uniform in [0, 1) (largest value 1 − 2⁻²⁴). Counter-based, so any element's value is computable on its own and
+ * the fused kernel draws four at a time (`mesaQuantize` in `lib/backend/simd.ts` computes the same bits).
+ *
+ * @example Usage
+ * ```ts
+ * import { mixSeed, uniformAt } from "./noise.ts";
+ * uniformAt(mixSeed(7, 0), 3); // the same as fillUniform(new Float32Array(4), 7)[3]
+ * ```
+ */
+export function uniformAt(key: number, i: number): number {
+  let h = Math.imul(i, 0x9e3779b1) ^ key;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 8) * 5.960464477539063e-8; // 2^-24
+}
+
+/**
+ * Fills `out` with values uniform in [0, 1): `out[i] = uniformAt(mixSeed(seed, 0), i)`.
  *
  * @example Usage
  * ```ts
@@ -40,13 +58,8 @@ export function mixSeed(seed: number, counter: number): number {
  * ```
  */
 export function fillUniform(out: Float32Array, seed: number): Float32Array {
-  let s = mixSeed(seed, 0);
-  for (let i = 0; i < out.length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = (s >>> 8) * 5.960464477539063e-8; // 2^-24
-  }
+  const key = mixSeed(seed, 0);
+  for (let i = 0; i < out.length; i++) out[i] = uniformAt(key, i);
   return out;
 }
 
