@@ -106,6 +106,11 @@ export async function main(
     if (problem) throw new TypeError(`experiment "${cli.name}" returned invalid rows: ${problem}`);
     io.out(renderTable(rows, experiment.columns));
     const env = await collectEnv({ backend, quick: cli.quick, date, git: await options.gitVersion?.() });
+    // Cells of --jobs ran in worker processes with MEMTRAIN_BLAS_THREADS (default 1) BLAS threads each (workers.ts).
+    if ((cli.jobs ?? 1) > 1 && experiment.cells && experiment.runCell) {
+      const count = Number(Deno.env.get("MEMTRAIN_BLAS_THREADS") ?? "1");
+      env.threads = { count, via: count > 1 ? "openblas" : "single", processes: cli.jobs };
+    }
     const path = await writeResults(outDir, { experiment: cli.name, config, env, rows });
     io.out(`wrote ${path}`);
     return 0;

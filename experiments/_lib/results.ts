@@ -21,7 +21,12 @@ export interface RunEnv {
   /** Whether the quick preset was applied. */
   quick: boolean;
   /** Compute threads: BLAS threads on blas (and whose: OpenBLAS's or memtrain's GEMM workers), else 1. */
-  threads?: { count: number; via: "openblas" | "workers" | "workers+defer" | "single" };
+  threads?: {
+    count: number;
+    via: "openblas" | "workers" | "workers+defer" | "single";
+    /** With `--jobs N`: cells ran in up to N worker processes, each with `count` threads. */
+    processes?: number;
+  };
 }
 
 /** The JSON written to `<outDir>/<experiment>.json`. */
