@@ -10,6 +10,11 @@ const SYMBOLS = {
     parameters: sgemmParameters("buffer"),
     result: "void",
   },
+  cblas_sgemv: {
+    parameters: ["i32", "i32", "i32", "i32", "f32", "buffer", "i32", "buffer", "i32", "f32", "buffer", "i32"],
+    result: "void",
+    optional: true,
+  },
   openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
   openblas_get_config: { parameters: [], result: "pointer", optional: true },
@@ -63,6 +68,25 @@ export interface BlasLibrary {
     c: Float32Array,
     ldc: number,
   ) => void;
+  /**
+   * The raw `cblas_sgemv` (`y = alpha·op(A)·x + beta·y`; no bounds checks), or undefined when the library lacks it.
+   */
+  readonly rawSgemv:
+    | ((
+      order: number,
+      trans: number,
+      m: number,
+      n: number,
+      alpha: number,
+      a: Float32Array,
+      lda: number,
+      x: Float32Array,
+      incX: number,
+      beta: number,
+      y: Float32Array,
+      incY: number,
+    ) => void)
+    | undefined;
   /** Sets the BLAS thread count (no-op for libraries without `openblas_set_num_threads`). */
   setThreads(n: number): void;
   /** The BLAS thread count, or undefined when the library cannot tell. */
@@ -83,6 +107,7 @@ function open(path: string): BlasLibrary {
     config: configPtr === null ? undefined : new Deno.UnsafePointerView(configPtr).getCString().trim(),
     canSetThreads: s.openblas_set_num_threads !== null,
     rawSgemm: s.cblas_sgemm as BlasLibrary["rawSgemm"],
+    rawSgemv: (s.cblas_sgemv ?? undefined) as BlasLibrary["rawSgemv"],
     setThreads: (n) => s.openblas_set_num_threads?.(n),
     getThreads: () => s.openblas_get_num_threads?.() ?? undefined,
   };

@@ -9,6 +9,7 @@ import { type BlasLibrary, CBLAS, loadBlas } from "./blas.ts";
 import { DeferredGemms, type FencedBackend } from "./deferred.ts";
 import { bufferAddress, GemmPool } from "./gemm_pool.ts";
 import { type GemmSpec, splitGemm } from "./gemm_split.ts";
+import { FUSED_KERNELS } from "./fused.ts";
 import { patchWasm } from "./wasm_patches.ts";
 
 interface WasmBackendLike {
@@ -144,11 +145,14 @@ export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
       }
     }
     patchWasm(); // first, so unpatchBlas restores its transposing BatchMatMul
-    const previous = new Map(KERNELS.map((name) => [name, tf.getKernel(name, "wasm")!]));
+    const previous = new Map<string, tf.KernelConfig>(KERNELS.map((name) => [name, tf.getKernel(name, "wasm")!]));
+    const colSum = tf.getKernel(FUSED_KERNELS.columnSum, "wasm");
+    if (colSum) previous.set(colSum.kernelName, colSum);
     const s: PatchState = { lib, threads, previous, pool, deferred };
     (globalThis as Record<symbol, PatchState | undefined>)[STATE] = s;
     register({ ...previous.get("BatchMatMul")!, kernelFunc: (args) => batchMatMul(args, s) });
     register({ ...previous.get("_FusedMatMul")!, kernelFunc: (args) => fusedMatMul(args, s) });
+    if (colSum) register({ ...colSum, kernelFunc: (args) => columnSum(args, s) });
     register({ kernelName: DEFERRED_MATMUL, backendName: "wasm", kernelFunc: (args) => deferredMatMul(args, s) });
   }
   return blasPatchInfo()!;
@@ -377,6 +381,26 @@ function deferredMatMul(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.T
   const out = be.makeOutput(p.outShape, "float32");
   const spec = gemmSpec(be, a, b, out, p, transposeA, transposeB, 0);
   d!.submit(splitGemm(spec, 1), [a.dataId as object, b.dataId as object], [out.dataId as object]);
+  return out;
+}
+
+let ones = new Float32Array(0);
+
+/** `MemtrainColumnSum` (`x [N, C]` -> `[C]`, row sums of each column) as one `cblas_sgemv`: `xᵀ·1`. */
+function columnSum(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.TensorInfo | tf.TensorInfo[] {
+  const x = args.inputs.x as tf.TensorInfo;
+  const sgemv = s.lib.rawSgemv;
+  if (!sgemv || x.dtype !== "float32" || x.shape.length !== 2 || x.shape[0] === 0 || x.shape[1] === 0) {
+    return s.previous.get(FUSED_KERNELS.columnSum)!.kernelFunc(args); // its checks and errors
+  }
+  const [n, c] = x.shape;
+  const be = args.backend as unknown as WasmBackendLike;
+  const out = be.makeOutput([c], "float32");
+  if (ones.length < n) ones = new Float32Array(n).fill(1);
+  const heap = be.wasm.HEAPU8.buffer; // after makeOutput, which may grow the heap
+  const xv = new Float32Array(heap, be.dataIdMap.get(x.dataId).memoryOffset, n * c);
+  const yv = new Float32Array(heap, be.dataIdMap.get(out.dataId).memoryOffset, c);
+  sgemv(CBLAS.RowMajor, CBLAS.Trans, n, c, 1, xv, c, ones, 1, 0, yv, 1);
   return out;
 }
 
