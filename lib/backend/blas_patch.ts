@@ -16,6 +16,12 @@ interface WasmBackendLike {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+/** A float32 tensor's elements as a view of the heap (take it after any allocation: growth detaches views). */
+function f32(be: WasmBackendLike, t: tf.TensorInfo): Float32Array {
+  return be.typedArrayFromHeap(t) as Float32Array;
 }
 
 interface PatchState {
@@ -311,13 +317,8 @@ function gemm(
   beta: number,
 ): void {
   const { m, n, k } = p;
-  // Views are made after makeOutput (which may grow the heap and detach older views).
-  const heap = be.wasm.HEAPU8.buffer;
-  const view = (t: tf.TensorInfo, len: number) => new Float32Array(heap, be.dataIdMap.get(t.dataId).memoryOffset, len);
-  const av = view(a, a.shape.reduce((x, y) => x * y, 1)), bv = view(b, b.shape.reduce((x, y) => x * y, 1));
-  const ov = view(out, p.batches * m * n);
   if (k === 0) {
-    if (beta === 0) ov.fill(0);
+    if (beta === 0) f32(be, out).fill(0);
     return;
   }
   const pool = s.pool;
@@ -325,6 +326,8 @@ function gemm(
     pool.run(splitGemm(gemmSpec(be, a, b, out, p, transposeA, transposeB, beta), pool.threads));
     return;
   }
+  // Views are made after makeOutput (which may grow the heap and detach older views).
+  const av = f32(be, a), bv = f32(be, b), ov = f32(be, out);
   const lda = transposeA ? m : k, ldb = transposeB ? k : n;
   const tA = transposeA ? CBLAS.Trans : CBLAS.NoTrans, tB = transposeB ? CBLAS.Trans : CBLAS.NoTrans;
   const sgemm = s.lib.rawSgemm;
@@ -397,9 +400,7 @@ function columnSum(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.Tensor
   const be = args.backend as unknown as WasmBackendLike;
   const out = be.makeOutput([c], "float32");
   if (ones.length < n) ones = new Float32Array(n).fill(1);
-  const heap = be.wasm.HEAPU8.buffer; // after makeOutput, which may grow the heap
-  const xv = new Float32Array(heap, be.dataIdMap.get(x.dataId).memoryOffset, n * c);
-  const yv = new Float32Array(heap, be.dataIdMap.get(out.dataId).memoryOffset, c);
+  const xv = f32(be, x), yv = f32(be, out); // after makeOutput, which may grow the heap
   sgemv(CBLAS.RowMajor, CBLAS.Trans, n, c, 1, xv, c, ones, 1, 0, yv, 1);
   return out;
 }
@@ -433,17 +434,15 @@ function fusedMatMul(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.Tens
   const out = be.makeOutput(p.outShape, "float32");
   const total = p.batches * p.m * p.n;
   if (total === 0) return out;
-  const heap = be.wasm.HEAPU8.buffer;
   if (bias != null) {
-    const bv = new Float32Array(heap, be.dataIdMap.get(bias.dataId).memoryOffset, bias.shape[0]);
-    const ov = new Float32Array(heap, be.dataIdMap.get(out.dataId).memoryOffset, total);
+    const bv = f32(be, bias), ov = f32(be, out);
     if (bv.length === 1) ov.fill(bv[0]);
     else for (let r = 0; r < total; r += p.n) ov.set(bv, r);
   }
   gemm(be, s, a!, b!, out, p, attrs.transposeA, attrs.transposeB, bias != null ? 1 : 0);
   const act = ACTIVATIONS[attrs.activation];
   if (act) {
-    const ov = new Float32Array(be.wasm.HEAPU8.buffer, be.dataIdMap.get(out.dataId).memoryOffset, total);
+    const ov = f32(be, out);
     const alpha = attrs.leakyreluAlpha ?? 0.2;
     for (let i = 0; i < total; i++) ov[i] = act(ov[i], alpha);
   }

@@ -37,8 +37,6 @@ interface Postponed {
   bytes: number;
 }
 
-const BYTES: Partial<Record<tf.DataType, number>> = { float32: 4, int32: 4, bool: 1 };
-
 /** Pending deferred jobs on one worker of a pool, with the fences that keep their buffers safe. */
 export class DeferredGemms {
   readonly #pool: GemmPool;
@@ -81,7 +79,7 @@ export class DeferredGemms {
         }
         if (data) {
           // The worker may still use it: free it when the job is done, and keep counting its bytes until then.
-          const bytes = data.shape.reduce((a, b) => a * b, 1) * (BYTES[data.dtype] ?? 4);
+          const bytes = tf.util.sizeFromShape(data.shape) * tf.util.bytesPerElement(data.dtype);
           this.#postponed.push({ dataId, bytes });
           meter().addExternal(bytes);
           return true;

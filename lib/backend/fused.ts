@@ -13,6 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { heapOffset, setFusedSimdFlag, simdFor } from "./heap.ts";
 import { type SimdKernels, simdKernels } from "./simd.ts";
 import { mesaKernelFuncs } from "./fused_mesa.ts";
 
@@ -60,7 +61,6 @@ interface WasmBackendLike {
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 const ENABLED = Symbol.for("memtrain.fusedKernels");
-const SIMD = Symbol.for("memtrain.fusedSimd");
 const REGISTERED = Symbol.for("memtrain.fusedKernelsRegistered");
 const globals = globalThis as Record<symbol, boolean | undefined>;
 
@@ -93,9 +93,7 @@ export function setFusedKernels(enabled: boolean): boolean {
  * their plain JS loops. Returns the previous setting. For tests that compare the two.
  */
 export function setFusedSimd(enabled: boolean): boolean {
-  const previous = globals[SIMD] !== false;
-  globals[SIMD] = enabled;
-  return previous;
+  return setFusedSimdFlag(enabled);
 }
 
 /** The setting of {@linkcode setFusedKernels}. */
@@ -147,20 +145,10 @@ const simdByBackend = new WeakMap<object, SimdKernels | null>();
 
 /** The SIMD loops on this backend's memory, or null (disabled, or no SIMD). */
 function simdOf(be: WasmBackendLike): SimdKernels | null {
-  if (globals[SIMD] === false) return null;
-  let k = simdByBackend.get(be);
-  if (k === undefined) {
-    const memory = be.wasm.asm?.memory;
-    k = memory instanceof WebAssembly.Memory ? simdKernels(memory) : null;
-    simdByBackend.set(be, k);
-  }
-  return k;
+  return simdFor(be, simdByBackend, simdKernels);
 }
 
-/** A tensor's byte offset in the wasm heap. */
-function ptr(be: WasmBackendLike, t: tf.TensorInfo): number {
-  return be.dataIdMap.get(t.dataId).memoryOffset;
-}
+const ptr = heapOffset;
 
 function f32(be: WasmBackendLike, t: tf.TensorInfo): Float32Array {
   return be.typedArrayFromHeap(t) as Float32Array;

@@ -22,6 +22,8 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
+import { heapOffset, simdFor } from "./heap.ts";
+import { mixSeed, uniformAt } from "./noise_hash.ts";
 import { type MesaSimdKernels, mesaSimdKernels } from "./simd.ts";
 
 /** The names the Mesa kernels are registered under (backend "wasm"). */
@@ -40,8 +42,6 @@ export const MESA_KERNELS = {
 /** Must equal `LEVELS − 1` and `RANGE_EPS` in `lib/mesa/quantize.ts` (not imported: backend does not depend on mesa). */
 const TOP = 255;
 const EPS32 = Math.fround(1e-8);
-/** 2^-24: `(s >>> 8)·2^-24` is uniform in [0, 1) (as `fillUniform`). */
-const U24 = 5.960464477539063e-8;
 
 interface WasmBackendLike {
   wasm: { asm?: { memory?: WebAssembly.Memory } };
@@ -62,20 +62,10 @@ const simdByBackend = new WeakMap<object, MesaSimdKernels | null>();
 
 /** The wasm loops on this backend's memory, or null (no SIMD, or `setFusedSimd(false)`: the JS loops run). */
 function simdOf(be: WasmBackendLike): MesaSimdKernels | null {
-  if ((globalThis as Record<symbol, unknown>)[Symbol.for("memtrain.fusedSimd")] === false) return null;
-  let k = simdByBackend.get(be);
-  if (k === undefined) {
-    const memory = be.wasm.asm?.memory;
-    k = memory instanceof WebAssembly.Memory ? mesaSimdKernels(memory) : null;
-    simdByBackend.set(be, k);
-  }
-  return k;
+  return simdFor(be, simdByBackend, mesaSimdKernels);
 }
 
-/** A tensor's byte offset in the wasm heap. */
-function ptr(be: WasmBackendLike, t: tf.TensorInfo): number {
-  return be.dataIdMap.get(t.dataId).memoryOffset;
-}
+const ptr = heapOffset;
 
 function size(shape: readonly number[]): number {
   let n = 1;
@@ -148,15 +138,6 @@ function minMaxKernel(args: KernelArgs): tf.TensorInfo[] {
   return [mn, mx];
 }
 
-/** Mixes a seed into the noise key: `mixSeed(seed, 0)` of `lib/mesa/noise.ts`. */
-function mixSeed0(seed: number): number {
-  let h = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(0x632be5ab, 0x85ebca77)) | 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h === 0 ? 0x2545f491 : h;
-}
-
 function quantizeKernel(args: KernelArgs): tf.TensorInfo {
   const be = args.backend as unknown as WasmBackendLike;
   const { x, alpha, beta } = args.inputs as Record<string, tf.TensorInfo>;
@@ -169,7 +150,7 @@ function quantizeKernel(args: KernelArgs): tf.TensorInfo {
   const out = be.makeOutput(x.shape.slice(), "bool");
   const sk = simdOf(be);
   if (sk) {
-    const key = mixSeed0(seed);
+    const key = mixSeed(seed, 0);
     sk.mesaQuantize(ptr(be, x), ptr(be, out), pre, groups, rest, ptr(be, alpha), ptr(be, beta), key, nearest ? 1 : 0);
     return out;
   }
@@ -187,16 +168,12 @@ function quantizeKernel(args: KernelArgs): tf.TensorInfo {
     }
     return out;
   }
-  const key = mixSeed0(seed);
+  const key = mixSeed(seed, 0);
   for (let p = 0; p < pre; p++) {
     for (let g = 0; g < groups; g++) {
       const scale = scales[g], b = bv[g], end = o + rest;
       for (; o < end; o++) {
-        let h = Math.imul(o, 0x9e3779b1) ^ key; // uniformAt(key, o) of lib/mesa/noise.ts
-        h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-        h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-        h ^= h >>> 16;
-        const r = Math.fround(Math.fround(Math.fround(xv[o] - b) * scale) + (h >>> 8) * U24);
+        const r = Math.fround(Math.fround(Math.fround(xv[o] - b) * scale) + uniformAt(key, o));
         cv[o] = r > TOP ? TOP : r > 0 ? r : 0;
       }
     }

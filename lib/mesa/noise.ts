@@ -8,45 +8,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { mixSeed, uniformAt } from "../backend/noise_hash.ts";
+
+export { mixSeed, uniformAt };
 
 let scratch = new Float32Array(0);
-
-/**
- * Mixes a seed and a counter into a non-zero 32-bit state (a murmur3-style finalizer), so nearby counters give
- * unrelated streams.
- *
- * @example Usage
- * ```ts
- * import { mixSeed } from "./noise.ts";
- * mixSeed(0, 1) !== mixSeed(0, 2); // true
- * ```
- */
-export function mixSeed(seed: number, counter: number): number {
-  let h = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul((counter | 0) + 0x632be5ab, 0x85ebca77)) | 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h === 0 ? 0x2545f491 : h;
-}
-
-/**
- * The noise value of element `i` under `key` (= `mixSeed(seed, 0)`): a murmur3 finalizer of `i·φ ⊕ key`, top 24 bits,
- * uniform in [0, 1) (largest value 1 − 2⁻²⁴). Counter-based, so any element's value is computable on its own and
- * the fused kernel draws four at a time (`mesaQuantize` in `lib/backend/simd.ts` computes the same bits).
- *
- * @example Usage
- * ```ts
- * import { mixSeed, uniformAt } from "./noise.ts";
- * uniformAt(mixSeed(7, 0), 3); // the same as fillUniform(new Float32Array(4), 7)[3]
- * ```
- */
-export function uniformAt(key: number, i: number): number {
-  let h = Math.imul(i, 0x9e3779b1) ^ key;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  h ^= h >>> 16;
-  return (h >>> 8) * 5.960464477539063e-8; // 2^-24
-}
 
 /**
  * Fills `out` with values uniform in [0, 1): `out[i] = uniformAt(mixSeed(seed, 0), i)`.
