@@ -43,6 +43,29 @@ export interface ScaleByAdamState {
 }
 
 /**
+ * Runs `step` for each parameter key, keeping the new first and second moments and the update it returns; if a step
+ * throws, frees what earlier steps made and rethrows (the state passed in is left as it was).
+ */
+function perParam(
+  keys: readonly string[],
+  step: (k: string, i: number) => tf.Tensor[],
+): { mu: Params; nu: Params; updates: Params } {
+  const mu: Params = {}, nu: Params = {}, updates: Params = {};
+  try {
+    keys.forEach((k, i) => {
+      const [m, v, u] = step(k, i);
+      mu[k] = tf.keep(m);
+      nu[k] = tf.keep(v);
+      updates[k] = tf.keep(u);
+    });
+  } catch (e) {
+    tf.dispose([...Object.values(mu), ...Object.values(nu), ...Object.values(updates)]);
+    throw e;
+  }
+  return { mu, nu, updates };
+}
+
+/**
  * Rescales updates by Adam's rule, with bias correction and no learning rate:
  * `mu = b1 mu + (1-b1) g`, `nu = b2 nu + (1-b2) g^2`, `u = mû / (sqrt(nû) + eps)` where `mû = mu / (1-b1^t)` and
  * `nû = nu / (1-b2^t)` at step t = count + 1. Computed as `(sqrt(1-b2^t) / (1-b1^t)) mu / (sqrt(nu) + eps
@@ -84,28 +107,19 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       const sqrtBc2 = Math.sqrt(1 - b2 ** count);
       const stepScale = sqrtBc2 / bc1;
       const epsHat = eps * sqrtBc2;
-      const mu: Params = {}, nu: Params = {}, updates: Params = {};
       const fused = fusedKernelsActive();
-      try {
-        for (const k of Object.keys(grads)) {
-          const g = grads[k];
-          const attrs = { b1, b2, stepScale, epsHat, scale: 1, wd: 0 };
-          const [m, v, u] = fused && fusable(g, state.mu[k], state.nu[k])
-            ? runFused<tf.Tensor[]>(FUSED_KERNELS.adam, { g, m: state.mu[k], v: state.nu[k] }, attrs)
-            : tf.tidy(() => {
-              const m = tf.add(tf.mul(state.mu[k], b1), tf.mul(g, 1 - b1));
-              const v = tf.add(tf.mul(state.nu[k], b2), tf.mul(tf.square(g), 1 - b2));
-              const u = tf.div(tf.mul(m, stepScale), tf.add(tf.sqrt(v), epsHat));
-              return [m, v, u];
-            });
-          mu[k] = tf.keep(m);
-          nu[k] = tf.keep(v);
-          updates[k] = tf.keep(u);
-        }
-      } catch (e) {
-        tf.dispose([...Object.values(mu), ...Object.values(nu), ...Object.values(updates)]);
-        throw e;
-      }
+      const { mu, nu, updates } = perParam(Object.keys(grads), (k) => {
+        const g = grads[k];
+        const attrs = { b1, b2, stepScale, epsHat, scale: 1, wd: 0 };
+        return fused && fusable(g, state.mu[k], state.nu[k])
+          ? runFused<tf.Tensor[]>(FUSED_KERNELS.adam, { g, m: state.mu[k], v: state.nu[k] }, attrs)
+          : tf.tidy(() => {
+            const m = tf.add(tf.mul(state.mu[k], b1), tf.mul(g, 1 - b1));
+            const v = tf.add(tf.mul(state.nu[k], b2), tf.mul(tf.square(g), 1 - b2));
+            const u = tf.div(tf.mul(m, stepScale), tf.add(tf.sqrt(v), epsHat));
+            return [m, v, u];
+          });
+      });
       return { updates, state: { count, mu, nu } };
     },
   };
@@ -383,20 +397,11 @@ function withFusedUpdate<S>(base: GradientTransform<S>, o: FusedAdamOptions): Gr
       const count = adamCount + 1;
       const sqrtBc2 = Math.sqrt(1 - o.b2 ** count);
       const common = { b1: o.b1, b2: o.b2, stepScale: sqrtBc2 / (1 - o.b1 ** count), epsHat: o.eps * sqrtBc2 };
-      const mu: Params = {}, nu: Params = {}, updates: Updates = {};
-      try {
-        keys.forEach((k, i) => {
-          const inputs: Record<string, tf.Tensor> = { g: grads[k], m: mu0[k], v: nu0[k] };
-          if (wd[i] !== 0) inputs.p = params![k];
-          const [m, v, u] = runFused<tf.Tensor[]>(FUSED_KERNELS.adam, inputs, { ...common, scale: -lr, wd: wd[i] });
-          mu[k] = tf.keep(m);
-          nu[k] = tf.keep(v);
-          updates[k] = tf.keep(u);
-        });
-      } catch (e) {
-        tf.dispose([...Object.values(mu), ...Object.values(nu), ...Object.values(updates)]);
-        throw e;
-      }
+      const { mu, nu, updates } = perParam(keys, (k, i) => {
+        const inputs: Record<string, tf.Tensor> = { g: grads[k], m: mu0[k], v: nu0[k] };
+        if (wd[i] !== 0) inputs.p = params![k];
+        return runFused<tf.Tensor[]>(FUSED_KERNELS.adam, inputs, { ...common, scale: -lr, wd: wd[i] });
+      });
       const adam: ScaleByAdamState = { count, mu, nu };
       const lrNext: ScaleByLearningRateState = { count: lrCount + 1 };
       return { updates, state: (o.decay ? [adam, {}, lrNext] : [adam, lrNext]) as S };
