@@ -14,6 +14,7 @@
  */
 import { Worker } from "node:worker_threads";
 import {
+  awaitValue,
   CALL_FIELDS,
   claimShared,
   CLOSED,
@@ -158,12 +159,7 @@ export class GemmPool {
     Atomics.store(shared, SHARED.next, 0);
     for (const s of this.#slots) this.#wake(s);
     while (claimShared(this.#lib.symbols.cblas_sgemm, shared, this.#sharedCalls));
-    for (let spin = 0; spin < this.#spin && Atomics.load(shared, SHARED.finished) < count; spin++);
-    for (;;) {
-      const finished = Atomics.load(shared, SHARED.finished);
-      if (finished >= count) break;
-      Atomics.wait(shared, SHARED.finished, finished, 50);
-    }
+    awaitValue(shared, SHARED.finished, (finished) => finished >= count, this.#spin, 50);
     Atomics.store(shared, SHARED.next, CLOSED);
     if (Atomics.load(shared, SHARED.error) !== 0) {
       throw new Error("GemmPool: a cblas_sgemm call failed in a worker thread");
@@ -204,12 +200,7 @@ export class GemmPool {
    */
   wait(w: number, ticket: number): void {
     const ctrl = this.#slots[w].ctrl;
-    for (let spin = 0; spin < this.#spin && Atomics.load(ctrl, CTRL.done) < ticket; spin++);
-    for (;;) {
-      const done = Atomics.load(ctrl, CTRL.done);
-      if (done >= ticket) break;
-      Atomics.wait(ctrl, CTRL.done, done, 50);
-    }
+    awaitValue(ctrl, CTRL.done, (done) => done >= ticket, this.#spin, 50);
     if (Atomics.exchange(ctrl, CTRL.error, 0) !== 0) {
       throw new Error("GemmPool: a cblas_sgemm call failed in a worker thread");
     }

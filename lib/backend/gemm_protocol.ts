@@ -74,6 +74,26 @@ export interface WorkerInit {
 }
 
 /**
+ * Waits until `ready(a[i])`: polls `spin` times (wake-ups on the futex take tens of microseconds, and the awaited
+ * event is often that close), then sleeps on the futex, re-checking at least every `timeoutMs`. Returns the value seen.
+ */
+export function awaitValue(
+  a: Int32Array,
+  i: number,
+  ready: (value: number) => boolean,
+  spin: number,
+  timeoutMs = Infinity,
+): number {
+  let v = Atomics.load(a, i);
+  for (let n = 0; n < spin && !ready(v); n++) v = Atomics.load(a, i);
+  while (!ready(v)) {
+    Atomics.wait(a, i, v, timeoutMs);
+    v = Atomics.load(a, i);
+  }
+  return v;
+}
+
+/**
  * Claims and runs one call of the shared job; false when none is left. Each finished call bumps `finished` (the owner
  * waits for `finished == count`).
  */

@@ -7,6 +7,7 @@
  */
 import { parentPort } from "node:worker_threads";
 import {
+  awaitValue,
   CALL_FIELDS,
   claimShared,
   CTRL,
@@ -29,9 +30,7 @@ parentPort!.once("message", (init: WorkerInit) => {
   let seen = 0;
   for (;;) {
     // Spin briefly (the next GEMM of a step usually follows within microseconds), then sleep on the futex.
-    for (let spin = 0; spin < init.spin && Atomics.load(ctrl, CTRL.wake) === seen; spin++);
-    while (Atomics.load(ctrl, CTRL.wake) === seen) Atomics.wait(ctrl, CTRL.wake, seen);
-    seen = Atomics.load(ctrl, CTRL.wake);
+    seen = awaitValue(ctrl, CTRL.wake, (wake) => wake !== seen, init.spin);
     if (Atomics.load(ctrl, CTRL.exit) !== 0) break;
     for (;;) {
       try {
