@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { FUSED_KERNELS, fusedKernelsActive, runFused } from "../backend/fused.ts";
-import type { Params, Updates } from "../nn/params.ts";
+import type { Params } from "../nn/params.ts";
 import {
   checkCount,
   checkDecay,
