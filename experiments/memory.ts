@@ -8,17 +8,9 @@ import { z } from "zod";
 import { predictPeakSavedBytes } from "../lib/checkpoint/mod.ts";
 import { loadCharCorpus, loadFashionMnist, normalizeImages, Rng, sampleLmBatch } from "../lib/data/mod.ts";
 import { imageBatch } from "../lib/data/image_batches.ts";
-import { meter, mib, predictSavedBytes } from "../lib/memory/mod.ts";
-import {
-  type Batch,
-  createGpt,
-  createVit,
-  GPT_PRESETS,
-  type Model,
-  trunkSavedSpecs,
-  VIT_PRESETS,
-} from "../lib/models/mod.ts";
-import { disposeTree } from "../lib/nn/mod.ts";
+import { meter, mib } from "../lib/memory/mod.ts";
+import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../lib/models/mod.ts";
+import { type Batch, disposeTree, type Model, predictSavedBytes, trunkSavedSpecs } from "../lib/nn/mod.ts";
 import { adamw } from "../lib/optim/mod.ts";
 import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";

@@ -5,7 +5,8 @@
  */
 import { z } from "zod";
 import { loadCharCorpus } from "../lib/data/mod.ts";
-import { mib, predictSavedBytes } from "../lib/memory/mod.ts";
+import { mib } from "../lib/memory/mod.ts";
+import { predictSavedBytes } from "../lib/nn/mod.ts";
 import { createGpt, GPT_PRESETS } from "../lib/models/mod.ts";
 import { adamw } from "../lib/optim/mod.ts";
 import { runLm } from "../lib/train/mod.ts";

@@ -9,7 +9,8 @@ import { mib } from "../../lib/memory/mod.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../../lib/models/mod.ts";
 import { disposeTree } from "../../lib/nn/mod.ts";
 import { adamw, warmupCosineSchedule } from "../../lib/optim/mod.ts";
-import { type GradSource, runClassifier, runLm, type RunSummary } from "../../lib/train/mod.ts";
+import type { GradSource } from "../../lib/nn/mod.ts";
+import { runClassifier, runLm, type RunSummary } from "../../lib/train/mod.ts";
 import type { Row } from "./experiment.ts";
 
 /** Config keys of the standard runs (spread into an experiment's schema). */

@@ -5,8 +5,8 @@
  */
 import { checkpoint, type CheckpointPlan } from "../../lib/checkpoint/mod.ts";
 import { type Grouping, mesa, type OutOfRange } from "../../lib/mesa/mod.ts";
-import { keepAll, type PolicySelector } from "../../lib/nn/mod.ts";
-import { backprop, type GradSource, type TrunkTransform } from "../../lib/train/mod.ts";
+import { type GradSource, keepAll, type PolicySelector, type TrunkTransform } from "../../lib/nn/mod.ts";
+import { backprop } from "../../lib/train/mod.ts";
 
 /** A built technique: its gradient source and what to free afterwards. */
 export interface BuiltTechnique {

@@ -5,8 +5,7 @@
  * References: Chen, Xu, Zhang, Guestrin, "Training Deep Nets with Sublinear Memory Cost", arXiv:1604.06174 (2016).
  * @module
  */
-import type { Layer } from "../nn/layer.ts";
-import type { TrunkTransform } from "../train/grad_source.ts";
+import type { Layer, TrunkTransform } from "../nn/layer.ts";
 import { CheckpointSegment } from "./segment.ts";
 
 /**

@@ -14,10 +14,10 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { Context, SavedStore } from "../nn/context.ts";
+import { type Context, SavedStore } from "../nn/context.ts";
 import { chainSavedSpecs, type Layer, type ParamSpec, prefixed, type SavedSpec } from "../nn/layer.ts";
 import { discardAll, keepAll, type PolicySelector } from "../nn/policy.ts";
-import { predictSavedBytes } from "../memory/analytic.ts";
+import { predictSavedBytes } from "../nn/analytic.ts";
 
 /**
  * The recomputed forward of a checkpointed segment differed from the original forward (output shape, or the tags,
@@ -158,7 +158,7 @@ export class CheckpointSegment implements Layer {
       }
       let perStore = records.get(ctx.store);
       if (!perStore) records.set(ctx.store, perStore = new Map());
-      perStore.set(ctx.key(""), { outputShape: y.shape.slice(), saved: describeSaved(probe) });
+      perStore.set(ctx.at(""), { outputShape: y.shape.slice(), saved: describeSaved(probe) });
       return y;
     } finally {
       probe.dispose();
@@ -168,7 +168,7 @@ export class CheckpointSegment implements Layer {
   /** Recomputes the inner forward with the caller's selector, then runs the inner backward in reverse. */
   backward(dy: tf.Tensor, ctx: Context): tf.Tensor | null {
     const parent = this.#parent(ctx);
-    const tag = ctx.key("");
+    const tag = ctx.at("");
     const record = records.get(ctx.store)?.get(tag);
     records.get(ctx.store)?.delete(tag);
     let x: tf.Tensor | null = ctx.load("input");
@@ -198,7 +198,7 @@ export class CheckpointSegment implements Layer {
       for (let i = this.layers.length - 1; i >= 0; i--) {
         const l = this.layers[i];
         if (g === null) {
-          throw new Error(`Cannot run backward through "${rctx.key(l.name)}": the next layer returned no gradient`);
+          throw new Error(`Cannot run backward through "${rctx.at(l.name)}": the next layer returned no gradient`);
         }
         const next: tf.Tensor | null = l.backward(g, rctx.child(l.name));
         if (g !== dy) g.dispose();
@@ -246,14 +246,7 @@ export class CheckpointSegment implements Layer {
           `(use ctx.child("${this.name}")): current path is ${JSON.stringify(ctx.path)}`,
       );
     }
-    return new Context({
-      params: ctx.params,
-      store: ctx.store,
-      selector: ctx.selector,
-      grads: ctx.grads,
-      path,
-      training: ctx.training,
-    });
+    return ctx.withPath(path);
   }
 }
 

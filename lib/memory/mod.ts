@@ -1,7 +1,7 @@
 /**
- * Memory measurement: the unique-buffer meter, `measure(fn)`, and the analytic saved-activation count.
+ * Memory measurement: the unique-buffer meter and `measure(fn)`. The analytic saved-activation count is
+ * `predictSaved` in `lib/nn/analytic.ts` (it reads layer specs and policies, which sit above the meter).
  * @module
  */
 export { type MemoryMeter, meter } from "./meter.ts";
 export { measure, type Measurement, mib } from "./measure.ts";
-export { type PredictedSaved, predictSaved, predictSavedBytes } from "./analytic.ts";

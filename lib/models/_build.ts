@@ -8,7 +8,7 @@ import { TransformerBlock } from "../nn/block.ts";
 import { SoftmaxCrossEntropy } from "../nn/cross_entropy.ts";
 import { type Layer, prefixed, type SavedSpec } from "../nn/layer.ts";
 import { initParams } from "./init.ts";
-import { type Model, trunkSavedSpecs } from "./model.ts";
+import { type Model, trunkSavedSpecs } from "../nn/model.ts";
 
 /** Parses `config` with `schema`; throws a RangeError naming the field (and checks that heads divide dim). */
 export function parseModelConfig<S extends z.ZodTypeAny>(what: string, schema: S, config: unknown): z.infer<S> {

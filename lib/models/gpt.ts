@@ -10,7 +10,7 @@ import { LayerNorm } from "../nn/layernorm.ts";
 import { Linear } from "../nn/linear.ts";
 import { Sequence } from "../nn/sequence.ts";
 import { assembleModel, blockStack, parseModelConfig } from "./_build.ts";
-import type { Model } from "./model.ts";
+import type { Model } from "../nn/model.ts";
 
 /** GPT hyperparameters, validated with zod. */
 export const GptConfigSchema = z.object({

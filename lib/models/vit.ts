@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { Layer } from "../nn/layer.ts";
 import { PatchEmbedding, PoolHead } from "../nn/patch.ts";
 import { assembleModel, blockStack, parseModelConfig } from "./_build.ts";
-import type { Model } from "./model.ts";
+import type { Model } from "../nn/model.ts";
 
 /** ViT hyperparameters, validated with zod. */
 export const VitConfigSchema = z.object({

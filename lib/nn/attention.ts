@@ -77,7 +77,7 @@ export class SelfAttention implements Layer {
 
   /** Attention forward. */
   forward(x: tf.Tensor, ctx: Context): tf.Tensor {
-    checkInput(`SelfAttention "${ctx.key("")}"`, x, { rank: 3, lastDim: this.dim });
+    checkInput(`SelfAttention "${ctx.at("")}"`, x, { rank: 3, lastDim: this.dim });
     const [b, t] = x.shape;
     const h = this.heads, dh = this.headDim;
     return tf.tidy(() => {

@@ -4,12 +4,22 @@
  * A {@linkcode Context} is a view on one {@linkcode SavedStore} at a path (`"blocks.0.attn"`). Forward calls
  * `save(name, t, role)`; the store packs `t` through the selector's policy under the tag `path.name`. Backward calls
  * `load(name)`, which unpacks and frees the packed form at once, so memory falls as backward proceeds. Parameters
- * are read with `param(name)` from the shared {@linkcode Params} map and gradients summed with `accumulate`.
+ * are read with `param(name)` from the shared {@linkcode ParamProvider} and gradients summed with `accumulate`; the
+ * pass's {@linkcode ForwardKey} (`{ step, seed }`) goes into every saved tensor's info.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Grads, Params } from "./params.ts";
-import { type ActivationPolicy, keepAll, type PolicySelector, type SavedInfo, type SavedRole } from "./policy.ts";
+import {
+  type ActivationPolicy,
+  DEFAULT_FORWARD_KEY,
+  type ForwardKey,
+  keepAll,
+  type PolicySelector,
+  type SavedInfo,
+  type SavedRole,
+} from "./policy.ts";
+import { isParamProvider, type ParamProvider, paramsProvider } from "./provider.ts";
 
 /** One saved tensor as held by the store. */
 export interface SavedEntry {
@@ -94,8 +104,8 @@ export class SavedStore {
 
 /** Options for {@linkcode Context}. */
 export interface ContextOptions {
-  /** Parameters by path. */
-  params: Params;
+  /** Parameters by path: the model's map, or a {@linkcode ParamProvider} (e.g. a wrapped one computing on read). */
+  params: Params | ParamProvider;
   /** Where saved tensors go. @default {a new SavedStore} */
   store?: SavedStore;
   /** Picks a policy per saved tensor. @default {keepAll} */
@@ -106,12 +116,32 @@ export interface ContextOptions {
   path?: string;
   /** Whether gradients are wanted for parameters (false in inference). @default {true} */
   training?: boolean;
+  /** The pass's key, copied into every {@linkcode SavedInfo}. @default {DEFAULT_FORWARD_KEY} */
+  key?: ForwardKey;
 }
 
-/** A view on the saved store, parameters and gradients at one layer path. */
+/**
+ * A view on the saved store, parameters and gradients at one layer path.
+ *
+ * @example A layer's forward and backward through a context
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { Context } from "./context.ts";
+ * import { Linear } from "./linear.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const fc = new Linear("fc", 2, 3);
+ * const params = { "fc.w": tf.ones([2, 3]), "fc.b": tf.zeros([3]) };
+ * const ctx = new Context({ params, key: { step: 5, seed: 1 } });
+ * const y = fc.forward(tf.ones([4, 2]), ctx.child("fc"));
+ * assert.deepEqual(ctx.store.report().map((r) => r.tag), ["fc.input"]);
+ * fc.backward(tf.onesLike(y), ctx.child("fc"));
+ * assert.deepEqual(Object.keys(ctx.grads).sort(), ["fc.b", "fc.w"]);
+ * ```
+ */
 export class Context {
-  /** Parameters by full path (shared by all views). */
-  readonly params: Params;
+  /** Where parameters are read from (shared by all views). */
+  readonly provider: ParamProvider;
   /** Saved tensors (shared by all views unless replaced with {@linkcode Context.withStore}). */
   readonly store: SavedStore;
   /** The policy selector for this view. */
@@ -122,26 +152,34 @@ export class Context {
   readonly path: string;
   /** False for inference: layers may skip work only backward needs. */
   readonly training: boolean;
+  /** The pass's key (shared by all views). */
+  readonly key: ForwardKey;
 
   /** Creates a root context. */
   constructor(options: ContextOptions) {
-    this.params = options.params;
+    this.provider = isParamProvider(options.params) ? options.params : paramsProvider(options.params);
     this.store = options.store ?? new SavedStore();
     this.selector = options.selector ?? keepAll;
     this.grads = options.grads ?? {};
     this.path = options.path ?? "";
     this.training = options.training ?? true;
+    this.key = options.key ?? DEFAULT_FORWARD_KEY;
   }
 
   /** Full path of a local name. */
-  key(name: string): string {
+  at(name: string): string {
     if (name === "") return this.path;
     return this.path === "" ? name : `${this.path}.${name}`;
   }
 
-  /** A view one level down: `ctx.child("attn").key("qkv") === "<path>.attn.qkv"`; `child("")` is the same path. */
+  /** A view one level down: `ctx.child("attn").at("qkv") === "<path>.attn.qkv"`; `child("")` is the same path. */
   child(name: string): Context {
-    return this.#with({ path: this.key(name) });
+    return this.#with({ path: this.at(name) });
+  }
+
+  /** The same view at another absolute path (a path-transparent wrapper runs its children one level up). */
+  withPath(path: string): Context {
+    return this.#with({ path });
   }
 
   /** The same view with another selector (checkpointing recomputes with the inner selector). */
@@ -156,32 +194,42 @@ export class Context {
 
   #with(o: Partial<ContextOptions>): Context {
     return new Context({
-      params: this.params,
+      params: this.provider,
       store: o.store ?? this.store,
       selector: o.selector ?? this.selector,
       grads: this.grads,
       path: o.path ?? this.path,
       training: this.training,
+      key: this.key,
     });
   }
 
-  /** The parameter `path.name`. Throws a clear error when the model has no such parameter. */
+  /**
+   * The parameter `path.name`, from the provider. Valid inside the calling `tf.tidy` only (see
+   * {@linkcode ParamProvider}); never dispose it. Throws a clear error when the model has no such parameter.
+   */
   param(name: string): tf.Tensor {
-    const k = this.key(name);
-    const p = this.params[k];
+    const k = this.at(name);
+    const p = this.provider.read(k);
     if (!p) throw new Error(`Cannot find parameter "${k}"`);
     return p;
   }
 
   /** Saves `t` for backward under `path.name`, through the selected policy. */
   save(name: string, t: tf.Tensor, role: SavedRole, groupAxis?: number): void {
-    const info: SavedInfo = { tag: this.key(name), role, ...(groupAxis === undefined ? {} : { groupAxis }) };
+    const info: SavedInfo = {
+      tag: this.at(name),
+      role,
+      ...(groupAxis === undefined ? {} : { groupAxis }),
+      step: this.key.step,
+      seed: this.key.seed,
+    };
     this.store.put(t, info, this.selector(info));
   }
 
   /** Unpacks the tensor saved under `path.name` and frees its packed form. The caller owns the result. */
   load(name: string): tf.Tensor {
-    const e = this.store.take(this.key(name));
+    const e = this.store.take(this.at(name));
     try {
       return e.policy.unpack(e.packed, e.info);
     } finally {
@@ -191,16 +239,21 @@ export class Context {
 
   /** Removes the entry saved under `path.name` without unpacking; the caller disposes it with its policy. */
   take(name: string): SavedEntry {
-    return this.store.take(this.key(name));
+    return this.store.take(this.at(name));
+  }
+
+  /** True when something is saved under `path.name`. */
+  has(name: string): boolean {
+    return this.store.has(this.at(name));
   }
 
   /** Adds `g` to the gradient of parameter `path.name` (keeps the sum out of any enclosing tidy). */
   accumulate(name: string, g: tf.Tensor): void {
-    const k = this.key(name);
-    const p = this.params[k];
-    if (!p) throw new Error(`Cannot accumulate gradient: no parameter "${k}"`);
-    if (g.shape.join(",") !== p.shape.join(",")) {
-      throw new TypeError(`Cannot accumulate gradient of "${k}": shape [${g.shape}] does not match [${p.shape}]`);
+    const k = this.at(name);
+    const shape = this.provider.shape(k);
+    if (!shape) throw new Error(`Cannot accumulate gradient: no parameter "${k}"`);
+    if (g.shape.join(",") !== shape.join(",")) {
+      throw new TypeError(`Cannot accumulate gradient of "${k}": shape [${g.shape}] does not match [${shape}]`);
     }
     const old = this.grads[k];
     if (old) {

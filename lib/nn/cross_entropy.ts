@@ -30,7 +30,7 @@ export class SoftmaxCrossEntropy {
 
   /** The scalar loss. */
   forward(logits: tf.Tensor, targets: tf.Tensor, ctx: Context, weights?: tf.Tensor): tf.Scalar {
-    const where = `SoftmaxCrossEntropy "${ctx.key("")}"`;
+    const where = `SoftmaxCrossEntropy "${ctx.at("")}"`;
     checkInput(where, targets, { dtype: "int32" });
     if (logits.shape.slice(0, -1).join(",") !== targets.shape.join(",")) {
       throw new TypeError(`${where}: targets shape [${targets.shape}] does not match logits shape [${logits.shape}]`);
@@ -58,7 +58,7 @@ export class SoftmaxCrossEntropy {
       const probs = ctx.load("probs"); // [N, C]
       const [n, c] = probs.shape;
       const t = ctx.load("targets");
-      if (!ctx.store.has(ctx.key("weights"))) return softmaxXentGrad(probs, t, dloss).reshape(logitsShape as number[]);
+      if (!ctx.store.has(ctx.at("weights"))) return softmaxXentGrad(probs, t, dloss).reshape(logitsShape as number[]);
       const w = ctx.load("weights");
       let g = tf.sub(probs, tf.oneHot(t as tf.Tensor1D, c)); // [N, C]
       g = tf.mul(g, tf.div(w, tf.maximum(tf.sum(w), 1e-12)).reshape([n, 1]));

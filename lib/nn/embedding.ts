@@ -43,7 +43,7 @@ export class Embedding implements Layer {
 
   /** Looks up token and position vectors. */
   forward(ids: tf.Tensor, ctx: Context): tf.Tensor {
-    const where = `Embedding "${ctx.key("")}"`;
+    const where = `Embedding "${ctx.at("")}"`;
     checkInput(where, ids, { rank: 2, dtype: "int32" });
     const [b, t] = ids.shape;
     if (t > this.context) {

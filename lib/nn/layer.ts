@@ -28,6 +28,12 @@ export interface Layer {
   outputShape(inputShape: readonly number[]): number[];
 }
 
+/**
+ * Rewrites a model's trunk before it runs, e.g. grouping blocks into checkpointed segments (`lib/checkpoint`). It
+ * must return layers with the same parameters (paths unchanged) and may not change what the trunk computes.
+ */
+export type TrunkTransform = (layers: readonly Layer[]) => Layer[];
+
 /** How to initialize a parameter. */
 export interface ParamSpec {
   /** Path relative to the owning layer, e.g. `"w"` or `"fc1.w"`. */
@@ -38,7 +44,7 @@ export interface ParamSpec {
   init: { kind: "normal"; std: number } | { kind: "zeros" } | { kind: "ones" };
 }
 
-/** One tensor a forward saves, predicted from shapes (see `lib/memory/analytic.ts`). */
+/** One tensor a forward saves, predicted from shapes (see `lib/nn/analytic.ts`). */
 export interface SavedSpec {
   /** Tag relative to the owning layer, e.g. `"fc1.input"`. */
   name: string;

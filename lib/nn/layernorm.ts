@@ -46,7 +46,7 @@ export class LayerNorm implements Layer {
 
   /** Normalizes each row. */
   forward(x: tf.Tensor, ctx: Context): tf.Tensor {
-    checkInput(`LayerNorm "${ctx.key("")}"`, x, { lastDim: this.dim });
+    checkInput(`LayerNorm "${ctx.at("")}"`, x, { lastDim: this.dim });
     return tf.tidy(() => {
       const x2 = x.reshape([-1, this.dim]); // [N, D]
       const { y, mean, rstd } = layerNorm(x2, ctx.param("g"), ctx.param("b"), this.eps); // mean, rstd [N, 1]

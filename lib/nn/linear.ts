@@ -64,7 +64,7 @@ export class Linear implements Layer {
 
   /** `y = x·W + b`. */
   forward(x: tf.Tensor, ctx: Context): tf.Tensor {
-    checkInput(`Linear "${ctx.key("")}"`, x, { lastDim: this.inDim });
+    checkInput(`Linear "${ctx.at("")}"`, x, { lastDim: this.inDim });
     return tf.tidy(() => {
       const x2 = x.reshape([-1, this.inDim]); // [N, in]
       ctx.save("input", x2, "linear.input", 1);

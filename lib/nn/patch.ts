@@ -65,7 +65,7 @@ export class PatchEmbedding implements Layer {
 
   /** Patchify, project, add positions. */
   forward(images: tf.Tensor, ctx: Context): tf.Tensor {
-    const where = `PatchEmbedding "${ctx.key("")}"`;
+    const where = `PatchEmbedding "${ctx.at("")}"`;
     checkInput(where, images, { rank: 4, lastDim: this.channels });
     if (images.shape[1] !== this.imageSize || images.shape[2] !== this.imageSize) {
       throw new TypeError(
@@ -120,9 +120,9 @@ export class PoolHead implements Layer {
 
   /** LayerNorm, mean over tokens, linear. */
   forward(x: tf.Tensor, ctx: Context): tf.Tensor {
-    checkInput(`PoolHead "${ctx.key("")}"`, x, { rank: 3, lastDim: this.dim });
+    checkInput(`PoolHead "${ctx.at("")}"`, x, { rank: 3, lastDim: this.dim });
     if (x.shape[1] !== this.tokens) {
-      throw new TypeError(`PoolHead "${ctx.key("")}": expected ${this.tokens} tokens: current shape is [${x.shape}]`);
+      throw new TypeError(`PoolHead "${ctx.at("")}": expected ${this.tokens} tokens: current shape is [${x.shape}]`);
     }
     return tf.tidy(() => this.head.forward(tf.mean(this.ln.forward(x, ctx.child("ln_f")), 1), ctx.child("out")));
   }

@@ -8,6 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../data/rng.ts";
 
 /** What a saved tensor is, so selectors and quantizers can decide per role. */
 export type SavedRole =
@@ -27,6 +28,24 @@ export type SavedRole =
   | "checkpoint.input"
   | (string & Record<never, never>);
 
+/**
+ * Identifies one forward pass. Every forward runs with one (the {@linkcode Context} carries it into each
+ * {@linkcode SavedInfo}); stochastic policies derive their random numbers from it and the tag only
+ * ({@linkcode savedRng}), so a replay with the same key (a checkpoint recompute, a resumed run) draws the same
+ * numbers whatever ran before. The Trainer passes `{ step: <steps taken>, seed: <its seed> }`; callers that run
+ * passes themselves pass a new `step` per training step (with the default key every pass is step 0 and draws the
+ * same numbers).
+ */
+export interface ForwardKey {
+  /** The training step (or any counter that differs between passes that must draw different numbers). */
+  readonly step: number;
+  /** The run's seed (or a per-micro-batch seed). */
+  readonly seed: number;
+}
+
+/** The key of a pass that was given none: step 0, seed 0. */
+export const DEFAULT_FORWARD_KEY: ForwardKey = Object.freeze({ step: 0, seed: 0 });
+
 /** Where a saved tensor comes from; policies, selectors and the meter read this. */
 export interface SavedInfo {
   /** Stable, human-readable path, e.g. `"blocks.3.mlp.fc1.input"`. */
@@ -35,6 +54,29 @@ export interface SavedInfo {
   role: SavedRole;
   /** Axis along which groups are natural (attention heads, channels), when the layer knows one. */
   groupAxis?: number;
+  /** The pass's {@linkcode ForwardKey} step (set by {@linkcode Context.save}; absent means 0). */
+  step?: number;
+  /** The pass's {@linkcode ForwardKey} seed (set by {@linkcode Context.save}; absent means 0). */
+  seed?: number;
+}
+
+/**
+ * The random stream of one saved tensor in one pass, for stochastic policies (Mesa's rounding noise, WTA-CRS's
+ * sampling): it depends only on the policy's own seed, the pass key (`info.seed`, `info.step`) and the tag, never on
+ * call order, so replaying a pass with the same key replays its numbers.
+ *
+ * @example Usage
+ * ```ts
+ * import { savedRng } from "./policy.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const info = { tag: "blocks.0.mlp.fc1.input", role: "linear.input", step: 3, seed: 0 };
+ * assert.equal(savedRng(7, info).nextU32(), savedRng(7, { ...info }).nextU32()); // a replay draws the same
+ * assert.notEqual(savedRng(7, info).nextU32(), savedRng(7, { ...info, step: 4 }).nextU32());
+ * ```
+ */
+export function savedRng(policySeed: number, info: SavedInfo): Rng {
+  return new Rng(policySeed).fork(info.seed ?? 0).fork(info.step ?? 0).fork(info.tag);
 }
 
 /**

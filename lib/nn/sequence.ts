@@ -52,7 +52,7 @@ export class Sequence implements Layer {
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const l = this.layers[i];
       if (g === null) {
-        throw new Error(`Cannot run backward through "${ctx.key(l.name)}": the next layer returned no gradient`);
+        throw new Error(`Cannot run backward through "${ctx.at(l.name)}": the next layer returned no gradient`);
       }
       const next: tf.Tensor | null = l.backward(g, ctx.child(l.name));
       if (g !== dy) g.dispose();

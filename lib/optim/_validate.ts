@@ -4,7 +4,6 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { Schedule } from "./schedule.ts";
 
 /** Formats a value for an error message: strings quoted, everything else as `String(value)`. */
 export function show(value: unknown): string {
@@ -77,9 +76,12 @@ export function checkFunction<F>(fn: string, name: string, value: unknown): F {
   return value as F;
 }
 
-/** Checks a learning rate: a positive finite number or a {@linkcode Schedule} function. */
-export function checkLearningRate(fn: string, name: string, value: unknown): number | Schedule {
-  if (typeof value === "function") return value as Schedule;
+/** A learning-rate schedule, `step -> lr` (structurally `Schedule` of `schedule.ts`, which imports this file). */
+type StepFn = (step: number) => number;
+
+/** Checks a learning rate: a positive finite number or a schedule function. */
+export function checkLearningRate(fn: string, name: string, value: unknown): number | StepFn {
+  if (typeof value === "function") return value as StepFn;
   if (typeof value !== "number") {
     throw new TypeError(
       `Cannot create ${fn}: '${name}' must be a number or a schedule function: current value is ${show(value)}`,

@@ -335,3 +335,28 @@ export function stateBytes(state: unknown): number {
   });
   return bytes;
 }
+
+/**
+ * Disposes every tensor of the `previous` tree that the `next` tree does not hold (by identity): how an owner frees
+ * the old parameters or state after a step that may reuse some tensors. Tensors already disposed are skipped.
+ *
+ * @example Usage
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { disposeReplaced } from "./transform.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const kept = tf.ones([2]), old = tf.zeros([2]);
+ * const next = { a: kept, b: tf.ones([3]) };
+ * disposeReplaced({ a: kept, b: old }, next);
+ * assert.ok(old.isDisposed && !kept.isDisposed);
+ * tf.dispose(Object.values(next));
+ * ```
+ */
+export function disposeReplaced(previous: unknown, next: unknown): void {
+  const live = new Set<tf.Tensor>();
+  forEachTensor(next, (t) => live.add(t));
+  forEachTensor(previous, (t) => {
+    if (!live.has(t) && !t.isDisposed) t.dispose();
+  });
+}

@@ -3,7 +3,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Batch } from "../models/model.ts";
+import type { Batch } from "../nn/model.ts";
 
 /** Plain token data: `x`, `y` (and an optional `mask`) of `batch·context` entries each. */
 export interface TokenArrays {

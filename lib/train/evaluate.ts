@@ -3,8 +3,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Batch, Model } from "../models/model.ts";
-import { inferLogits } from "./grad_source.ts";
+import type { Batch, Model } from "../nn/model.ts";
+import { inferLogits } from "../nn/forward.ts";
 
 /** Mean loss and accuracy over evaluated targets. */
 export interface EvalResult {

@@ -1,15 +1,10 @@
 /**
- * Training: gradient sources (seam B), the step, and evaluation.
+ * Training: plain backprop (the default gradient source), the gradient step, the Trainer, runs and evaluation. The
+ * seam types (`GradSource`, `TrainStep`, `TrunkTransform`) and forward-only passes are in `lib/nn`.
  * @module
  */
-export {
-  backprop,
-  type BackpropOptions,
-  type GradSource,
-  inferLogits,
-  type LossAndGrads,
-  type TrunkTransform,
-} from "./grad_source.ts";
+export { backprop, type BackpropOptions } from "./backprop.ts";
+export { gradientStep } from "./gradient_step.ts";
 export { type StepResult, Trainer, type TrainerOptions } from "./trainer.ts";
 export { type EvalResult, evaluate } from "./evaluate.ts";
 export { disposeBatch, type TokenArrays, tokenBatch } from "./batch.ts";

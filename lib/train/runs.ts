@@ -9,11 +9,11 @@ import { imageBatch } from "../data/image_batches.ts";
 import { lmEvalBatches, sampleLmBatch } from "../data/lm_batch.ts";
 import { Rng } from "../data/rng.ts";
 import { meter } from "../memory/meter.ts";
-import type { Batch, Model } from "../models/model.ts";
+import type { Batch, Model } from "../nn/model.ts";
 import type { GradientTransform } from "../optim/transform.ts";
 import { disposeBatch, tokenBatch } from "./batch.ts";
 import { evaluate } from "./evaluate.ts";
-import type { GradSource } from "./grad_source.ts";
+import type { GradSource } from "../nn/grad_source.ts";
 import { Trainer } from "./trainer.ts";
 
 /** What a run reports. */

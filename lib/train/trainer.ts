@@ -1,20 +1,40 @@
 /**
- * The training step: gradients from a {@linkcode GradSource}, updates from a {@linkcode GradientTransform}.
+ * The training loop's owner: holds a model's parameters and the step's state across steps, runs one
+ * {@linkcode TrainStep} per batch with an explicit `{ step, seed }` key, and frees whatever a step replaced.
  * @module
  */
-import type { Batch, Model } from "../models/model.ts";
-import { disposeTree } from "../nn/params.ts";
-import { applyUpdates } from "../optim/apply.ts";
-import { disposeState, type GradientTransform } from "../optim/transform.ts";
-import { backprop, type GradSource } from "./grad_source.ts";
+import type { TrainStep } from "../nn/grad_source.ts";
+import type { Batch, Model } from "../nn/model.ts";
+import type { ForwardKey } from "../nn/policy.ts";
+import { disposeReplaced, disposeState, type GradientTransform } from "../optim/transform.ts";
+import { backprop } from "./backprop.ts";
+import { gradientStep } from "./gradient_step.ts";
+import type { GradSource } from "../nn/grad_source.ts";
 
-/** Options for {@linkcode Trainer}. */
-export interface TrainerOptions<S> {
-  /** The optimizer, e.g. `adamw({ lr: 3e-3 })`. */
-  optimizer: GradientTransform<S>;
-  /** Where gradients come from. @default {backprop()} */
-  source?: GradSource;
-}
+/**
+ * Options for {@linkcode Trainer}: either an `optimizer` (with an optional gradient `source`, default
+ * `backprop()`), which makes the step `gradientStep(source, optimizer)`, or a whole `step` (e.g. MeZO's).
+ */
+export type TrainerOptions<S> =
+  & {
+    /** Seed of every pass key (`{ step, seed }`): stochastic policies derive their numbers from it. @default {0} */
+    seed?: number;
+  }
+  & (
+    | {
+      /** The optimizer, e.g. `adamw({ lr: 3e-3 })`. */
+      optimizer: GradientTransform<S>;
+      /** Where gradients come from. @default {backprop()} */
+      source?: GradSource;
+      step?: never;
+    }
+    | {
+      /** A whole training step (the step-level seam). */
+      step: TrainStep<S>;
+      optimizer?: never;
+      source?: never;
+    }
+  );
 
 /** What one {@linkcode Trainer.step} reports. */
 export interface StepResult {
@@ -29,57 +49,79 @@ export interface StepResult {
 }
 
 /**
- * Owns a model's parameters and optimizer state across steps and disposes the old ones, so a run holds a constant
- * number of tensors.
+ * Owns a model's parameters and the step's state across steps and disposes what each step replaces, so a run holds
+ * a constant number of tensors. Step `i` runs with the key `{ step: i, seed }`.
  *
  * @example Usage
- * ```ts ignore
- * const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 3e-3 }) });
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { Trainer } from "./trainer.ts";
+ * import { adamw } from "../optim/mod.ts";
+ * import { createGpt, GPT_PRESETS } from "../models/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 16 });
+ * const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 1e-2 }) });
+ * const batch = { x: tf.zeros([2, 8], "int32"), y: tf.ones([2, 8], "int32") };
  * const { loss } = trainer.step(batch);
+ * assert.ok(Number.isFinite(loss) && trainer.stepCount === 1);
  * trainer.dispose();
+ * tf.dispose([batch.x, batch.y, ...Object.values(gpt.params)]);
  * ```
  */
 export class Trainer<S> {
   /** The model being trained (its `params` are replaced each step). */
   readonly model: Model;
-  /** The optimizer. */
-  readonly optimizer: GradientTransform<S>;
-  /** The gradient source. */
-  readonly source: GradSource;
-  /** Optimizer state. */
+  /** The step run on each batch. */
+  readonly update: TrainStep<S>;
+  /** The seed of every pass key. */
+  readonly seed: number;
+  /** The step's state (the optimizer state for a gradient step). */
   state: S;
   /** Steps taken. */
   stepCount = 0;
 
-  /** Creates a trainer and initializes the optimizer state. */
+  /**
+   * Creates a trainer and initializes the step's state.
+   * @throws {TypeError} when neither `optimizer` nor `step` is given, or both are; {RangeError} for a bad `seed`.
+   */
   constructor(model: Model, options: TrainerOptions<S>) {
+    const o = options as { optimizer?: GradientTransform<S>; source?: GradSource; step?: TrainStep<S> };
+    if ((o.step === undefined) === (o.optimizer === undefined)) {
+      throw new TypeError("Cannot create Trainer: give exactly one of 'optimizer' (with 'source') or 'step'");
+    }
+    if (o.step !== undefined && o.source !== undefined) {
+      throw new TypeError("Cannot create Trainer: 'source' is part of 'step'; give one or the other");
+    }
+    const seed = options.seed ?? 0;
+    if (!Number.isSafeInteger(seed)) {
+      throw new RangeError(`Cannot create Trainer: 'seed' must be a safe integer: current value is ${seed}`);
+    }
     this.model = model;
-    this.optimizer = options.optimizer;
-    this.source = options.source ?? backprop();
-    this.state = this.optimizer.init(model.params);
+    this.seed = seed;
+    this.update = o.step ?? gradientStep(o.source ?? backprop(), o.optimizer!);
+    this.state = this.update.init(model.params);
   }
 
-  /** One step: loss and gradients, updates, new parameters and state. */
+  /** The key of the next step's passes. */
+  get key(): ForwardKey {
+    return { step: this.stepCount, seed: this.seed };
+  }
+
+  /** One step: runs the step, then frees the old parameters and state it did not reuse. */
   step(batch: Batch): StepResult {
     const t0 = performance.now();
-    const { loss, grads, savedBytes, forwardBytes } = this.source.lossAndGrads(this.model, batch);
-    try {
-      if (!Number.isFinite(loss)) throw new RangeError(`Cannot take a training step: the loss is ${loss}`);
-      const { updates, state } = this.optimizer.update(grads, this.state, this.model.params, {
-        loss,
-        step: this.stepCount,
-      });
-      disposeState(this.state);
-      this.state = state;
-      this.model.params = applyUpdates(this.model.params, updates);
-    } finally {
-      disposeTree(grads);
-    }
+    const oldParams = this.model.params, oldState = this.state;
+    const r = this.update.step(this.model, batch, oldState, this.key);
+    disposeReplaced(oldState, r.state);
+    disposeReplaced(oldParams, r.params);
+    this.state = r.state;
+    this.model.params = r.params;
     this.stepCount++;
-    return { loss, savedBytes, forwardBytes, ms: performance.now() - t0 };
+    return { loss: r.loss, savedBytes: r.savedBytes, forwardBytes: r.forwardBytes, ms: performance.now() - t0 };
   }
 
-  /** Frees the optimizer state (the parameters stay with the model). */
+  /** Frees the step's state (the parameters stay with the model). */
   dispose(): void {
     disposeState(this.state);
   }

@@ -3,10 +3,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Batch, Model } from "../../lib/models/model.ts";
+import type { Batch, Model } from "../../lib/nn/model.ts";
 import { Context, SavedStore } from "../../lib/nn/context.ts";
 import { Sequence } from "../../lib/nn/sequence.ts";
-import type { GradSource } from "../../lib/train/grad_source.ts";
+import type { GradSource } from "../../lib/nn/grad_source.ts";
 import { maxRelError } from "./assert_close.ts";
 
 /** Loss and max relative gradient error per parameter of `source` against tf.grads. */

@@ -3,7 +3,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Batch, Model } from "../../lib/models/model.ts";
+import type { Batch, Model } from "../../lib/nn/model.ts";
 import { type ActivationPolicy, dtypeBytes, type SavedInfo } from "../../lib/nn/policy.ts";
 
 /** A token batch `[b, t]` over `vocab` with deterministic ids (caller disposes). */

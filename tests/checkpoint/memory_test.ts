@@ -1,13 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { checkpoint, type CheckpointPlan, predictPeakSavedBytes } from "../../lib/checkpoint/mod.ts";
-import { measure, predictSavedBytes } from "../../lib/memory/mod.ts";
+import { measure } from "../../lib/memory/mod.ts";
+import { predictSavedBytes } from "../../lib/nn/analytic.ts";
 import { createGpt, GPT_PRESETS } from "../../lib/models/mod.ts";
-import { trunkSavedSpecs } from "../../lib/models/model.ts";
+import { trunkSavedSpecs } from "../../lib/nn/model.ts";
 import { Context } from "../../lib/nn/context.ts";
 import { byRole } from "../../lib/nn/policy.ts";
 import { Sequence } from "../../lib/nn/sequence.ts";
-import { backprop } from "../../lib/train/grad_source.ts";
+import { backprop } from "../../lib/train/backprop.ts";
 import { maxRelError } from "../_util/assert_close.ts";
 import { testOnBackends } from "../_util/backends.ts";
 import { countingPolicy, disposeAll, type PolicyEvent, tokenBatch } from "./_util.ts";

@@ -37,15 +37,16 @@ class Flaky implements Layer {
 
 function run(seg: CheckpointSegment) {
   const trunk = new Sequence("", [new Linear("fc0", 4, 4), seg]);
-  const ctx = new Context({ params: initParams(trunkParamSpecs(trunk.layers), 0) });
-  return { trunk, ctx };
+  const params = initParams(trunkParamSpecs(trunk.layers), 0);
+  const ctx = new Context({ params });
+  return { trunk, ctx, params };
 }
 
 testOnBackends("a non-deterministic recompute throws RecomputeMismatchError and leaks nothing", () => {
   for (const what of ["output", "saved"] as const) {
     const seg = new CheckpointSegment([new Linear("fc1", 4, 4), new Flaky("flaky", what)]);
     const before = tf.memory().numTensors;
-    const { trunk, ctx } = run(seg);
+    const { trunk, ctx, params } = run(seg);
     const x = tf.ones([2, 4]);
     const y = trunk.forward(x, ctx);
     const dy = tf.onesLike(y);
@@ -59,7 +60,7 @@ testOnBackends("a non-deterministic recompute throws RecomputeMismatchError and 
       return true;
     });
     ctx.store.dispose();
-    [x, y, dy, ...Object.values(ctx.grads), ...Object.values(ctx.params)].forEach((t) => t.dispose());
+    [x, y, dy, ...Object.values(ctx.grads), ...Object.values(params)].forEach((t) => t.dispose());
     assert.equal(tf.memory().numTensors, before, `${what}: tensor leak`);
   }
 });

@@ -1,9 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { measure, meter, predictSaved, predictSavedBytes } from "../../lib/memory/mod.ts";
+import { measure, meter } from "../../lib/memory/mod.ts";
+import { predictSaved, predictSavedBytes } from "../../lib/nn/analytic.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../../lib/models/mod.ts";
 import { discardAll } from "../../lib/nn/policy.ts";
-import { backprop } from "../../lib/train/grad_source.ts";
+import { backprop } from "../../lib/train/backprop.ts";
 import { testOnBackends } from "../_util/backends.ts";
 
 testOnBackends("meter() counts a shared buffer once", () => {

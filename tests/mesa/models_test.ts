@@ -1,14 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { predictSavedBytes } from "../../lib/memory/analytic.ts";
+import { predictSavedBytes } from "../../lib/nn/analytic.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../../lib/models/mod.ts";
-import type { Batch, Gpt } from "../../lib/models/mod.ts";
+import type { Gpt } from "../../lib/models/mod.ts";
+import type { Batch } from "../../lib/nn/model.ts";
 import { Context, SavedStore } from "../../lib/nn/context.ts";
 import { keepAll, type PolicySelector } from "../../lib/nn/policy.ts";
 import { Sequence } from "../../lib/nn/sequence.ts";
 import { mesa, mesaExcept } from "../../lib/mesa/select.ts";
 import { adamw } from "../../lib/optim/mod.ts";
-import { backprop } from "../../lib/train/grad_source.ts";
+import { backprop } from "../../lib/train/backprop.ts";
 import { Trainer } from "../../lib/train/trainer.ts";
 import { testOnBackends } from "../_util/backends.ts";
 

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../../lib/models/mod.ts";
-import { backprop } from "../../lib/train/grad_source.ts";
+import { backprop } from "../../lib/train/backprop.ts";
 import { assertNoLeaks } from "../_util/assert_close.ts";
 import { testOnBackends } from "../_util/backends.ts";
 import { modelGradErrors } from "../_util/model_grads.ts";

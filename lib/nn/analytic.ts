@@ -3,8 +3,8 @@
  * the policies a selector picks. Tests hold the meter's measurement against it.
  * @module
  */
-import type { SavedSpec } from "../nn/layer.ts";
-import { keepAll, type PolicySelector } from "../nn/policy.ts";
+import type { SavedSpec } from "./layer.ts";
+import { keepAll, type PolicySelector } from "./policy.ts";
 
 /** One predicted saved tensor with its policy and bytes. */
 export interface PredictedSaved extends SavedSpec {

@@ -1,44 +1,17 @@
 /**
- * Seam B: where gradients come from. {@linkcode backprop} is plain explicit backprop over a model's trunk; the
- * selector (Mesa, WTA-CRS) and the trunk transform (checkpoint plans) are its two memory knobs. StreamBP and MeZO
- * provide other {@linkcode GradSource}s.
+ * Plain explicit backprop, the default gradient source (seam B): forward through the model's trunk saving through
+ * a selector, the loss, then backward in reverse. The selector (Mesa, WTA-CRS) and the trunk transform (checkpoint
+ * plans) are its two memory knobs; StreamBP and MeZO are other sources (their types are in `lib/nn/grad_source.ts`).
  * @module
  */
 import { drainDeferred } from "../backend/mod.ts";
-import * as tf from "@tensorflow/tfjs";
 import { meter } from "../memory/meter.ts";
 import { Context, SavedStore } from "../nn/context.ts";
-import type { Layer } from "../nn/layer.ts";
-import type { Grads } from "../nn/params.ts";
-import { discardAll, keepAll, type PolicySelector } from "../nn/policy.ts";
+import type { GradSource, LossAndGrads, PassOptions } from "../nn/grad_source.ts";
+import type { TrunkTransform } from "../nn/layer.ts";
+import type { Batch, Model } from "../nn/model.ts";
+import { keepAll, type PolicySelector } from "../nn/policy.ts";
 import { Sequence } from "../nn/sequence.ts";
-import type { Batch, Model } from "../models/model.ts";
-
-/** What a gradient source returns for one batch. The caller owns (and disposes) `grads`. */
-export interface LossAndGrads {
-  /** The batch loss. */
-  loss: number;
-  /** Gradients by parameter path. */
-  grads: Grads;
-  /** Bytes held for backward at the end of forward, as the policies count them. */
-  savedBytes: number;
-  /** Live bytes (unique buffers + ledger) added by the forward pass, as the meter measured them. */
-  forwardBytes: number;
-}
-
-/** Produces loss and gradients for a batch. */
-export interface GradSource {
-  /** Readable name. */
-  readonly name: string;
-  /** Runs whatever passes it needs and returns loss and gradients. */
-  lossAndGrads(model: Model, batch: Batch): LossAndGrads;
-}
-
-/**
- * Rewrites a model's trunk before it runs, e.g. grouping blocks into checkpointed segments. It must return layers with
- * the same parameters (paths unchanged).
- */
-export type TrunkTransform = (layers: readonly Layer[]) => Layer[];
 
 /** Options for {@linkcode backprop}. */
 export interface BackpropOptions {
@@ -51,9 +24,20 @@ export interface BackpropOptions {
 /**
  * Plain explicit backprop: forward through the trunk saving through `selector`, loss, then backward in reverse.
  *
- * @example Usage
- * ```ts ignore
- * const { loss, grads } = backprop().lossAndGrads(model, batch);
+ * @example Gradients of a tiny GPT, with checkpointing
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { backprop } from "./backprop.ts";
+ * import { checkpoint } from "../checkpoint/mod.ts";
+ * import { createGpt, GPT_PRESETS } from "../models/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 16 });
+ * const batch = { x: tf.zeros([2, 8], "int32"), y: tf.ones([2, 8], "int32") };
+ * const { loss, grads } = backprop({ trunk: checkpoint("every") }).lossAndGrads(gpt, batch, { key: { step: 0, seed: 0 } });
+ * assert.ok(Number.isFinite(loss));
+ * assert.deepEqual(Object.keys(grads).sort(), Object.keys(gpt.params).sort());
+ * tf.dispose([batch.x, batch.y, ...Object.values(grads), ...Object.values(gpt.params)]);
  * ```
  */
 export function backprop(options: BackpropOptions = {}): GradSource {
@@ -69,10 +53,15 @@ export function backprop(options: BackpropOptions = {}): GradSource {
   };
   return {
     name: "backprop",
-    lossAndGrads(model: Model, batch: Batch): LossAndGrads {
+    lossAndGrads(model: Model, batch: Batch, pass: PassOptions = {}): LossAndGrads {
       const trunk = trunkOf(model);
       const store = new SavedStore();
-      const ctx = new Context({ params: model.params, store, selector });
+      const ctx = new Context({
+        params: pass.params ?? model.params,
+        store,
+        selector,
+        ...(pass.key ? { key: pass.key } : {}),
+      });
       const m = meter();
       const before = m.live;
       try {
@@ -104,10 +93,4 @@ export function backprop(options: BackpropOptions = {}): GradSource {
       }
     },
   };
-}
-
-/** Forward only, saving nothing: logits for a batch (caller disposes). */
-export function inferLogits(model: Model, x: tf.Tensor): tf.Tensor {
-  const ctx = new Context({ params: model.params, selector: discardAll, training: false });
-  return new Sequence("", model.layers.slice()).forward(x, ctx);
 }

@@ -3,9 +3,9 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { SoftmaxCrossEntropy } from "../nn/cross_entropy.ts";
-import { chainSavedSpecs, type Layer, prefixed, type SavedSpec } from "../nn/layer.ts";
-import type { Params } from "../nn/params.ts";
+import type { SoftmaxCrossEntropy } from "./cross_entropy.ts";
+import { chainSavedSpecs, type Layer, prefixed, type SavedSpec } from "./layer.ts";
+import type { Params } from "./params.ts";
 
 /** One training or evaluation batch. The caller owns (and disposes) its tensors. */
 export interface Batch {
