@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ActivationPolicy, SavedInfo } from "../nn/policy.ts";
+import { type ActivationPolicy, type SavedInfo, savedRng } from "../nn/policy.ts";
 import {
   dequantize,
   type Grouping,
@@ -26,7 +26,11 @@ export interface MesaPolicyOptions {
   rounding?: Rounding;
   /** EMA decay λ of the running ranges, in [0, 1); 0 uses each batch's own min/max. @default {0.9} */
   emaDecay?: number;
-  /** Base seed of the rounding noise. @default {0} */
+  /**
+   * Base seed of the rounding noise. Each packed tensor's noise is drawn from this seed, the pass's `{ step, seed }`
+   * key and the tag (`savedRng`), so replaying a pass (a checkpoint recompute, a resumed run) repeats its codes.
+   * @default {0}
+   */
   seed?: number;
   /**
    * What happens to values of the current batch outside the running range. `"clamp"` (Mesa's rule, with the upper
@@ -155,9 +159,10 @@ function coverBatch(
 
 /**
  * Creates the Mesa policy: `exact: false`; pack updates the tag's running range from the batch (before quantizing
- * it, as Mesa does), quantizes with that range (widened to cover the batch with `outOfRange: "expand"`, the default)
- * and keeps the bytes; unpack dequantizes. Only float32 tensors can be
- * packed. Dispose the running ranges with `policy.state.dispose()`.
+ * it, as Mesa does; once per pass key: packing the same tag again with the same `{ step, seed }` is a replay and
+ * reuses that pass's range), quantizes with that range (widened to cover the batch with `outOfRange: "expand"`, the
+ * default) and keeps the bytes; unpack dequantizes. Only float32 tensors can be packed. Dispose the running ranges
+ * with `policy.state.dispose()`.
  *
  * Bytes held per tensor: one per element plus 8 per group (float32 α and β); {@linkcode MesaPolicy.predictBytes}
  * gives the same number from the shape.
@@ -179,7 +184,7 @@ function coverBatch(
  */
 export function mesaPolicy(options: MesaPolicyOptions = {}): MesaPolicy {
   const opts = resolveMesaOptions("mesa policy", options);
-  const state = new MesaState(opts.emaDecay, opts.seed);
+  const state = new MesaState(opts.emaDecay);
   const name = `mesa(${groupingName(opts.grouping)}, ${opts.rounding})`;
   return Object.freeze({
     name,
@@ -194,9 +199,10 @@ export function mesaPolicy(options: MesaPolicyOptions = {}): MesaPolicy {
       let packed: MesaPacked | undefined;
       tf.tidy(() => {
         const { min, max } = groupMinMax(t, layout);
-        const ema = state.update(info.tag, min, max);
+        const ema = state.update(info.tag, min, max, info);
         const { alpha, beta } = opts.outOfRange === "clamp" ? ema : coverBatch(ema, min, max);
-        const seed = opts.rounding === "stochastic" ? state.nextSeed() : 0;
+        // The noise depends on (policy seed, pass key, tag) only: a replay of the pass draws the same codes.
+        const seed = opts.rounding === "stochastic" ? savedRng(opts.seed, info).nextU32() | 0 : 0;
         packed = {
           bytes: tf.keep(quantizeBytes(t, alpha, beta, layout, { rounding: opts.rounding, seed })),
           alpha: tf.keep(alpha.clone()),

@@ -7,7 +7,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { mixSeed } from "./noise.ts";
 
 /** The running range of one tag, read back for inspection. */
 export interface MesaRange {
@@ -19,13 +18,26 @@ export interface MesaRange {
   updates: number;
 }
 
+/** The pass that last folded a tag's range: its `{ step, seed }` key. */
+export interface MesaPassKey {
+  /** The pass's step. */
+  step: number;
+  /** The pass's seed. */
+  seed: number;
+}
+
 /** A JSON-friendly copy of all running ranges (for saving with training state). */
-export type MesaSnapshot = Record<string, { alpha: number[]; beta: number[]; updates: number }>;
+export type MesaSnapshot = Record<
+  string,
+  { alpha: number[]; beta: number[]; updates: number; last?: MesaPassKey }
+>;
 
 interface Entry {
   alpha: tf.Tensor1D;
   beta: tf.Tensor1D;
   updates: number;
+  /** The pass that folded in last, when it had a key. */
+  last?: MesaPassKey;
 }
 
 /**
@@ -39,9 +51,11 @@ export type MesaRangeObserver = (
 ) => void;
 
 /**
- * Running ranges per tag plus the rounding-noise counter. The first batch of a tag sets `α = max − min`, `β = min`;
- * later batches fold in with `α ← λα + (1−λ)(max − min)`, `β ← λβ + (1−λ)min` (λ = `emaDecay`). A tag whose group
- * count changes starts over.
+ * Running ranges per tag. The first batch of a tag sets `α = max − min`, `β = min`; later batches fold in with
+ * `α ← λα + (1−λ)(max − min)`, `β ← λβ + (1−λ)min` (λ = `emaDecay`). A tag whose group count changes starts over.
+ * Each update may name its pass (`{ step, seed }`): a second update of a tag by the same pass is a replay (a
+ * checkpoint recompute, a resumed step) and returns that pass's range unchanged instead of folding the batch in
+ * twice. The rounding noise is not state: it comes from the pass key (`savedRng` in `lib/nn/policy.ts`).
  *
  * @example Usage
  * ```ts
@@ -57,17 +71,29 @@ export type MesaRangeObserver = (
 export class MesaState {
   readonly #ranges = new Map<string, Entry>();
   readonly #observers = new Set<MesaRangeObserver>();
-  #calls = 0;
 
-  /** Creates empty state with EMA decay λ = `emaDecay` and base seed `seed` for the rounding noise. */
-  constructor(readonly emaDecay: number, readonly seed = 0) {}
+  /** Creates empty state with EMA decay λ = `emaDecay`. */
+  constructor(readonly emaDecay: number) {}
 
   /**
    * Folds a batch's per-group `min`/`max` (`[G]`) into the range of `tag` and returns the range to quantize this
-   * batch with. The returned tensors belong to the state (clone them to keep them past the next update).
+   * batch with. With `pass` (a `{ step, seed }` key, e.g. the `SavedInfo` of the packed tensor; ignored when it has
+   * no `step`), an update by the same pass as the last one is a replay: the range is returned as it is. The returned tensors belong to the state
+   * (clone them to keep them past the next update).
    */
-  update(tag: string, min: tf.Tensor1D, max: tf.Tensor1D): { alpha: tf.Tensor1D; beta: tf.Tensor1D } {
+  update(
+    tag: string,
+    min: tf.Tensor1D,
+    max: tf.Tensor1D,
+    pass?: { step?: number; seed?: number },
+  ): { alpha: tf.Tensor1D; beta: tf.Tensor1D } {
     const old = this.#ranges.get(tag);
+    const key = pass?.step === undefined ? undefined : { step: pass.step, seed: pass.seed ?? 0 };
+    if (
+      old && key && old.last && old.last.step === key.step && old.last.seed === key.seed && old.alpha.size === min.size
+    ) {
+      return { alpha: old.alpha, beta: old.beta };
+    }
     const lam = this.emaDecay;
     const prev = old && old.alpha.size === min.size ? old : undefined;
     const [alpha, beta] = tf.tidy(() => {
@@ -82,7 +108,7 @@ export class MesaState {
       old.alpha.dispose();
       old.beta.dispose();
     }
-    this.#ranges.set(tag, { alpha, beta, updates: prev ? prev.updates + 1 : 1 });
+    this.#ranges.set(tag, { alpha, beta, updates: prev ? prev.updates + 1 : 1, ...(key ? { last: key } : {}) });
     for (const observe of this.#observers) observe(tag, { min, max }, { alpha, beta });
     return { alpha, beta };
   }
@@ -94,11 +120,6 @@ export class MesaState {
   observe(observer: MesaRangeObserver): () => void {
     this.#observers.add(observer);
     return () => this.#observers.delete(observer);
-  }
-
-  /** A new seed for the next quantization (base seed mixed with a call counter). */
-  nextSeed(): number {
-    return mixSeed(this.seed, ++this.#calls);
   }
 
   /** The running range of `tag` (downloads it: for tests and inspection, not the hot path). */
@@ -130,7 +151,7 @@ export class MesaState {
     return n;
   }
 
-  /** Forgets the range of `tag`, or of every tag (and restarts the noise counter) when `tag` is omitted. */
+  /** Forgets the range of `tag`, or of every tag when `tag` is omitted. */
   reset(tag?: string): void {
     const tags = tag === undefined ? this.tags() : [tag];
     for (const t of tags) {
@@ -140,21 +161,26 @@ export class MesaState {
       e.beta.dispose();
       this.#ranges.delete(t);
     }
-    if (tag === undefined) this.#calls = 0;
   }
 
-  /** A JSON-friendly copy of every running range and the noise counter's position. */
-  snapshot(): { ranges: MesaSnapshot; calls: number } {
+  /** A JSON-friendly copy of every running range (with the pass that last folded each in). */
+  snapshot(): { ranges: MesaSnapshot } {
     const ranges: MesaSnapshot = {};
     for (const tag of this.tags()) {
       const r = this.get(tag)!;
-      ranges[tag] = { alpha: Array.from(r.alpha), beta: Array.from(r.beta), updates: r.updates };
+      const last = this.#ranges.get(tag)!.last;
+      ranges[tag] = {
+        alpha: Array.from(r.alpha),
+        beta: Array.from(r.beta),
+        updates: r.updates,
+        ...(last ? { last: { ...last } } : {}),
+      };
     }
-    return { ranges, calls: this.#calls };
+    return { ranges };
   }
 
   /** Replaces the state with a {@linkcode MesaState.snapshot}. */
-  restore(snapshot: { ranges: MesaSnapshot; calls: number }): void {
+  restore(snapshot: { ranges: MesaSnapshot }): void {
     this.reset();
     for (const [tag, r] of Object.entries(snapshot.ranges)) {
       if (r.alpha.length !== r.beta.length || r.alpha.length === 0) {
@@ -164,9 +190,8 @@ export class MesaState {
       }
       const alpha = tf.keep(tf.tensor1d(r.alpha, "float32"));
       const beta = tf.keep(tf.tensor1d(r.beta, "float32"));
-      this.#ranges.set(tag, { alpha, beta, updates: r.updates });
+      this.#ranges.set(tag, { alpha, beta, updates: r.updates, ...(r.last ? { last: { ...r.last } } : {}) });
     }
-    this.#calls = snapshot.calls;
   }
 
   /** Frees every running range (the state stays usable: the next batch of each tag starts over). */

@@ -84,9 +84,9 @@ export function layerNormGrad(
   });
 }
 
-/** `[T, T]` additive mask: 0 on and below the diagonal, -1e9 above. */
-function causalBias(t: number): tf.Tensor2D {
-  return tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([t, t]), -1, 0)), -1e9) as tf.Tensor2D);
+/** `[Tq, Tk]` additive mask aligned at the bottom right: 0 where key j <= query i + (Tk − Tq), -1e9 elsewhere. */
+function causalBias(tq: number, tk: number): tf.Tensor2D {
+  return tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([tq, tk]), -1, tk - tq)), -1e9) as tf.Tensor2D);
 }
 
 /** Attention probabilities `softmax(scores·scale + mask)` over the last axis of `scores [..., T, T]`. */
@@ -94,7 +94,7 @@ export function attentionProbs(scores: tf.Tensor, scale: number, causal: boolean
   if (fusedKernelsActive()) return runFused(K.scaledSoftmax, { x: scores }, { scale, causal });
   return tf.tidy(() => {
     let s = tf.mul(scores, scale);
-    if (causal) s = tf.add(s, causalBias(scores.shape[scores.rank - 1]));
+    if (causal) s = tf.add(s, causalBias(scores.shape[scores.rank - 2], scores.shape[scores.rank - 1]));
     return tf.softmax(s);
   });
 }

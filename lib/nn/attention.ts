@@ -75,44 +75,68 @@ export class SelfAttention implements Layer {
     return inputShape.slice();
   }
 
-  /** Attention forward. */
-  forward(x: tf.Tensor, ctx: Context): tf.Tensor {
+  /**
+   * Attention forward. With `start > 0` only the rows `start..e-1` of `x [B, e, D]` are queries (the output is
+   * `[B, e − start, D]`), attending to the keys and values of all `e` rows, with the causal mask aligned to the
+   * bottom right (query `i` sees keys `0..start+i`): the rows' outputs equal those of the full-sequence pass. This is
+   * how a block runs on a slice of the sequence against its key/value prefix (StreamBP); the backward then returns
+   * the input gradient of all `e` rows.
+   */
+  forward(x: tf.Tensor, ctx: Context, start = 0): tf.Tensor {
     checkInput(`SelfAttention "${ctx.at("")}"`, x, { rank: 3, lastDim: this.dim });
-    const [b, t] = x.shape;
+    const [b, e] = x.shape;
+    checkStart(`SelfAttention "${ctx.at("")}"`, start, e);
+    const tq = e - start;
     const h = this.heads, dh = this.headDim;
     return tf.tidy(() => {
-      const qkv = this.qkv.forward(x, ctx.child("qkv")); // [B, T, 3D]
-      const [q, k, v] = splitHeads(qkv, h, 3); // each [B, H, T, dh]
+      const qkv = this.qkv.forward(x, ctx.child("qkv")); // [B, e, 3D]
+      const [qAll, k, v] = splitHeads(qkv, h, 3); // each [B, H, e, dh]
+      const q = start === 0 ? qAll : qAll.slice([0, 0, start, 0], [b, h, tq, dh]); // [B, H, tq, dh]
       ctx.save("q", q, "attn.q", 1);
       ctx.save("k", k, "attn.k", 1);
       ctx.save("v", v, "attn.v", 1);
-      const q3 = q.reshape([b * h, t, dh]), k3 = k.reshape([b * h, t, dh]), v3 = v.reshape([b * h, t, dh]);
-      const p = attentionProbs(tf.matMul(q3, k3, false, true), 1 / Math.sqrt(dh), this.causal); // [BH, T, T]
-      ctx.save("p", p.reshape([b, h, t, t]), "softmax.output", 1);
-      const o = tf.matMul(p, v3); // [BH, T, dh]
-      const merged = mergeHeads([o], b, h); // [B, T, D]
+      const q3 = q.reshape([b * h, tq, dh]), k3 = k.reshape([b * h, e, dh]), v3 = v.reshape([b * h, e, dh]);
+      const p = attentionProbs(tf.matMul(q3, k3, false, true), 1 / Math.sqrt(dh), this.causal); // [BH, tq, e]
+      ctx.save("p", p.reshape([b, h, tq, e]), "softmax.output", 1);
+      const o = tf.matMul(p, v3); // [BH, tq, dh]
+      const merged = mergeHeads([o], b, h); // [B, tq, D]
       return this.proj.forward(merged, ctx.child("proj"));
     });
   }
 
-  /** Attention backward: through proj, the two matmuls, softmax, and qkv. */
+  /**
+   * Attention backward: through proj, the two matmuls, softmax, and qkv. `dy` is `[B, tq, D]` for the query rows of
+   * the forward; the result is the gradient of all `e` input rows, `[B, e, D]`.
+   */
   backward(dy: tf.Tensor, ctx: Context): tf.Tensor {
-    const [b, t] = dy.shape;
+    const [b, tq] = dy.shape;
     const h = this.heads, dh = this.headDim;
     return tf.tidy(() => {
-      const dmerged = this.proj.backward(dy, ctx.child("proj")); // [B, T, D]
-      const dout = splitHeads(dmerged, h, 1)[0].reshape([b * h, t, dh]); // [BH, T, dh]
-      const p = ctx.load("p").reshape([b * h, t, t]);
-      const v = ctx.load("v").reshape([b * h, t, dh]);
-      const dp = tf.matMul(dout, v, false, true); // [BH, T, T]
-      const dv = tf.matMul(p, dout, true, false); // [BH, T, dh]
-      const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, T, T]
-      const q = ctx.load("q").reshape([b * h, t, dh]);
-      const k = ctx.load("k").reshape([b * h, t, dh]);
-      const dq = tf.matMul(ds, k); // [BH, T, dh]
-      const dk = tf.matMul(ds, q, true, false); // [BH, T, dh]
-      const dqkv = mergeHeads([dq, dk, dv], b, h); // [B, T, 3D]
+      const dmerged = this.proj.backward(dy, ctx.child("proj")); // [B, tq, D]
+      const dout = splitHeads(dmerged, h, 1)[0].reshape([b * h, tq, dh]); // [BH, tq, dh]
+      const p4 = ctx.load("p"); // [B, H, tq, e]
+      const e = p4.shape[3] as number;
+      const p = p4.reshape([b * h, tq, e]);
+      const v = ctx.load("v").reshape([b * h, e, dh]);
+      const dp = tf.matMul(dout, v, false, true); // [BH, tq, e]
+      const dv = tf.matMul(p, dout, true, false); // [BH, e, dh]
+      const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, tq, e]
+      const q = ctx.load("q").reshape([b * h, tq, dh]);
+      const k = ctx.load("k").reshape([b * h, e, dh]);
+      let dq = tf.matMul(ds, k); // [BH, tq, dh]
+      const dk = tf.matMul(ds, q, true, false); // [BH, e, dh]
+      if (tq < e) dq = tf.pad(dq, [[0, 0], [e - tq, 0], [0, 0]]); // [BH, e, dh]: prefix rows asked no query
+      const dqkv = mergeHeads([dq, dk, dv], b, h); // [B, e, 3D]
       return this.qkv.backward(dqkv, ctx.child("qkv"));
     });
+  }
+}
+
+/** Throws a RangeError unless `start` is an integer in `[0, e)` (a slice needs at least one query row). */
+export function checkStart(where: string, start: number, e: number): void {
+  if (!Number.isInteger(start) || start < 0 || start >= e) {
+    throw new RangeError(
+      `${where}: 'start' must be an integer in [0, ${e}) for a sequence of ${e} rows: current value is ${start}`,
+    );
   }
 }

@@ -7,7 +7,7 @@
  * e.g. MeZO's `θ + ε·z(seed)`, without writing or copying the parameter set.
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs";
 import type { Params } from "./params.ts";
 
 /**
@@ -60,9 +60,9 @@ export function paramsProvider(params: Params): ParamProvider {
 }
 
 /**
- * A provider whose values are `f(name, base.read(name))`, computed on every read and never stored: the extra memory
- * of a forward on it is one computed tensor at a time (each freed by the reading layer's `tf.tidy`), and `base` is
- * never modified. `f` must return a tensor of the same shape (checked) and must not dispose its input; returning the
+ * A provider whose values are `f(name, base.read(name))`, computed on every read (in a `tf.tidy` of its own, so f's
+ * intermediates are freed at once) and never stored: the extra memory of a forward on it is the parameters of one
+ * layer at a time (each freed by the reading layer's `tf.tidy`), and `base` is never modified. `f` must return a tensor of the same shape (checked) and must not dispose its input; returning the
  * input itself (unchanged) is allowed for parameters it leaves alone.
  *
  * @example θ + ε·z for a forward-only pass
@@ -88,7 +88,7 @@ export function mapParams(base: ParamProvider, f: (name: string, value: tf.Tenso
     read: (name) => {
       const v = base.read(name);
       if (v === undefined) return undefined;
-      const out = f(name, v);
+      const out = tf.tidy(() => f(name, v)); // f's intermediates are freed at once; only the value lives on
       if (out.shape.length !== v.shape.length || out.shape.some((d, i) => d !== v.shape[i])) {
         throw new TypeError(
           `Cannot read parameter "${name}": the mapped value has shape [${out.shape}], not the parameter's [${v.shape}]`,
