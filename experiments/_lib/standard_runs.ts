@@ -1,6 +1,7 @@
 /**
  * The two standard training runs the accuracy experiments share (baseline, mesa, ...): GPT-small on Moby Dick
  * characters and ViT-small on Fashion-MNIST, with AdamW and warmup-cosine schedules. Same seed → same init, same batches.
+ * A technique plugs in as a {@linkcode BuiltTechnique}.
  * @module
  */
 import { z } from "zod";
@@ -9,8 +10,9 @@ import { mib } from "../../lib/memory/mod.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../../lib/models/mod.ts";
 import { disposeTree } from "../../lib/nn/mod.ts";
 import { adamw, warmupCosineSchedule } from "../../lib/optim/mod.ts";
-import { type GradSource, runClassifier, runLm, type RunSummary } from "../../lib/train/mod.ts";
+import { runClassifier, runLm, type RunSummary } from "../../lib/train/mod.ts";
 import type { Row } from "./experiment.ts";
+import type { BuiltTechnique } from "./technique_cli.ts";
 
 /** Config keys of the standard runs (spread into an experiment's schema). */
 export const standardRunFields = {
@@ -66,20 +68,25 @@ function schedule(peak: number, steps: number, endDivisor: number) {
   });
 }
 
-/** Trains GPT-small on Moby Dick characters with `source`; returns the summary. */
+/**
+ * Trains GPT-small on Moby Dick characters with `technique` (plain backprop when `undefined`); returns the summary.
+ * The technique's source trains and its optimizer wrapper, if any, wraps AdamW.
+ */
 export async function runGptSmall(
   config: StandardRunConfig,
-  source: GradSource | undefined,
+  technique: BuiltTechnique | undefined,
   log: (m: string) => void,
 ): Promise<RunSummary> {
+  const lr = schedule(config.gptLr, config.gptSteps, 10);
+  const base = adamw({ lr, weightDecay: 0.01 });
+  const optimizer = technique ? technique.optimizer(base) : base;
   const corpus = await loadCharCorpus({ name: "moby-dick" });
   const model = createGpt({ ...GPT_PRESETS.small, vocab: corpus.vocabSize }, { seed: config.seed });
-  const lr = schedule(config.gptLr, config.gptSteps, 10);
   try {
     return runLm({
       model,
-      optimizer: adamw({ lr, weightDecay: 0.01 }),
-      ...(source ? { source } : {}),
+      optimizer,
+      ...(technique ? { source: technique.source } : {}),
       data: corpus,
       steps: config.gptSteps,
       batch: config.gptBatch,
@@ -93,21 +100,26 @@ export async function runGptSmall(
   }
 }
 
-/** Trains ViT-small on Fashion-MNIST with `source`; returns the summary (accuracy on the test split). */
+/**
+ * Trains ViT-small on Fashion-MNIST with `technique` (plain backprop when `undefined`); returns the summary (accuracy
+ * on the test split). The technique's source trains and its optimizer wrapper, if any, wraps AdamW.
+ */
 export async function runVitSmall(
   config: StandardRunConfig,
-  source: GradSource | undefined,
+  technique: BuiltTechnique | undefined,
   log: (m: string) => void,
 ): Promise<RunSummary> {
+  const lr = schedule(config.vitLr, config.vitSteps, 20);
+  const base = adamw({ lr, weightDecay: 0.05 });
+  const optimizer = technique ? technique.optimizer(base) : base;
   const train = normalizeImages(await loadFashionMnist({ split: "train", limit: config.trainLimit }));
   const test = normalizeImages(await loadFashionMnist({ split: "test", limit: config.evalLimit }));
   const model = createVit({ ...VIT_PRESETS.small, patch: config.vitPatch }, { seed: config.seed });
-  const lr = schedule(config.vitLr, config.vitSteps, 20);
   try {
     return runClassifier({
       model,
-      optimizer: adamw({ lr, weightDecay: 0.05 }),
-      ...(source ? { source } : {}),
+      optimizer,
+      ...(technique ? { source: technique.source } : {}),
       train,
       test,
       steps: config.vitSteps,
