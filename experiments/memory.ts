@@ -19,9 +19,9 @@ import {
   VIT_PRESETS,
 } from "../lib/models/mod.ts";
 import { disposeTree } from "../lib/nn/mod.ts";
-import { adamw } from "../lib/optim/mod.ts";
 import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
+import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
 import { buildTechnique, COMBINATIONS, TECHNIQUE_NAMES, techniqueFields, techniqueName } from "./_lib/techniques.ts";
 
 interface Measured {
@@ -32,14 +32,16 @@ interface Measured {
   ms: number;
 }
 
-/** The config keys {@linkcode measureTechnique} reads (the technique option keys are read by name). */
+/** The config keys {@linkcode measureTechnique} reads (the technique and optimizer option keys are read by name). */
 interface MeasureConfig extends Record<string, unknown> {
+  lr: number;
+  weightDecay: number;
   warmup: number;
   steps: number;
 }
 
 function measureTechnique(make: () => Model, batch: Batch, name: string, config: MeasureConfig): Measured {
-  const optimizer = adamw({ lr: 1e-4 });
+  const optimizer = buildOptimizer(config, { lr: config.lr, weightDecay: config.weightDecay });
   const tech = buildTechnique(name, config);
   const model = make();
   const trainer = new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source });
@@ -89,6 +91,9 @@ export const memory = defineExperiment({
     warmup: z.number().int().nonnegative().default(2).describe("untimed steps per technique"),
     steps: z.number().int().positive().default(4).describe("timed steps per technique"),
     seed: z.number().int().default(0).describe("init, batch and technique seed"),
+    lr: z.number().positive().default(1e-4).describe("optimizer learning rate (the figures do not depend on it)"),
+    weightDecay: z.number().min(0).default(0.01).describe("weight decay (adamw: decoupled, sgd: L2, adam: 0)"),
+    ...optimizerFields(),
     ...techniqueFields(),
   }).strict(),
   quick: { gptDepths: [2], gptBatch: 2, vitBatch: 8, warmup: 1, steps: 1 },

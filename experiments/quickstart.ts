@@ -8,9 +8,9 @@ import { loadCharCorpus } from "../lib/data/mod.ts";
 import { mib, predictSavedBytes } from "../lib/memory/mod.ts";
 import { createGpt, GPT_PRESETS, trunkSavedSpecs } from "../lib/models/mod.ts";
 import { disposeTree } from "../lib/nn/mod.ts";
-import { adamw } from "../lib/optim/mod.ts";
 import { runLm } from "../lib/train/mod.ts";
 import { defineExperiment } from "./_lib/experiment.ts";
+import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
 import { summaryRow } from "./_lib/standard_runs.ts";
 import { BASELINE, buildTechnique, TECHNIQUE_NAMES, techniqueFields, techniqueName } from "./_lib/techniques.ts";
 
@@ -22,19 +22,21 @@ export const quickstart = defineExperiment({
     steps: z.number().int().positive().default(300).describe("training steps"),
     batch: z.number().int().positive().default(16).describe("sequences per batch"),
     context: z.number().int().positive().default(32).describe("sequence length (<= 32 for the tiny preset)"),
-    lr: z.number().positive().default(3e-3).describe("AdamW learning rate"),
+    lr: z.number().positive().default(3e-3).describe("learning rate"),
+    weightDecay: z.number().min(0).default(0.01).describe("weight decay (adamw: decoupled, sgd: L2, adam: 0)"),
     seed: z.number().int().default(0).describe("init, sampling and technique seed"),
     corpus: z.enum(["moby-dick", "first-names"]).default("moby-dick").describe("character corpus"),
     technique: techniqueName().default(BASELINE).describe(
       `technique to train with: ${TECHNIQUE_NAMES.join(", ")}, or variants joined with "+"`,
     ),
+    ...optimizerFields(),
     ...techniqueFields(),
   }).strict(),
   quick: { steps: 30 },
   columns: ["technique", "model", "steps", "loss", "valLoss", "accuracy", "msPerStep", "peakMiB", "savedMiB"],
   async run(config, ctx) {
     const corpus = await loadCharCorpus({ name: config.corpus });
-    const optimizer = adamw({ lr: config.lr });
+    const optimizer = buildOptimizer(config, { lr: config.lr, weightDecay: config.weightDecay });
     const tech = buildTechnique(config.technique, config);
     const model = createGpt({ ...GPT_PRESETS.tiny, vocab: corpus.vocabSize }, { seed: config.seed });
     try {
