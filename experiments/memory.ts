@@ -11,10 +11,10 @@ import { imageBatch } from "../lib/data/image_batches.ts";
 import { meter, mib } from "../lib/memory/mod.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../lib/models/mod.ts";
 import { type Batch, disposeTree, type Model, predictSavedBytes, trunkSavedSpecs } from "../lib/nn/mod.ts";
-import { adamw } from "../lib/optim/mod.ts";
 import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
-import { buildTechnique, TECHNIQUES } from "./_lib/techniques.ts";
+import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
+import { buildTechnique, COMBINATIONS, TECHNIQUE_NAMES, techniqueFields, techniqueName } from "./_lib/techniques.ts";
 
 interface Measured {
   peak: number;
@@ -24,15 +24,24 @@ interface Measured {
   ms: number;
 }
 
-function measureTechnique(make: () => Model, batch: Batch, name: string, warmup: number, steps: number): Measured {
+/** The config keys {@linkcode measureTechnique} reads (the technique and optimizer option keys are read by name). */
+interface MeasureConfig extends Record<string, unknown> {
+  lr: number;
+  weightDecay: number;
+  warmup: number;
+  steps: number;
+}
+
+function measureTechnique(make: () => Model, batch: Batch, name: string, config: MeasureConfig): Measured {
+  const optimizer = buildOptimizer(config, { lr: config.lr, weightDecay: config.weightDecay });
+  const tech = buildTechnique(name, config);
   const model = make();
-  const tech = buildTechnique(TECHNIQUES[name]);
-  const trainer = new Trainer(model, { optimizer: adamw({ lr: 1e-4 }), source: tech.source });
+  const trainer = new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source });
   const m = meter();
   try {
-    for (let i = 0; i < warmup; i++) trainer.step(batch);
+    for (let i = 0; i < config.warmup; i++) trainer.step(batch);
     let peak = 0, saved = 0, ms = 0;
-    for (let i = 0; i < steps; i++) {
+    for (let i = 0; i < config.steps; i++) {
       m.resetPeak();
       const r = trainer.step(batch);
       peak = Math.max(peak, m.peak);
@@ -48,7 +57,7 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, warmup:
       selector: tech.selector,
       loss: model.loss,
     });
-    return { peak, saved, predicted, predictedPeakSaved, ms: ms / steps };
+    return { peak, saved, predicted, predictedPeakSaved, ms: ms / config.steps };
   } finally {
     trainer.dispose();
     tech.dispose();
@@ -61,8 +70,11 @@ export const memory = defineExperiment({
   name: "memory",
   description: "Peak / saved-activation MiB and ms/step of checkpointing, Mesa and both, on GPT-small and ViT-small",
   schema: z.object({
-    techniques: z.array(z.enum(Object.keys(TECHNIQUES) as [string, ...string[]])).default(Object.keys(TECHNIQUES))
-      .describe("techniques to compare (comma list); baseline is always measured first"),
+    techniques: z.array(techniqueName()).default([...TECHNIQUE_NAMES]).describe(
+      `techniques to compare (comma list of the default's names, or variants joined with "+", e.g. ${
+        COMBINATIONS[0]
+      }); baseline is always measured first`,
+    ),
     gptDepths: z.array(z.number().int().positive()).default([4, 8]).describe("GPT-small depths (layers)"),
     gptBatch: z.number().int().positive().default(16).describe("GPT sequences per batch (T = 128)"),
     vit: z.boolean().default(true).describe("also measure ViT-small"),
@@ -70,7 +82,11 @@ export const memory = defineExperiment({
     vitPatch: z.number().int().positive().default(4).describe("ViT patch size"),
     warmup: z.number().int().nonnegative().default(2).describe("untimed steps per technique"),
     steps: z.number().int().positive().default(4).describe("timed steps per technique"),
-    seed: z.number().int().default(0).describe("init and batch seed"),
+    seed: z.number().int().default(0).describe("init, batch and technique seed"),
+    lr: z.number().positive().default(1e-4).describe("optimizer learning rate (the figures do not depend on it)"),
+    weightDecay: z.number().min(0).default(0.01).describe("weight decay (adamw: decoupled, sgd: L2, adam: 0)"),
+    ...optimizerFields(),
+    ...techniqueFields(),
   }).strict(),
   quick: { gptDepths: [2], gptBatch: 2, vitBatch: 8, warmup: 1, steps: 1 },
   columns: [
@@ -114,7 +130,7 @@ export const memory = defineExperiment({
       label = `vit-small-p${config.vitPatch}/B${config.vitBatch}`;
     }
     try {
-      const r = measureTechnique(make, batch, technique, config.warmup, config.steps);
+      const r = measureTechnique(make, batch, technique, config);
       return [{
         technique,
         model: label,

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
 import { runGptSmall, runVitSmall, standardRunFields, standardRunQuick, summaryRow } from "./_lib/standard_runs.ts";
-import { buildTechnique, TECHNIQUES } from "./_lib/techniques.ts";
+import { buildTechnique, techniqueFields } from "./_lib/techniques.ts";
 
 const VARIANTS = ["baseline", "mesa-per-tensor", "mesa-head-wise"] as const;
 
@@ -18,13 +18,12 @@ export const mesa = defineExperiment({
   schema: z.object({
     models: z.enum(["both", "gpt", "vit"]).default("both").describe("which models to train"),
     variants: z.array(z.enum(VARIANTS)).default([...VARIANTS]).describe("fp32 baseline and Mesa groupings to run"),
-    emaDecay: z.number().min(0).lt(1).default(0.9).describe("Mesa's EMA decay of the running ranges (0: per-batch)"),
-    outOfRange: z.enum(["expand", "clamp"]).default("expand").describe(
-      "Mesa's values outside the running range: widen the batch's range (expand) or clamp them",
-    ),
+    ...techniqueFields("mesa"),
     ...standardRunFields,
   }).strict(),
   quick: standardRunQuick,
+  // The README's commands predate the technique prefix.
+  aliases: { emaDecay: "mesaEmaDecay", outOfRange: "mesaOutOfRange" },
   columns: [
     "technique",
     "model",
@@ -46,15 +45,11 @@ export const mesa = defineExperiment({
   async runCell(config, cell, ctx) {
     const name = cell.variant as (typeof VARIANTS)[number];
     ctx.log(`${cell.model}: ${name}`);
-    const tech = buildTechnique(TECHNIQUES[name], {
-      seed: config.seed,
-      emaDecay: config.emaDecay,
-      outOfRange: config.outOfRange,
-    });
+    const tech = buildTechnique(name, config);
     try {
       const r = cell.model === "vit"
-        ? await runVitSmall(config, tech.source, ctx.log)
-        : await runGptSmall(config, tech.source, ctx.log);
+        ? await runVitSmall(config, tech, ctx.log)
+        : await runGptSmall(config, tech, ctx.log);
       return [summaryRow(name, cell.model === "vit" ? `vit-small/p${config.vitPatch}` : "gpt-small", r)];
     } finally {
       tech.dispose();

@@ -6,9 +6,9 @@
  */
 import { z } from "zod";
 import { mesa } from "../lib/mesa/mod.ts";
-import { backprop } from "../lib/train/mod.ts";
 import { defineExperiment } from "./_lib/experiment.ts";
 import { runGptSmall, standardRunFields, standardRunQuick } from "./_lib/standard_runs.ts";
+import { composeTechniques } from "./_lib/technique_cli.ts";
 
 interface Overshoot {
   /** Sum over sampled (update, group) of the overshoot beyond the range, in units of the range. */
@@ -42,6 +42,7 @@ export const mesaRanges = defineExperiment({
   quick: standardRunQuick,
   columns: ["technique", "role", "tensors", "meanOvershoot", "maxOvershoot", "beyondShare", "samples", "valLoss"],
   async run(config, ctx) {
+    // Built by hand (not from the techniques table) to observe the running ranges; its defaults differ (clamp).
     const m = mesa({ grouping: config.grouping, outOfRange: config.outOfRange, emaDecay: config.emaDecay });
     const stats = new Map<string, Overshoot>();
     const tags = new Map<string, Set<string>>();
@@ -66,8 +67,8 @@ export const mesaRanges = defineExperiment({
       tags.get(role)!.add(tag);
     });
     try {
-      const r = await runGptSmall(config, backprop({ selector: m.selector }), ctx.log);
       const technique = `mesa-${config.grouping} (${config.outOfRange})`;
+      const r = await runGptSmall(config, composeTechniques(technique, ["mesa"], [{ selector: m.selector }]), ctx.log);
       const rows = [...stats].map(([role, s]) => ({
         technique,
         model: "gpt-small",

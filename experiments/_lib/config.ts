@@ -72,6 +72,7 @@ function formatIssue(issue: z.ZodIssue, shown: string, field: FieldInfo | undefi
 
 /**
  * Resolves an experiment's config: schema defaults, then the quick preset (if `quick`), then `overrides` in order.
+ * An override may name a key by one of the experiment's `aliases`.
  *
  * @example Usage
  * ```ts
@@ -98,7 +99,16 @@ export function resolveConfig<S extends ExperimentSchema>(
   const merged: Record<string, unknown> = quick ? { ...experiment.quick } : {};
   const shownCli = new Map<string, string>();
   for (const { key: written, value } of overrides) {
-    const key = written in shape ? written : camel(written);
+    const aliases = experiment.aliases ?? {};
+    const key = written in shape
+      ? written
+      : camel(written) in shape
+      ? camel(written)
+      : Object.hasOwn(aliases, written)
+      ? aliases[written]
+      : Object.hasOwn(aliases, camel(written))
+      ? aliases[camel(written)]
+      : camel(written);
     if (!(key in shape)) {
       const hint = didYouMean(written, keys) || ` Config keys: ${keys.join(", ") || "(none)"}`;
       throw new UnknownConfigKeyError(written, experiment.name, hint);

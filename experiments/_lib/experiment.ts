@@ -43,6 +43,11 @@ export interface Experiment<S extends ExperimentSchema> {
   schema: S;
   /** Overrides applied by `--quick` (before the user's `--key=value` overrides). */
   quick: Partial<z.infer<S>>;
+  /**
+   * Optional: other names of config keys on the command line, alias → key (e.g. `emaDecay` → `mesaEmaDecay`, so a
+   * documented flag keeps working after its key moved). `--help` lists them.
+   */
+  aliases?: Readonly<Record<string, string>>;
   /** Preferred table column order; other columns follow in first-seen order. */
   columns?: string[];
   /** Runs the experiment with the resolved config and returns the result rows. */
@@ -91,7 +96,7 @@ export const RESERVED_KEYS: readonly string[] = ["quick", "out", "backend", "hel
 
 /**
  * Declares an experiment, checking its definition: a non-empty name, a default on every config key, no reserved
- * key names, and a quick preset that the schema accepts.
+ * key names, aliases that name config keys (and are not keys themselves), and a quick preset that the schema accepts.
  *
  * @example Usage
  * ```ts
@@ -117,6 +122,14 @@ export function defineExperiment<S extends ExperimentSchema>(e: Experiment<S>): 
     if (RESERVED_KEYS.includes(key)) fail(`config key "${key}" is reserved for a command-line option`);
     if (!describeField(field as z.ZodTypeAny).hasDefault) {
       fail(`config key "${key}" has no default (add .default(...))`);
+    }
+  }
+  for (const [alias, key] of Object.entries(e.aliases ?? {})) {
+    if (!(key in e.schema.shape)) {
+      fail(`alias "${alias}" names the config key "${key}", which the schema does not have`);
+    }
+    if (alias in e.schema.shape || RESERVED_KEYS.includes(alias)) {
+      fail(`alias "${alias}" is itself a config key or a reserved option name`);
     }
   }
   if ((e.cells === undefined) !== (e.runCell === undefined)) fail("'cells' and 'runCell' must be given together");

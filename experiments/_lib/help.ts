@@ -22,16 +22,19 @@ export function listExperiments(registry: Registry): string {
   return ["Experiments:", ...names.map((n) => `  ${n.padEnd(width)}  ${registry[n].description}`)].join("\n");
 }
 
-/** The config keys of one experiment with kind, default, quick value and description. */
+/** The config keys of one experiment with kind, default, quick value, description and aliases. */
 export function describeExperiment(e: AnyExperiment): string {
   const lines = [`${e.name}: ${e.description}`, "", "Config keys (--key=value):"];
   const shape = e.schema.shape as Record<string, z.ZodTypeAny>;
   const quick = e.quick as Record<string, unknown>;
+  const aliases = Object.entries(e.aliases ?? {});
   const entries = Object.entries(shape).map(([key, field]) => {
     const info = describeField(field);
     const kind = info.kind === "enum" ? info.options.join("|") : info.kind;
     const q = key in quick ? `, quick ${JSON.stringify(quick[key])}` : "";
-    return [`--${key}=<${kind}>`, `default ${JSON.stringify(info.defaultValue)}${q}`, info.description ?? ""];
+    const also = aliases.filter(([, k]) => k === key).map(([a]) => `--${a}`);
+    const desc = [info.description ?? "", also.length ? `(also ${also.join(", ")})` : ""].filter((s) => s).join(" ");
+    return [`--${key}=<${kind}>`, `default ${JSON.stringify(info.defaultValue)}${q}`, desc];
   });
   const w0 = Math.max(0, ...entries.map((e) => e[0].length));
   const w1 = Math.max(0, ...entries.map((e) => e[1].length));

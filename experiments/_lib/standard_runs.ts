@@ -1,6 +1,7 @@
 /**
  * The two standard training runs the accuracy experiments share (baseline, mesa, ...): GPT-small on Moby Dick
- * characters and ViT-small on Fashion-MNIST, with AdamW and warmup-cosine schedules. Same seed → same init, same batches.
+ * characters and ViT-small on Fashion-MNIST, with the configured optimizer (default AdamW) and warmup-cosine
+ * schedules. Same seed → same init, same batches. A technique plugs in as a {@linkcode BuiltTechnique}.
  * @module
  */
 import { z } from "zod";
@@ -8,23 +9,27 @@ import { loadCharCorpus, loadFashionMnist, normalizeImages } from "../../lib/dat
 import { mib } from "../../lib/memory/mod.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../../lib/models/mod.ts";
 import { disposeTree } from "../../lib/nn/mod.ts";
-import { adamw, warmupCosineSchedule } from "../../lib/optim/mod.ts";
-import type { GradSource } from "../../lib/nn/mod.ts";
+import { warmupCosineSchedule } from "../../lib/optim/mod.ts";
 import { runClassifier, runLm, type RunSummary } from "../../lib/train/mod.ts";
 import type { Row } from "./experiment.ts";
+import { buildOptimizer, optimizerFields } from "./optimizers.ts";
+import type { BuiltTechnique } from "./technique_cli.ts";
 
 /** Config keys of the standard runs (spread into an experiment's schema). */
 export const standardRunFields = {
   gptSteps: z.number().int().positive().default(400).describe("GPT training steps"),
   gptBatch: z.number().int().positive().default(16).describe("GPT sequences per batch (T = 128)"),
   gptLr: z.number().positive().default(2e-3).describe("GPT peak learning rate"),
+  gptWeightDecay: z.number().min(0).default(0.01).describe("GPT weight decay (adamw: decoupled, sgd: L2, adam: 0)"),
   vitSteps: z.number().int().positive().default(1900).describe("ViT training steps"),
   vitBatch: z.number().int().positive().default(128).describe("ViT images per batch"),
   vitLr: z.number().positive().default(2e-3).describe("ViT peak learning rate"),
+  vitWeightDecay: z.number().min(0).default(0.05).describe("ViT weight decay (adamw: decoupled, sgd: L2, adam: 0)"),
   vitPatch: z.number().int().positive().default(7).describe("ViT patch size (4 or 7 for 28x28 images)"),
   trainLimit: z.number().int().positive().default(60000).describe("Fashion-MNIST training images used"),
   evalLimit: z.number().int().positive().default(10000).describe("Fashion-MNIST test images evaluated"),
   seed: z.number().int().default(0).describe("init and sampling seed"),
+  ...optimizerFields(),
 };
 
 /** The quick preset of the standard runs. */
@@ -37,7 +42,7 @@ export const standardRunQuick = {
   vitBatch: 32,
 };
 
-/** Resolved config of the standard runs. */
+/** Resolved config of the standard runs (the optimizer's option keys are read by `buildOptimizer`). */
 export type StandardRunConfig = { [K in keyof typeof standardRunFields]: z.infer<(typeof standardRunFields)[K]> };
 
 /** A result row from a run summary. */
@@ -67,20 +72,25 @@ function schedule(peak: number, steps: number, endDivisor: number) {
   });
 }
 
-/** Trains GPT-small on Moby Dick characters with `source`; returns the summary. */
+/**
+ * Trains GPT-small on Moby Dick characters with `technique` (plain backprop when `undefined`); returns the summary.
+ * The technique's source trains and its optimizer wrapper, if any, wraps the configured optimizer.
+ */
 export async function runGptSmall(
   config: StandardRunConfig,
-  source: GradSource | undefined,
+  technique: BuiltTechnique | undefined,
   log: (m: string) => void,
 ): Promise<RunSummary> {
+  const lr = schedule(config.gptLr, config.gptSteps, 10);
+  const base = buildOptimizer(config, { lr, weightDecay: config.gptWeightDecay, weightDecayKey: "gptWeightDecay" });
+  const optimizer = technique ? technique.optimizer(base) : base;
   const corpus = await loadCharCorpus({ name: "moby-dick" });
   const model = createGpt({ ...GPT_PRESETS.small, vocab: corpus.vocabSize }, { seed: config.seed });
-  const lr = schedule(config.gptLr, config.gptSteps, 10);
   try {
     return runLm({
       model,
-      optimizer: adamw({ lr, weightDecay: 0.01 }),
-      ...(source ? { source } : {}),
+      optimizer,
+      ...(technique ? { source: technique.source } : {}),
       data: corpus,
       steps: config.gptSteps,
       batch: config.gptBatch,
@@ -94,21 +104,26 @@ export async function runGptSmall(
   }
 }
 
-/** Trains ViT-small on Fashion-MNIST with `source`; returns the summary (accuracy on the test split). */
+/**
+ * Trains ViT-small on Fashion-MNIST with `technique` (plain backprop when `undefined`); returns the summary (accuracy
+ * on the test split). The technique's source trains and its optimizer wrapper, if any, wraps the configured optimizer.
+ */
 export async function runVitSmall(
   config: StandardRunConfig,
-  source: GradSource | undefined,
+  technique: BuiltTechnique | undefined,
   log: (m: string) => void,
 ): Promise<RunSummary> {
+  const lr = schedule(config.vitLr, config.vitSteps, 20);
+  const base = buildOptimizer(config, { lr, weightDecay: config.vitWeightDecay, weightDecayKey: "vitWeightDecay" });
+  const optimizer = technique ? technique.optimizer(base) : base;
   const train = normalizeImages(await loadFashionMnist({ split: "train", limit: config.trainLimit }));
   const test = normalizeImages(await loadFashionMnist({ split: "test", limit: config.evalLimit }));
   const model = createVit({ ...VIT_PRESETS.small, patch: config.vitPatch }, { seed: config.seed });
-  const lr = schedule(config.vitLr, config.vitSteps, 20);
   try {
     return runClassifier({
       model,
-      optimizer: adamw({ lr, weightDecay: 0.05 }),
-      ...(source ? { source } : {}),
+      optimizer,
+      ...(technique ? { source: technique.source } : {}),
       train,
       test,
       steps: config.vitSteps,

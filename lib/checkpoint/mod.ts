@@ -11,7 +11,7 @@
  * import * as tf from "@tensorflow/tfjs";
  * import { checkpoint, planSegments } from "./mod.ts";
  * import { createGpt, GPT_PRESETS } from "../models/mod.ts";
- * import { backprop } from "../train/grad_source.ts";
+ * import { backprop } from "../train/backprop.ts";
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(planSegments(4, "sqrt"), [2, 2]);
