@@ -8,7 +8,7 @@
  * - Stock otherwise. The fused kernels have no tfjs gradients on purpose: under `tf.grads` the stock differentiable
  *   ops run, so tfjs autodiff stays an independent oracle for the layers' explicit backward.
  *
- * How registration meets import order: owners call `fusedOp` at module level (`lib/nn/kernels/*`, `lib/mesa/ops.ts`,
+ * How registration meets import order: owners call `fusedOp` at module level (`lib/nn/kernels/*`, `lib/mesa/quantize.ts`,
  * `lib/optim/adam_kernel.ts`), so an op is in the registry as soon as the module that calls it is imported. The
  * backend imports no owner: `patchWasm` (run by `initBackend` once the wasm backend is active) calls
  * {@linkcode installFusedKernels}, which registers every op so far with the tfjs engine; an op registered after that
