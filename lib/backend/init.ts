@@ -226,7 +226,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     }
   }
   const threads = chosen === "blas" ? blasThreads(options.blasThreads, env.blasThreads) : 0;
-  // before patchWasm: the fused kernels are installed under these options
+  // in force from here on (the fused ops read them at every call)
   updateBackendOptions(chosen === "blas" ? { ...resolved, blasThreads: threads } : resolved);
   if (chosen === "wasm" || chosen === "blas") {
     await import("@tensorflow/tfjs-backend-wasm");
@@ -243,6 +243,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     let info = patchBlas({ lib: blas!.lib, threads, pool: resolved.blasPool, defer: resolved.blasDefer });
     if (info.pool && !(await whenBlasPoolReady())) {
       info = patchBlas({ lib: blas!.lib, threads, pool: false });
+      updateBackendOptions({ blasPool: false, blasDefer: false });
       notes.push("GEMM worker threads did not start; using OpenBLAS threads");
     }
     const via = info.file && info.file !== info.path ? `${info.file} (via ${info.path})` : info.path;
