@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import Table from "cli-table3";
-import { findBlas } from "../lib/backend/mod.ts";
+import { backendOptionsFromEnv, findBlas } from "../lib/backend/mod.ts";
 import {
   type BenchBackend,
   benches,
@@ -121,7 +121,7 @@ function parse(args: string[]): BenchArgs | undefined {
 function backendsToRun(args: BenchArgs): { backends: BenchBackend[]; notes: string[] } {
   const backends: BenchBackend[] = [{ name: "wasm", threads: 1 }];
   const notes: string[] = [];
-  const blas = findBlas();
+  const blas = findBlas(backendOptionsFromEnv().blasPath); // as initBackend will look it up
   if (blas.lib) {
     for (const threads of args.threads) {
       backends.push({ name: "blas", threads });

@@ -136,21 +136,25 @@ export interface FindBlasResult {
 }
 
 /**
- * The candidates to try: `path` if given, else `MEMTRAIN_BLAS_PATH` if set (only that one: an explicit path is never
- * silently replaced by a system library), else {@linkcode DEFAULT_BLAS_CANDIDATES}.
+ * The candidates to try: `path` if given, else `MEMTRAIN_BLAS_PATH` in `env` if set (only that one: an explicit path
+ * is never silently replaced by a system library), else {@linkcode DEFAULT_BLAS_CANDIDATES}. This module reads no
+ * environment: `env` defaults to none, and `initBackend` resolves `MEMTRAIN_BLAS_PATH` into its `blasPath` option.
+ *
+ * @example Usage
+ * ```ts
+ * import { blasCandidates } from "./blas.ts";
+ * blasCandidates("/opt/lib/libopenblas.so"); // ["/opt/lib/libopenblas.so"]
+ * blasCandidates(undefined, (name) => ({ MEMTRAIN_BLAS_PATH: "/y" } as Record<string, string>)[name]); // ["/y"]
+ * ```
  */
-export function blasCandidates(path?: string, env: (name: string) => string | undefined = envGet): string[] {
+export function blasCandidates(path?: string, env: (name: string) => string | undefined = noEnv): string[] {
   if (path !== undefined) return [path];
   const fromEnv = env("MEMTRAIN_BLAS_PATH");
   return fromEnv ? [fromEnv] : [...DEFAULT_BLAS_CANDIDATES];
 }
 
-function envGet(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no --allow-env
-  }
+function noEnv(_name: string): string | undefined {
+  return undefined;
 }
 
 function shortReason(e: unknown): string {

@@ -9,7 +9,6 @@ import { type BlasLibrary, CBLAS, loadBlas } from "./blas.ts";
 import { DeferredGemms, type FencedBackend } from "./deferred.ts";
 import { bufferAddress, GemmPool } from "./gemm_pool.ts";
 import { type GemmSpec, splitGemm } from "./gemm_split.ts";
-import { FUSED_KERNELS } from "./fused.ts";
 import { patchWasm } from "./wasm_patches.ts";
 
 interface WasmBackendLike {
@@ -61,7 +60,7 @@ export interface PatchBlasOptions {
    * single-threaded BLAS (see `gemm_pool.ts`), instead of using OpenBLAS's own threads. On our 2-core machines the
    * two measured within run-to-run noise of each other for the GPT bench step (README, "Speed"), so the simpler
    * OpenBLAS threads are the default; the pool is what makes `defer` possible.
-   * @default {MEMTRAIN_BLAS_POOL "1"/"0" if set, else `defer`}
+   * @default {`defer`} (`initBackend` passes `MEMTRAIN_BLAS_POOL` when set)
    */
   pool?: boolean;
   /**
@@ -70,7 +69,7 @@ export interface PatchBlasOptions {
    * worker is done with them, which raised GPT-small's step peak by 9 MiB (4.7%); off by default, since memtrain is
    * about memory.
    * Needs the pool (it is started for it unless `pool: false`).
-   * @default {false unless the environment variable MEMTRAIN_BLAS_DEFER is "1"}
+   * @default {false} (`initBackend` passes `MEMTRAIN_BLAS_DEFER=1` when set)
    */
   defer?: boolean;
 }
@@ -133,10 +132,8 @@ export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
   const existing = state();
   existing?.deferred?.dispose();
   existing?.pool?.close();
-  const defer = options.defer ?? envFlag("MEMTRAIN_BLAS_DEFER", false);
-  const pool = threads > 1 && (options.pool ?? envFlag("MEMTRAIN_BLAS_POOL", defer))
-    ? spawnPool(lib.path, threads - 1)
-    : undefined;
+  const defer = options.defer ?? false;
+  const pool = threads > 1 && (options.pool ?? defer) ? spawnPool(lib.path, threads - 1) : undefined;
   const deferred = pool && defer ? new DeferredGemms(pool, 0, tf.backend() as unknown as FencedBackend) : undefined;
   lib.setThreads(pool ? 1 : threads);
   if (existing) {
@@ -152,13 +149,10 @@ export function patchBlas(options: PatchBlasOptions = {}): BlasPatchInfo {
     }
     patchWasm(); // first, so unpatchBlas restores its transposing BatchMatMul
     const previous = new Map<string, tf.KernelConfig>(KERNELS.map((name) => [name, tf.getKernel(name, "wasm")!]));
-    const colSum = tf.getKernel(FUSED_KERNELS.columnSum, "wasm");
-    if (colSum) previous.set(colSum.kernelName, colSum);
     const s: PatchState = { lib, threads, previous, pool, deferred };
     (globalThis as Record<symbol, PatchState | undefined>)[STATE] = s;
     register({ ...previous.get("BatchMatMul")!, kernelFunc: (args) => batchMatMul(args, s) });
     register({ ...previous.get("_FusedMatMul")!, kernelFunc: (args) => fusedMatMul(args, s) });
-    if (colSum) register({ ...colSum, kernelFunc: (args) => columnSum(args, s) });
     register({ kernelName: DEFERRED_MATMUL, backendName: "wasm", kernelFunc: (args) => deferredMatMul(args, s) });
   }
   return blasPatchInfo()!;
@@ -170,16 +164,6 @@ function spawnPool(path: string, workers: number): GemmPool | undefined {
     return GemmPool.spawn(path, workers);
   } catch {
     return undefined;
-  }
-}
-
-/** The environment variable `name` as a flag ("0" false, "1" true), else `fallback` (also without --allow-env). */
-function envFlag(name: string, fallback: boolean): boolean {
-  try {
-    const v = Deno.env.get(name);
-    return v === "0" ? false : v === "1" ? true : fallback;
-  } catch {
-    return fallback;
   }
 }
 
@@ -389,12 +373,22 @@ function deferredMatMul(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.T
 
 let ones = new Float32Array(0);
 
-/** `MemtrainColumnSum` (`x [N, C]` -> `[C]`, row sums of each column) as one `cblas_sgemv`: `xᵀ·1`. */
-function columnSum(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.TensorInfo | tf.TensorInfo[] {
+/**
+ * The column sums of `x [N, C]` (`args.inputs.x`) as one `cblas_sgemv`, `xᵀ·1` -> `[C]`, while the BLAS patch is
+ * active and the library has sgemv; undefined otherwise (or for an empty or non-2-D float32 input), so the caller's
+ * kernel (the layers' `MemtrainColumnSum`, `lib/nn/kernels/matmul.ts`) uses its own path.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const out = blasColumnSum(args) ?? columnSumByMatMul(args);
+ * ```
+ */
+export function blasColumnSum(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo | undefined {
+  const s = state();
   const x = args.inputs.x as tf.TensorInfo;
-  const sgemv = s.lib.rawSgemv;
+  const sgemv = s?.lib.rawSgemv;
   if (!sgemv || x.dtype !== "float32" || x.shape.length !== 2 || x.shape[0] === 0 || x.shape[1] === 0) {
-    return s.previous.get(FUSED_KERNELS.columnSum)!.kernelFunc(args); // its checks and errors
+    return undefined;
   }
   const [n, c] = x.shape;
   const be = args.backend as unknown as WasmBackendLike;

@@ -1,5 +1,7 @@
 /**
- * Backend selection: `initBackend()` picks and initializes the tfjs backend memtrain runs on.
+ * Backend selection: `initBackend()` picks and initializes the tfjs backend memtrain runs on, and resolves the
+ * backend options (`options.ts`). This is the one place that reads memtrain's backend environment variables
+ * ({@linkcode backendOptionsFromEnv}): explicit options override them.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -7,6 +9,7 @@ import { patchWasm } from "./wasm_patches.ts";
 import { meter } from "../memory/meter.ts";
 import { describeFailures, findBlas } from "./blas.ts";
 import { patchBlas, unpatchBlas, whenBlasPoolReady } from "./blas_patch.ts";
+import { type BackendOptions, DEFAULT_BACKEND_OPTIONS, updateBackendOptions } from "./options.ts";
 
 /**
  * Backends memtrain can run on. `blas` is the wasm backend with matmuls computed by OpenBLAS (see
@@ -15,12 +18,24 @@ import { patchBlas, unpatchBlas, whenBlasPoolReady } from "./blas_patch.ts";
  */
 export type BackendName = "auto" | "wasm" | "blas" | "cpu" | "tensorflow";
 
-/** Options for {@linkcode initBackend}. */
+/**
+ * Options for {@linkcode initBackend}. Each one left out comes from its environment variable when set (see
+ * {@linkcode backendOptionsFromEnv}), else its default; the result is what `backendOptions()` returns afterwards.
+ */
 export interface InitBackendOptions {
   /** Which backend to use. @default {"auto"} (or the `MEMTRAIN_BACKEND` environment variable) */
   backend?: BackendName;
   /** Print one line saying which backend was chosen and why. @default {false} */
   verbose?: boolean;
+  /** Run the fused wasm kernels (wasm and blas). @default {true, false when MEMTRAIN_FUSED is "0"} */
+  fused?: boolean;
+  /**
+   * Kernel groups to turn off alone (`"nn"`, `"mesa"`, `"optim"`).
+   * @default {[], ["mesa"] when MEMTRAIN_FUSED_MESA is "0"}
+   */
+  fusedOff?: readonly string[];
+  /** Let the fused kernels use their WebAssembly SIMD loops. @default {true} */
+  simd?: boolean;
   /**
    * BLAS threads for the blas backend.
    * @default {the `MEMTRAIN_BLAS_THREADS` environment variable, else navigator.hardwareConcurrency}
@@ -40,6 +55,74 @@ export interface InitBackendOptions {
   blasDefer?: boolean;
   /** BLAS library name or path for the blas backend. @default {`MEMTRAIN_BLAS_PATH`, else the OpenBLAS search list} */
   blasPath?: string;
+}
+
+/** {@linkcode InitBackendOptions} as read from the environment, with the raw thread count kept for its error. */
+export interface EnvBackendOptions extends Omit<InitBackendOptions, "verbose" | "blasThreads"> {
+  /** `MEMTRAIN_BLAS_THREADS` as given (validated by `initBackend` when blas is chosen). */
+  blasThreads?: string;
+}
+
+function envGet(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env
+  }
+}
+
+/** "0" false, "1" true, else undefined. */
+function flag(v: string | undefined): boolean | undefined {
+  return v === "0" ? false : v === "1" ? true : undefined;
+}
+
+/**
+ * Memtrain's backend environment variables as options (only those set): `MEMTRAIN_BACKEND`, `MEMTRAIN_FUSED=0|1`,
+ * `MEMTRAIN_FUSED_MESA=0` (`fusedOff: ["mesa"]`), `MEMTRAIN_BLAS_THREADS`, `MEMTRAIN_BLAS_POOL=0|1`,
+ * `MEMTRAIN_BLAS_DEFER=0|1` and `MEMTRAIN_BLAS_PATH`. The only reader of these variables (`initBackend` calls it);
+ * `get` defaults to `Deno.env.get` (nothing without `--allow-env`).
+ *
+ * @example Usage
+ * ```ts
+ * import { backendOptionsFromEnv } from "./init.ts";
+ * const env = { MEMTRAIN_FUSED_MESA: "0", MEMTRAIN_BLAS_DEFER: "1" } as Record<string, string>;
+ * backendOptionsFromEnv((name) => env[name]); // { fusedOff: ["mesa"], blasDefer: true }
+ * ```
+ */
+export function backendOptionsFromEnv(get: (name: string) => string | undefined = envGet): EnvBackendOptions {
+  const out: EnvBackendOptions = {};
+  const backend = get("MEMTRAIN_BACKEND");
+  if (backend) out.backend = backend as BackendName;
+  const fused = flag(get("MEMTRAIN_FUSED"));
+  if (fused !== undefined) out.fused = fused;
+  if (get("MEMTRAIN_FUSED_MESA") === "0") out.fusedOff = ["mesa"];
+  const threads = get("MEMTRAIN_BLAS_THREADS");
+  if (threads) out.blasThreads = threads;
+  const pool = flag(get("MEMTRAIN_BLAS_POOL"));
+  if (pool !== undefined) out.blasPool = pool;
+  const defer = flag(get("MEMTRAIN_BLAS_DEFER"));
+  if (defer !== undefined) out.blasDefer = defer;
+  const path = get("MEMTRAIN_BLAS_PATH");
+  if (path) out.blasPath = path;
+  return out;
+}
+
+/**
+ * Resolves the options object: each field from `options`, else the environment, else the default. The thread count
+ * is validated later, when the blas backend is chosen.
+ */
+function resolveOptions(options: InitBackendOptions, env: EnvBackendOptions): BackendOptions {
+  const d = DEFAULT_BACKEND_OPTIONS;
+  const blasDefer = options.blasDefer ?? env.blasDefer ?? d.blasDefer;
+  return {
+    fused: options.fused ?? env.fused ?? d.fused,
+    fusedOff: [...(options.fusedOff ?? env.fusedOff ?? d.fusedOff)],
+    simd: options.simd ?? d.simd,
+    blasThreads: options.blasThreads ?? (env.blasThreads !== undefined ? Number(env.blasThreads) : d.blasThreads),
+    blasPool: options.blasPool ?? env.blasPool ?? blasDefer,
+    blasDefer,
+    blasPath: options.blasPath ?? env.blasPath ?? d.blasPath,
+  };
 }
 
 /** What {@linkcode initBackend} chose. */
@@ -83,23 +166,27 @@ async function tryTfjsNode(explicit: boolean): Promise<string | undefined> {
 let current: BackendInfo | undefined;
 
 /**
- * Initializes the tfjs backend and applies memtrain's fixes for it.
+ * Initializes the tfjs backend, applies memtrain's fixes for it, and sets the backend options (`backendOptions()`)
+ * from `options`, else the environment, else the defaults.
  *
  * @example Usage
  * ```ts ignore
  * const info = await initBackend({ backend: "blas", blasThreads: 2 });
  * console.log(info.name, info.tfBackend); // "blas" "wasm"
+ * await initBackend({ backend: "wasm", fusedOff: ["mesa"] }); // Mesa's op chains, the other kernels fused
  * ```
  * @throws {RangeError} for an unknown backend name, a bad BLAS thread count, or when the requested backend cannot
  * start (for "blas": no BLAS library loads; `auto` falls back to wasm with a note instead).
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
-  const requested = options.backend ?? (Deno.env.get("MEMTRAIN_BACKEND") as BackendName | undefined) ?? "auto";
+  const env = backendOptionsFromEnv();
+  const requested = options.backend ?? env.backend ?? "auto";
   if (!VALID.includes(requested)) {
     throw new RangeError(
       `Cannot initialize backend: 'backend' must be one of ${VALID.join(", ")}: current value is "${requested}"`,
     );
   }
+  const resolved = resolveOptions(options, env);
   tf.enableProdMode();
   const notes: string[] = [];
   let chosen: Exclude<BackendName, "auto">;
@@ -125,7 +212,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     chosen = "wasm";
   }
   if (chosen === "blas") {
-    blas = findBlas(options.blasPath);
+    blas = findBlas(resolved.blasPath);
     if (!blas.lib) {
       const tried = describeFailures(blas.failures);
       if (requested === "blas") {
@@ -138,7 +225,9 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       chosen = "wasm";
     }
   }
-  const threads = chosen === "blas" ? blasThreads(options.blasThreads) : 0;
+  const threads = chosen === "blas" ? blasThreads(options.blasThreads, env.blasThreads) : 0;
+  // in force from here on (the fused ops read them at every call)
+  updateBackendOptions(chosen === "blas" ? { ...resolved, blasThreads: threads } : resolved);
   if (chosen === "wasm" || chosen === "blas") {
     await import("@tensorflow/tfjs-backend-wasm");
     if (!(await tf.setBackend("wasm"))) {
@@ -151,14 +240,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   await tf.ready();
   meter(); // count unique buffers from here on
   if (chosen === "blas") {
-    let info = patchBlas({
-      lib: blas!.lib,
-      threads,
-      ...(options.blasPool === undefined ? {} : { pool: options.blasPool }),
-      ...(options.blasDefer === undefined ? {} : { defer: options.blasDefer }),
-    });
+    let info = patchBlas({ lib: blas!.lib, threads, pool: resolved.blasPool, defer: resolved.blasDefer });
     if (info.pool && !(await whenBlasPoolReady())) {
       info = patchBlas({ lib: blas!.lib, threads, pool: false });
+      updateBackendOptions({ blasPool: false, blasDefer: false });
       notes.push("GEMM worker threads did not start; using OpenBLAS threads");
     }
     const via = info.file && info.file !== info.path ? `${info.file} (via ${info.path})` : info.path;
@@ -178,8 +263,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   return current;
 }
 
-function blasThreads(option: number | undefined): number {
-  const fromEnv = option === undefined ? Deno.env.get("MEMTRAIN_BLAS_THREADS") : undefined;
+function blasThreads(option: number | undefined, env: string | undefined): number {
+  const fromEnv = option === undefined ? env : undefined;
   const value = option ?? (fromEnv ? Number(fromEnv) : navigator.hardwareConcurrency ?? 1);
   if (!Number.isInteger(value) || value < 1) {
     const shown = fromEnv !== undefined ? `"${fromEnv}" (MEMTRAIN_BLAS_THREADS)` : String(value);

@@ -1,19 +1,36 @@
 /**
- * Backend selection and fixes.
+ * Backend selection and fixes, the backend options, and the fused-kernel registry.
  * @module
  */
-export { type BackendInfo, backendInfo, type BackendName, initBackend, type InitBackendOptions } from "./init.ts";
-export { isWasmPatched, patchWasm } from "./wasm_patches.ts";
 export {
-  FUSED_KERNELS,
-  fusedKernelsActive,
+  type BackendInfo,
+  backendInfo,
+  type BackendName,
+  backendOptionsFromEnv,
+  type EnvBackendOptions,
+  initBackend,
+  type InitBackendOptions,
+} from "./init.ts";
+export {
+  type BackendOptions,
+  backendOptions,
+  DEFAULT_BACKEND_OPTIONS,
   fusedKernelsEnabled,
-  registerFusedKernels,
-  runFused,
   setFusedKernels,
   setFusedSimd,
-} from "./fused.ts";
-export { MESA_KERNELS } from "./fused_mesa.ts";
+} from "./options.ts";
+export {
+  fusedActive,
+  fusedKernels,
+  fusedKernelsInstalled,
+  type FusedOp,
+  fusedOp,
+  type FusedOpSpec,
+  installFusedKernels,
+  runFused,
+  type RunKernel,
+} from "./registry.ts";
+export { isWasmPatched, patchWasm } from "./wasm_patches.ts";
 export {
   blasCandidates,
   type BlasLibrary,

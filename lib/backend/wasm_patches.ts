@@ -5,11 +5,11 @@
  * 2. `BatchMatMul` with `transposeA`/`transposeB` materializes the transpose and calls the fast kernel (the stock
  *    transposed path is 10-40x slower).
  * 3. `UnsortedSegmentSum` exists, so the gradient of `tf.gather` (embeddings) works on wasm.
- * 4. memtrain's fused kernels (`fused.ts`) are registered.
+ * 4. memtrain's fused kernels (every op in the kernel registry, `registry.ts`) are registered with the engine.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { registerFusedKernels } from "./fused.ts";
+import { installFusedKernels } from "./registry.ts";
 
 interface WasmBackendLike {
   incRef(dataId: unknown): void;
@@ -132,6 +132,6 @@ export function patchWasm(): void {
     }
     return out;
   });
-  registerFusedKernels();
+  installFusedKernels();
   (globalThis as Record<symbol, unknown>)[PATCHED] = true;
 }

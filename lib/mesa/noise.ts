@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { mixSeed, uniformAt } from "../backend/noise_hash.ts";
+import { mixSeed, uniformAt } from "./noise_hash.ts";
 
 export { mixSeed, uniformAt };
 

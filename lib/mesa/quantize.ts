@@ -10,41 +10,23 @@
  * Groups come from a {@linkcode GroupLayout}: the tensor is viewed as `[pre, G, rest]` with the G groups as
  * contiguous blocks along the layer's group axis, so every reduction and broadcast runs over the innermost axis.
  *
- * On the wasm and blas backends (no gradient tape recording, not `MEMTRAIN_FUSED=0` or `MEMTRAIN_FUSED_MESA=0`), {@linkcode groupMinMax},
- * {@linkcode quantizeBytes} and {@linkcode dequantize} of byte codes run one fused kernel each
- * (`lib/backend/fused_mesa.ts`) instead of the op chains here; the results are bit-identical (same float32 steps,
- * same noise stream), and the op chains stay the path everywhere else and the tests' oracle.
+ * {@linkcode groupMinMax}, {@linkcode quantizeBytes} and {@linkcode dequantize} of byte codes are ops of the backend's
+ * kernel registry (group `"mesa"`): on the wasm and blas backends (no gradient tape recording, not switched off in the
+ * backend options, e.g. by `MEMTRAIN_FUSED=0` or `MEMTRAIN_FUSED_MESA=0`) each runs one fused kernel (`kernels.ts`)
+ * instead of the op chains here; the results are bit-identical (same float32 steps, same noise stream), and the op
+ * chains stay the path everywhere else and the tests' oracle.
  *
  * References: Pan et al., "Mesa: A Memory-saving Training Framework for Transformers", arXiv:2111.11124.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedKernelsActive, runFused } from "../backend/fused.ts";
-import { MESA_KERNELS } from "../backend/fused_mesa.ts";
+import { fusedOp } from "../backend/registry.ts";
+import { dequantizeKernel, MESA_KERNELS, minMaxKernel, quantizeKernel } from "./kernels.ts";
+import { LEVELS, RANGE_EPS } from "./levels.ts";
 import { uniformNoise } from "./noise.ts";
 import { packBytes, unpackBytes } from "./storage.ts";
 
-/**
- * Number of code levels (8 bits): codes run 0..255 and the step is Δ = α/(LEVELS − 1).
- *
- * @example Usage
- * ```ts
- * import { LEVELS } from "./quantize.ts";
- * const delta = 2 / (LEVELS - 1); // step for a range α = 2
- * ```
- */
-export const LEVELS = 256;
-
-/**
- * Added to every range α so a zero-range (constant) group quantizes to β exactly instead of NaN.
- *
- * @example Usage
- * ```ts
- * import { RANGE_EPS } from "./quantize.ts";
- * const scale = 255 / (0 + RANGE_EPS); // finite for a constant group
- * ```
- */
-export const RANGE_EPS = 1e-8;
+export { LEVELS, RANGE_EPS };
 
 /**
  * Channel groups used for 2-D `[N, C]` tensors under `"head-wise"` grouping (the model presets have 4 heads, so this
@@ -103,23 +85,6 @@ export function groupLayout(shape: readonly number[], groupAxis: number | undefi
   return { groups: g, shape3: [pre, g, size / pre / g] };
 }
 
-let mesaEnvOff: boolean | undefined;
-
-/**
- * True when the fused Mesa kernels run: {@linkcode fusedKernelsActive} and not `MEMTRAIN_FUSED_MESA=0` (which turns
- * off only these, for A/B timing against the op chains with the other fused kernels on).
- */
-function mesaFused(): boolean {
-  if (mesaEnvOff === undefined) {
-    try {
-      mesaEnvOff = Deno.env.get("MEMTRAIN_FUSED_MESA") === "0";
-    } catch {
-      mesaEnvOff = false; // no --allow-env
-    }
-  }
-  return !mesaEnvOff && fusedKernelsActive();
-}
-
 /** A layout as kernel attributes. */
 function layoutAttrs(layout: GroupLayout): { pre: number; groups: number; rest: number } {
   const [pre, groups, rest] = layout.shape3;
@@ -145,15 +110,24 @@ function col(t: tf.Tensor, groups: number): tf.Tensor {
  * ```
  */
 export function groupMinMax(x: tf.Tensor, layout: GroupLayout): { min: tf.Tensor1D; max: tf.Tensor1D } {
-  if (mesaFused() && x.dtype === "float32") {
-    const [min, max] = runFused<tf.Tensor[]>(MESA_KERNELS.minMax, { x }, layoutAttrs(layout));
-    return { min: min as tf.Tensor1D, max: max as tf.Tensor1D };
-  }
-  return tf.tidy(() => {
-    const x3 = x.reshape(layout.shape3 as [number, number, number]);
-    return { min: tf.min(tf.min(x3, 2), 0) as tf.Tensor1D, max: tf.max(tf.max(x3, 2), 0) as tf.Tensor1D };
-  });
+  return minMaxOp(x, layout);
 }
+
+const minMaxOp = fusedOp({
+  name: MESA_KERNELS.minMax,
+  group: "mesa",
+  kernel: () => minMaxKernel as unknown as tf.KernelFunc,
+  accepts: (x: tf.Tensor) => x.dtype === "float32",
+  fused: (run, x: tf.Tensor, layout: GroupLayout) => {
+    const [min, max] = run<tf.Tensor[]>({ x }, layoutAttrs(layout));
+    return { min: min as tf.Tensor1D, max: max as tf.Tensor1D };
+  },
+  stock: (x: tf.Tensor, layout: GroupLayout) =>
+    tf.tidy(() => {
+      const x3 = x.reshape(layout.shape3 as [number, number, number]);
+      return { min: tf.min(tf.min(x3, 2), 0) as tf.Tensor1D, max: tf.max(tf.max(x3, 2), 0) as tf.Tensor1D };
+    }),
+});
 
 /** Options for {@linkcode quantize}. */
 export interface QuantizeOptions {
@@ -217,15 +191,25 @@ export function quantizeBytes(
   layout: GroupLayout,
   options: QuantizeOptions = {},
 ): tf.Tensor {
-  if (mesaFused() && x.dtype === "float32" && alpha.dtype === "float32" && beta.dtype === "float32") {
-    return runFused<tf.Tensor>(MESA_KERNELS.quantize, { x, alpha, beta }, {
+  return quantizeBytesOp(x, alpha, beta, layout, options);
+}
+
+const floats = (...ts: tf.Tensor[]) => ts.every((t) => t.dtype === "float32");
+
+const quantizeBytesOp = fusedOp({
+  name: MESA_KERNELS.quantize,
+  group: "mesa",
+  kernel: () => quantizeKernel,
+  accepts: (x: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor) => floats(x, alpha, beta),
+  fused: (run, x: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor, layout: GroupLayout, options: QuantizeOptions) =>
+    run<tf.Tensor>({ x, alpha, beta }, {
       ...layoutAttrs(layout),
       seed: options.seed ?? 0,
       nearest: options.rounding === "nearest",
-    });
-  }
-  return tf.tidy(() => packBytes(quantize(x, alpha, beta, layout, options)));
-}
+    }),
+  stock: (x: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor, layout: GroupLayout, options: QuantizeOptions) =>
+    tf.tidy(() => packBytes(quantize(x, alpha, beta, layout, options))),
+});
 
 /**
  * Dequantizes codes (int32, float32, or bytes from `packBytes`) back to float32 `codes·α/255 + β`, reshaped to
@@ -246,17 +230,22 @@ export function dequantize(
   layout: GroupLayout,
   shape: readonly number[] = codes.shape,
 ): tf.Tensor {
-  if (codes.dtype === "bool" && mesaFused() && alpha.dtype === "float32" && beta.dtype === "float32") {
-    return runFused<tf.Tensor>(MESA_KERNELS.dequantize, { codes, alpha, beta }, {
-      ...layoutAttrs(layout),
-      shape: shape.slice(),
-    });
-  }
-  return tf.tidy(() => {
-    const g = layout.groups;
-    const c = codes.dtype === "bool" ? unpackBytes(codes, "float32") : codes.cast("float32");
-    const step = tf.div(tf.add(col(alpha, g), RANGE_EPS), LEVELS - 1); // Δ per group
-    const x3 = tf.add(tf.mul(c.reshape(layout.shape3 as [number, number, number]), step), col(beta, g));
-    return x3.reshape(shape as number[]);
-  });
+  return dequantizeOp(codes, alpha, beta, layout, shape);
 }
+
+const dequantizeOp = fusedOp({
+  name: MESA_KERNELS.dequantize,
+  group: "mesa",
+  kernel: () => dequantizeKernel,
+  accepts: (codes: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor) => codes.dtype === "bool" && floats(alpha, beta),
+  fused: (run, codes: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor, layout: GroupLayout, shape: readonly number[]) =>
+    run<tf.Tensor>({ codes, alpha, beta }, { ...layoutAttrs(layout), shape: shape.slice() }),
+  stock: (codes: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor, layout: GroupLayout, shape: readonly number[]) =>
+    tf.tidy(() => {
+      const g = layout.groups;
+      const c = codes.dtype === "bool" ? unpackBytes(codes, "float32") : codes.cast("float32");
+      const step = tf.div(tf.add(col(alpha, g), RANGE_EPS), LEVELS - 1); // Δ per group
+      const x3 = tf.add(tf.mul(c.reshape(layout.shape3 as [number, number, number]), step), col(beta, g));
+      return x3.reshape(shape as number[]);
+    }),
+});

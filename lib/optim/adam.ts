@@ -7,7 +7,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { FUSED_KERNELS, fusedKernelsActive, runFused } from "../backend/fused.ts";
 import type { Params } from "../nn/params.ts";
 import {
   checkCount,
@@ -20,6 +19,7 @@ import {
 } from "./_validate.ts";
 import { mapKept, zerosLikeKept } from "./_tree.ts";
 import type { Schedule } from "./schedule.ts";
+import { adamBiasCorrection, adamFusable as fusable, adamUpdate } from "./adam_kernel.ts";
 import { chain, type EmptyState, type GradientTransform, type UpdateExtras } from "./transform.ts";
 
 /** Options for {@linkcode scaleByAdam}. */
@@ -69,7 +69,8 @@ function perParam(
  * Rescales updates by Adam's rule, with bias correction and no learning rate:
  * `mu = b1 mu + (1-b1) g`, `nu = b2 nu + (1-b2) g^2`, `u = mû / (sqrt(nû) + eps)` where `mû = mu / (1-b1^t)` and
  * `nû = nu / (1-b2^t)` at step t = count + 1. Computed as `(sqrt(1-b2^t) / (1-b1^t)) mu / (sqrt(nu) + eps
- * sqrt(1-b2^t))`, the same value with fewer elementwise ops.
+ * sqrt(1-b2^t))`, the same value with fewer elementwise ops (`adamBiasCorrection`, shared with the fused update), as
+ * one `adamUpdate` per parameter (the fused `MemtrainAdam` kernel on wasm/blas, else tfjs ops).
  *
  * @param options Decay rates and epsilon.
  * @returns A transform with state {@linkcode ScaleByAdamState}.
@@ -103,23 +104,11 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
       const count = checkCount(fn, state) + 1;
       checkSameKeys(`update ${fn}`, "grads", grads, "state.mu", state.mu);
       checkSameKeys(`update ${fn}`, "grads", grads, "state.nu", state.nu);
-      const bc1 = 1 - b1 ** count;
-      const sqrtBc2 = Math.sqrt(1 - b2 ** count);
-      const stepScale = sqrtBc2 / bc1;
-      const epsHat = eps * sqrtBc2;
-      const fused = fusedKernelsActive();
-      const { mu, nu, updates } = perParam(Object.keys(grads), (k) => {
-        const g = grads[k];
-        const attrs = { b1, b2, stepScale, epsHat, scale: 1, wd: 0 };
-        return fused && fusable(g, state.mu[k], state.nu[k])
-          ? runFused<tf.Tensor[]>(FUSED_KERNELS.adam, { g, m: state.mu[k], v: state.nu[k] }, attrs)
-          : tf.tidy(() => {
-            const m = tf.add(tf.mul(state.mu[k], b1), tf.mul(g, 1 - b1));
-            const v = tf.add(tf.mul(state.nu[k], b2), tf.mul(tf.square(g), 1 - b2));
-            const u = tf.div(tf.mul(m, stepScale), tf.add(tf.sqrt(v), epsHat));
-            return [m, v, u];
-          });
-      });
+      const attrs = { b1, b2, ...adamBiasCorrection(b1, b2, eps, count), scale: 1, wd: 0 };
+      const { mu, nu, updates } = perParam(
+        Object.keys(grads),
+        (k) => adamUpdate(grads[k], state.mu[k], state.nu[k], undefined, attrs),
+      );
       return { updates, state: { count, mu, nu } };
     },
   };
@@ -337,15 +326,6 @@ export function adam(options: AdamOptions): GradientTransform<[ScaleByAdamState,
   return withFusedUpdate(chain(scaleByAdam({ b1, b2, eps }), scaleByLearningRate(lr)), { b1, b2, eps, lr });
 }
 
-/** True when the fused Adam kernel can take these tensors (same-shaped float32). */
-function fusable(...ts: (tf.Tensor | undefined)[]): boolean {
-  const shape = ts[0]!.shape;
-  return ts.every((t) =>
-    t instanceof tf.Tensor && !t.isDisposed && t.dtype === "float32" && t.rank === shape.length &&
-    t.shape.every((d, i) => d === shape[i])
-  );
-}
-
 function sameKeys(a: Record<string, unknown>, b: unknown): boolean {
   if (b === null || typeof b !== "object") return false;
   const ka = Object.keys(a), kb = Object.keys(b);
@@ -362,8 +342,9 @@ interface FusedAdamOptions {
 }
 
 /**
- * `base` (the adam or adamw chain) with a one-pass update: when the fused kernels are active and the inputs are what
- * `init` made, each parameter's moments and final update `-lr·(adam + decay)` come from one `MemtrainAdam` kernel,
+ * `base` (the adam or adamw chain) with a one-pass update: when the fused Adam kernel is active (`adamUpdate.active()`)
+ * and the inputs are what `init` made, each parameter's moments and final update `-lr·(adam + decay)` come from one
+ * `MemtrainAdam` kernel (`adam_kernel.ts`),
  * with the state laid out exactly as the chain's. Anything unusual (a foreign state, missing params, a bad schedule
  * value, other dtypes) runs the chain itself, which gives the usual errors.
  */
@@ -372,7 +353,7 @@ function withFusedUpdate<S>(base: GradientTransform<S>, o: FusedAdamOptions): Gr
   return {
     init: (params) => base.init(params),
     update(grads: Params, state: S, params?: Params, extras?: UpdateExtras) {
-      if (!fusedKernelsActive() || !Array.isArray(state) || state.length !== parts) {
+      if (!adamUpdate.active() || !Array.isArray(state) || state.length !== parts) {
         return base.update(grads, state, params, extras);
       }
       const adamState = state[0] as Partial<ScaleByAdamState> | undefined;
@@ -395,12 +376,10 @@ function withFusedUpdate<S>(base: GradientTransform<S>, o: FusedAdamOptions): Gr
         return base.update(grads, state, params, extras);
       }
       const count = adamCount + 1;
-      const sqrtBc2 = Math.sqrt(1 - o.b2 ** count);
-      const common = { b1: o.b1, b2: o.b2, stepScale: sqrtBc2 / (1 - o.b1 ** count), epsHat: o.eps * sqrtBc2 };
+      const common = { b1: o.b1, b2: o.b2, ...adamBiasCorrection(o.b1, o.b2, o.eps, count) };
       const { mu, nu, updates } = perParam(keys, (k, i) => {
-        const inputs: Record<string, tf.Tensor> = { g: grads[k], m: mu0[k], v: nu0[k] };
-        if (wd[i] !== 0) inputs.p = params![k];
-        return runFused<tf.Tensor[]>(FUSED_KERNELS.adam, inputs, { ...common, scale: -lr, wd: wd[i] });
+        const p = wd[i] !== 0 ? params![k] : undefined;
+        return adamUpdate(grads[k], mu0[k], nu0[k], p, { ...common, scale: -lr, wd: wd[i] });
       });
       const adam: ScaleByAdamState = { count, mu, nu };
       const lrNext: ScaleByLearningRateState = { count: lrCount + 1 };

@@ -1,13 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import {
-  fusedKernelsActive,
-  fusedKernelsEnabled,
-  MESA_KERNELS,
-  runFused,
-  setFusedKernels,
-  setFusedSimd,
-} from "../../lib/backend/mod.ts";
+import { fusedActive, fusedKernelsEnabled, runFused, setFusedKernels, setFusedSimd } from "../../lib/backend/mod.ts";
+import { MESA_KERNELS } from "../../lib/mesa/kernels.ts";
 import { mesaPolicy } from "../../lib/mesa/policy.ts";
 import {
   dequantize,
@@ -69,7 +63,8 @@ const CASES: { shape: number[]; axis?: number; grouping: Grouping }[] = [
 ];
 
 testOnBackends("mesa fused kernels: active exactly on wasm/blas", (backend) => {
-  assert.equal(fusedKernelsActive(), backend !== "cpu" && fusedKernelsEnabled()); // MEMTRAIN_FUSED=0 turns them off
+  // MEMTRAIN_FUSED=0 or MEMTRAIN_FUSED_MESA=0 turns them off
+  assert.equal(fusedActive("mesa"), backend !== "cpu" && fusedKernelsEnabled("mesa"));
   if (backend === "cpu") return;
   const x = tf.tensor2d([[0, 1, 10, 20], [2, 3, 30, 40]]);
   const [min, max] = runFused<tf.Tensor[]>(MESA_KERNELS.minMax, { x }, { pre: 2, groups: 2, rest: 2 });
@@ -149,7 +144,7 @@ testOnBackends("mesa fused kernels: stock ops under a gradient tape", (backend) 
   if (backend === "cpu") return;
   const x = tf.tensor1d([0, 1, 2, 3]);
   const g = tf.grad((v: tf.Tensor) => {
-    assert.equal(fusedKernelsActive(), false);
+    assert.equal(fusedActive("mesa"), false);
     const { min, max } = groupMinMax(v, groupLayout(v.shape, undefined, "per-tensor"));
     return tf.add(min, max).sum();
   })(x);

@@ -1,21 +1,16 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import {
-  FUSED_KERNELS,
-  fusedKernelsActive,
-  initBackend,
-  setFusedKernels,
-  setFusedSimd,
-} from "../../lib/backend/mod.ts";
-import { createGpt } from "../../lib/models/mod.ts";
-import { Context, SavedStore } from "../../lib/nn/context.ts";
-import type { SavedInfo } from "../../lib/nn/policy.ts";
-import { keepPolicy } from "../../lib/nn/policy.ts";
-import { Sequence } from "../../lib/nn/sequence.ts";
-import * as F from "../../lib/nn/_fused.ts";
-import { backprop } from "../../lib/train/mod.ts";
-import { assertNoLeaks, maxRelError } from "../_util/assert_close.ts";
-import { BLAS_AVAILABLE, testOnBackends } from "../_util/backends.ts";
+import { fusedActive, initBackend, setFusedKernels, setFusedSimd } from "../../../lib/backend/mod.ts";
+import { createGpt } from "../../../lib/models/mod.ts";
+import { Context, SavedStore } from "../../../lib/nn/context.ts";
+import type { SavedInfo } from "../../../lib/nn/policy.ts";
+import { keepPolicy } from "../../../lib/nn/policy.ts";
+import { Sequence } from "../../../lib/nn/sequence.ts";
+import * as F from "../../../lib/nn/_fused.ts";
+import { NN_KERNELS as FUSED_KERNELS } from "../../../lib/nn/kernels/mod.ts";
+import { backprop } from "../../../lib/train/mod.ts";
+import { assertNoLeaks, maxRelError } from "../../_util/assert_close.ts";
+import { BLAS_AVAILABLE, testOnBackends } from "../../_util/backends.ts";
 
 /** Runs `f` with the fused kernels on and off; returns both results as plain arrays (and disposes the tensors). */
 function bothWays(f: () => tf.Tensor | tf.Tensor[]): { fused: Float32Array[]; stock: Float32Array[] } {
@@ -153,7 +148,7 @@ testOnBackends("fused: a GPT step gives the stock loss, gradients and saved tens
 
 testOnBackends("fused: the kernels run on wasm/blas only, and never while a gradient tape records", async (backend) => {
   const onWasm = backend === "wasm" || backend === "blas";
-  assert.equal(fusedKernelsActive(), onWasm);
+  assert.equal(fusedActive("nn"), onWasm);
   const x = rnd([4, 8], 1);
   const names = async (f: () => unknown) => (await tf.profile(() => void f())).kernels.map((k) => k.name);
   assert.equal((await names(() => F.gelu(x).dispose())).includes(FUSED_KERNELS.gelu), onWasm);
@@ -162,7 +157,7 @@ testOnBackends("fused: the kernels run on wasm/blas only, and never while a grad
   assert.ok(taped.includes("Tanh"));
   const before = setFusedKernels(false);
   try {
-    assert.equal(fusedKernelsActive(), false);
+    assert.equal(fusedActive("nn"), false);
   } finally {
     setFusedKernels(before);
   }

@@ -1,30 +1,28 @@
 /**
- * Fused wasm kernels for Mesa's pack/unpack hot path (`lib/mesa/quantize.ts`), registered with the other fused
- * kernels by `registerFusedKernels` (backend "wasm", so also blas).
- *
- * Each replaces a chain of stock tfjs ops with one pass over the tensor on the wasm heap, viewed as `[pre, G, rest]`
- * (a Mesa `GroupLayout`):
+ * Mesa's fused wasm kernels for the pack/unpack hot path, registered as ops of the backend's kernel registry by
+ * `quantize.ts` (group `"mesa"`, backend "wasm", so also blas). Each replaces a chain of stock tfjs ops with one pass
+ * over the tensor on the wasm heap, viewed as `[pre, G, rest]` (a `GroupLayout`):
  * - {@linkcode MESA_KERNELS.minMax}: per-group minimum and maximum.
  * - {@linkcode MESA_KERNELS.quantize}: codes `clamp(trunc((x − β)·(255/(α + ε)) + u), 0, 255)` written straight into a
- *   `bool` tensor (1 byte per element), with the stochastic-rounding noise `u` generated inline by the same
- *   counter-based hash as `lib/mesa/noise.ts` (`uniformAt`), or `u = ½` for round to nearest.
+ *   `bool` tensor (1 byte per element), with the stochastic-rounding noise `u` = `uniformAt` (`noise_hash.ts`)
+ *   generated inline, or `u = ½` for round to nearest.
  * - {@linkcode MESA_KERNELS.dequantize}: `bool` codes to float32 `codes·((α + ε)/255) + β`.
  *
  * Every step is a float32 operation in the same order as the stock ops, so the codes and the dequantized values are
- * bit-identical to the stock path (`tests/mesa/fused_test.ts` compares them exactly). The loops run in a small
- * WebAssembly module on the backend's heap (`mesaSimdKernels` in `simd.ts`: f32x4 min/max and dequantize; quantize
- * hashes four element indices at a time into noise and does the arithmetic, clamp and byte narrowing on f32x4).
- * Plain JS loops (with `Math.fround`) are the fallback when SIMD is unavailable or off (`setFusedSimd(false)`), and
- * for min/max and dequantize when the group length is not a multiple
- * of 4. Measured per element on blas (4M elements): wasm loops ~0.25 ns min/max, ~1.1 ns quantize with noise (2.2 ns
- * with the sequential xorshift stream used before), ~0.6 ns quantize to nearest, ~0.27 ns dequantize; JS loops
- * ~2-6 ns each; stock op chains ~4 ns min/max, ~9-14 ns quantize + pack, ~1.5 ns dequantize.
+ * bit-identical to the stock path (`tests/mesa/kernels_test.ts` compares them exactly). The loops run in a small
+ * WebAssembly module on the backend's heap (`simd.ts`); plain JS loops (with `Math.fround`) are the fallback when SIMD
+ * is unavailable or off (`setFusedSimd(false)`), and for min/max and dequantize when the group length is not a
+ * multiple of 4. Measured per element on blas (4M elements): wasm loops ~0.25 ns min/max, ~1.1 ns quantize with noise
+ * (2.2 ns with the sequential xorshift stream used before), ~0.6 ns quantize to nearest, ~0.27 ns dequantize; JS
+ * loops ~2-6 ns each; stock op chains ~4 ns min/max, ~9-14 ns quantize + pack, ~1.5 ns dequantize.
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import { heapOffset, simdFor } from "./heap.ts";
+import { checkDtype, f32, heapOffset as ptr, type KernelArgs, sizeOf, u8, wasmOf } from "../backend/heap.ts";
+import type { WasmBackendLike } from "../backend/heap.ts";
+import { LEVELS, RANGE_EPS } from "./levels.ts";
 import { mixSeed, uniformAt } from "./noise_hash.ts";
-import { type MesaSimdKernels, mesaSimdKernels } from "./simd.ts";
+import { mesaSimd } from "./simd.ts";
 
 /** The names the Mesa kernels are registered under (backend "wasm"). */
 export const MESA_KERNELS = {
@@ -39,38 +37,13 @@ export const MESA_KERNELS = {
   dequantize: "MemtrainMesaDequantize",
 } as const;
 
-/** Must equal `LEVELS − 1` and `RANGE_EPS` in `lib/mesa/quantize.ts` (not imported: backend does not depend on mesa). */
-const TOP = 255;
-const EPS32 = Math.fround(1e-8);
-
-interface WasmBackendLike {
-  wasm: { asm?: { memory?: WebAssembly.Memory } };
-  dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
-
-type KernelArgs = Parameters<tf.KernelFunc>[0];
+const TOP = LEVELS - 1;
+const EPS32 = Math.fround(RANGE_EPS);
 
 interface Layout3 {
   pre: number;
   groups: number;
   rest: number;
-}
-
-const simdByBackend = new WeakMap<object, MesaSimdKernels | null>();
-
-/** The wasm loops on this backend's memory, or null (no SIMD, or `setFusedSimd(false)`: the JS loops run). */
-function simdOf(be: WasmBackendLike): MesaSimdKernels | null {
-  return simdFor(be, simdByBackend, mesaSimdKernels);
-}
-
-const ptr = heapOffset;
-
-function size(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 function layoutOf(kernel: string, attrs: unknown, n: number): Layout3 {
@@ -81,12 +54,6 @@ function layoutOf(kernel: string, attrs: unknown, n: number): Layout3 {
   return { pre, groups, rest };
 }
 
-function checkDtype(kernel: string, name: string, t: tf.TensorInfo, dtype: tf.DataType): void {
-  if (t.dtype !== dtype) {
-    throw new TypeError(`${kernel}: input '${name}' must be ${dtype}: current dtype is ${t.dtype}`);
-  }
-}
-
 /** α and β per group as float32 values (copied: the views detach when an output grows the heap). */
 function ranges(
   kernel: string,
@@ -95,29 +62,26 @@ function ranges(
   beta: tf.TensorInfo,
   groups: number,
 ): [Float32Array, Float32Array] {
-  checkDtype(kernel, "alpha", alpha, "float32");
-  checkDtype(kernel, "beta", beta, "float32");
-  if (size(alpha.shape) !== groups || size(beta.shape) !== groups) {
+  checkDtype(kernel, { alpha, beta });
+  if (sizeOf(alpha.shape) !== groups || sizeOf(beta.shape) !== groups) {
     throw new TypeError(`${kernel}: alpha and beta must have ${groups} values: [${alpha.shape}] and [${beta.shape}]`);
   }
-  return [
-    (be.typedArrayFromHeap(alpha) as Float32Array).slice(),
-    (be.typedArrayFromHeap(beta) as Float32Array).slice(),
-  ];
+  return [f32(be, alpha).slice(), f32(be, beta).slice()];
 }
 
-function minMaxKernel(args: KernelArgs): tf.TensorInfo[] {
-  const be = args.backend as unknown as WasmBackendLike;
+/** The `MemtrainMesaMinMax` kernel. */
+export function minMaxKernel(args: KernelArgs): tf.TensorInfo[] {
+  const be = wasmOf(args);
   const { x } = args.inputs as Record<string, tf.TensorInfo>;
-  checkDtype(MESA_KERNELS.minMax, "x", x, "float32");
-  const { pre, groups, rest } = layoutOf(MESA_KERNELS.minMax, args.attrs, size(x.shape));
+  checkDtype(MESA_KERNELS.minMax, { x });
+  const { pre, groups, rest } = layoutOf(MESA_KERNELS.minMax, args.attrs, sizeOf(x.shape));
   const mn = be.makeOutput([groups], "float32"), mx = be.makeOutput([groups], "float32");
-  const sk = simdOf(be);
+  const sk = mesaSimd(be);
   if (sk && rest > 0 && rest % 4 === 0) {
     sk.mesaMinMax(ptr(be, x), pre, groups, rest >>> 2, ptr(be, mn), ptr(be, mx));
     return [mn, mx];
   }
-  const xv = be.typedArrayFromHeap(x) as Float32Array;
+  const xv = f32(be, x);
   const lo = new Float64Array(groups).fill(Infinity), hi = new Float64Array(groups).fill(-Infinity);
   let o = 0;
   for (let p = 0; p < pre; p++) {
@@ -133,28 +97,29 @@ function minMaxKernel(args: KernelArgs): tf.TensorInfo[] {
       hi[g] = b;
     }
   }
-  (be.typedArrayFromHeap(mn) as Float32Array).set(lo);
-  (be.typedArrayFromHeap(mx) as Float32Array).set(hi);
+  f32(be, mn).set(lo);
+  f32(be, mx).set(hi);
   return [mn, mx];
 }
 
-function quantizeKernel(args: KernelArgs): tf.TensorInfo {
-  const be = args.backend as unknown as WasmBackendLike;
+/** The `MemtrainMesaQuantize` kernel. */
+export function quantizeKernel(args: KernelArgs): tf.TensorInfo {
+  const be = wasmOf(args);
   const { x, alpha, beta } = args.inputs as Record<string, tf.TensorInfo>;
   const K = MESA_KERNELS.quantize;
-  checkDtype(K, "x", x, "float32");
-  const { pre, groups, rest } = layoutOf(K, args.attrs, size(x.shape));
+  checkDtype(K, { x });
+  const { pre, groups, rest } = layoutOf(K, args.attrs, sizeOf(x.shape));
   const { seed, nearest } = args.attrs as unknown as { seed: number; nearest: boolean };
   const [av, bv] = ranges(K, be, alpha, beta, groups);
   const scales = av.map((a) => TOP / Math.fround(a + EPS32)); // Float32Array.map rounds each to float32
   const out = be.makeOutput(x.shape.slice(), "bool");
-  const sk = simdOf(be);
+  const sk = mesaSimd(be);
   if (sk) {
     const key = mixSeed(seed, 0);
     sk.mesaQuantize(ptr(be, x), ptr(be, out), pre, groups, rest, ptr(be, alpha), ptr(be, beta), key, nearest ? 1 : 0);
     return out;
   }
-  const xv = be.typedArrayFromHeap(x) as Float32Array, cv = be.typedArrayFromHeap(out) as Uint8Array;
+  const xv = f32(be, x), cv = u8(be, out);
   let o = 0;
   if (nearest) {
     for (let p = 0; p < pre; p++) {
@@ -181,24 +146,25 @@ function quantizeKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
-function dequantizeKernel(args: KernelArgs): tf.TensorInfo {
-  const be = args.backend as unknown as WasmBackendLike;
+/** The `MemtrainMesaDequantize` kernel. */
+export function dequantizeKernel(args: KernelArgs): tf.TensorInfo {
+  const be = wasmOf(args);
   const { codes, alpha, beta } = args.inputs as Record<string, tf.TensorInfo>;
   const K = MESA_KERNELS.dequantize;
-  checkDtype(K, "codes", codes, "bool");
-  const n = size(codes.shape);
+  checkDtype(K, { codes }, "bool");
+  const n = sizeOf(codes.shape);
   const { pre, groups, rest } = layoutOf(K, args.attrs, n);
   const shape = ((args.attrs as unknown as { shape?: number[] }).shape ?? codes.shape).slice();
-  if (size(shape) !== n) throw new TypeError(`${K}: shape [${shape}] does not match ${n} codes`);
+  if (sizeOf(shape) !== n) throw new TypeError(`${K}: shape [${shape}] does not match ${n} codes`);
   const [av, bv] = ranges(K, be, alpha, beta, groups);
   const steps = av.map((a) => Math.fround(a + EPS32) / TOP);
   const out = be.makeOutput(shape, "float32");
-  const sk = simdOf(be);
+  const sk = mesaSimd(be);
   if (sk && rest % 4 === 0) {
     sk.mesaDequantize(ptr(be, codes), ptr(be, out), pre, groups, rest >>> 2, ptr(be, alpha), ptr(be, beta));
     return out;
   }
-  const cv = be.typedArrayFromHeap(codes) as Uint8Array, yv = be.typedArrayFromHeap(out) as Float32Array;
+  const cv = u8(be, codes), yv = f32(be, out);
   let o = 0;
   for (let p = 0; p < pre; p++) {
     for (let g = 0; g < groups; g++) {
@@ -207,13 +173,4 @@ function dequantizeKernel(args: KernelArgs): tf.TensorInfo {
     }
   }
   return out;
-}
-
-/** The Mesa kernels as `[name, kernelFunc]` pairs, for `registerFusedKernels`. */
-export function mesaKernelFuncs(): [string, tf.KernelFunc][] {
-  return [
-    [MESA_KERNELS.minMax, minMaxKernel as unknown as tf.KernelFunc],
-    [MESA_KERNELS.quantize, quantizeKernel as unknown as tf.KernelFunc],
-    [MESA_KERNELS.dequantize, dequantizeKernel as unknown as tf.KernelFunc],
-  ];
 }

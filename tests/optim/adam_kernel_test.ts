@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { setFusedKernels, setFusedSimd } from "../../lib/backend/mod.ts";
 import type { Params } from "../../lib/nn/params.ts";
 import { adam, adamw, scaleByAdam } from "../../lib/optim/adam.ts";
+import { adamBiasCorrection, adamUpdate } from "../../lib/optim/adam_kernel.ts";
 import { disposeState, type GradientTransform } from "../../lib/optim/transform.ts";
 import { assertNoLeaks, maxRelError } from "../_util/assert_close.ts";
 import { testOnBackends } from "../_util/backends.ts";
@@ -81,5 +82,48 @@ testOnBackends("fused adamw keeps the chain's state layout and errors", async ()
     assert.throws(() => opt.update(grads, s0), { name: "TypeError", message: /'params' is required/ });
     assert.throws(() => opt.update(grads, [s0[0]] as unknown as typeof s0, params), { name: "TypeError" });
     disposeState([params, grads, s0, r]);
+  });
+});
+
+Deno.test("adamBiasCorrection: stepScale·m / (√v + epsHat) is the textbook m̂ / (√v̂ + eps)", () => {
+  for (const [b1, b2, eps] of [[0.9, 0.999, 1e-8], [0.8, 0.99, 1e-3], [0.5, 0.9, 0]]) {
+    for (const t of [1, 2, 3, 10, 100, 1000]) {
+      const { stepScale, epsHat } = adamBiasCorrection(b1, b2, eps, t);
+      for (const [m, v] of [[0.3, 0.04], [-2, 1e-6], [1e-4, 5]]) {
+        const textbook = (m / (1 - b1 ** t)) / (Math.sqrt(v / (1 - b2 ** t)) + eps);
+        const ours = stepScale * m / (Math.sqrt(v) + epsHat);
+        assert.ok(Math.abs(ours - textbook) <= 1e-12 * Math.abs(textbook), `b1 ${b1} b2 ${b2} t ${t}: ${ours}`);
+      }
+    }
+  }
+});
+
+testOnBackends("adamUpdate's stock ops (scale, decay) equal the adamw chain bit-for-bit", async () => {
+  await assertNoLeaks(() => {
+    const before = setFusedKernels(false);
+    try {
+      const lr = 0.01, weightDecay = 0.1;
+      const opt = adamw({ lr, weightDecay, mask: () => true });
+      const params = tensors(1), grads = tensors(2, 0.5);
+      const s0 = opt.init(params);
+      const { updates, state } = opt.update(grads, s0, params);
+      const common = { b1: 0.9, b2: 0.999, ...adamBiasCorrection(0.9, 0.999, 1e-8, 1) };
+      for (const k of Object.keys(SHAPES)) {
+        const [m, v, u] = adamUpdate(grads[k], s0[0].mu[k], s0[0].nu[k], params[k], {
+          ...common,
+          scale: -lr,
+          wd: weightDecay,
+        });
+        for (
+          const [name, a, b] of [["m", m, state[0].mu[k]], ["v", v, state[0].nu[k]], ["u", u, updates[k]]] as const
+        ) {
+          assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()), `${k} ${name}`);
+        }
+        tf.dispose([m, v, u]);
+      }
+      disposeState([params, grads, s0, updates, state]);
+    } finally {
+      setFusedKernels(before);
+    }
   });
 });
