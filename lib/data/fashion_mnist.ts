@@ -91,11 +91,13 @@ function envDir(): string | undefined {
  * Loads one split of Fashion-MNIST.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { loadFashionMnist } from "./fashion_mnist.ts";
+ * import assert from "node:assert/strict";
  *
- * const test = await loadFashionMnist({ split: "test", limit: 1000 });
- * console.log(test.n, test.classNames[test.labels[0]]); // 1000 "Ankle boot"
+ * const test = await loadFashionMnist({ split: "test", limit: 1000 }); // Debian's dataset-fashion-mnist
+ * assert.equal(test.n, 1000);
+ * assert.equal(test.classNames[test.labels[0]], "Ankle boot");
  * ```
  * @param options The split, an optional example limit and an optional directory.
  * @returns The images scaled to [0, 1] and their labels.
@@ -161,8 +163,13 @@ export interface NormalizeImagesOptions {
  * Returns a copy of `ds` with pixels standardized as `(p - mean) / std`.
  *
  * @example Usage
- * ```ts ignore
- * const train = normalizeImages(await loadFashionMnist({ split: "train" }));
+ * ```ts
+ * import { normalizeImages } from "./fashion_mnist.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ds = { images: Float32Array.of(0, 1), labels: Int32Array.of(0), n: 1, height: 1, width: 2, channels: 1 as const, numClasses: 10 as const, classNames: ["a"] };
+ * const z = normalizeImages(ds, { mean: 0.5, std: 0.5 }); // default: Fashion-MNIST's mean and std
+ * assert.deepEqual(Array.from(z.images), [-1, 1]);
  * ```
  * @param ds The dataset (not modified).
  * @param options The mean and standard deviation.

@@ -124,8 +124,17 @@ export interface LmRunOptions<S> extends RunOptions<S> {
  * Trains a causal LM on random windows of `data.train` and evaluates on the first windows of `data.val`.
  *
  * @example Usage
- * ```ts ignore
- * const r = runLm({ model: gpt, optimizer: adamw({ lr: 3e-3 }), data: corpus, steps: 200, batch: 8, context: 32 });
+ * ```ts
+ * import { runLm } from "./runs.ts";
+ * import { charCorpusFromText } from "../data/mod.ts";
+ * import { createGpt, GPT_PRESETS } from "../models/mod.ts";
+ * import { adamw } from "../optim/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const corpus = charCorpusFromText("the cat sat on the mat. ".repeat(40));
+ * const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: corpus.vocabSize, context: 16 });
+ * const r = runLm({ model: gpt, optimizer: adamw({ lr: 1e-2 }), data: corpus, steps: 30, batch: 4, context: 16 });
+ * assert.ok(r.losses[29] < r.losses[0] && r.peakBytes > 0);
  * ```
  */
 export function runLm<S>(opts: LmRunOptions<S>): RunSummary {
@@ -158,8 +167,22 @@ export interface ClassifierRunOptions<S> extends RunOptions<S> {
  * Trains an image classifier on shuffled epochs of `train` and reports test accuracy.
  *
  * @example Usage
- * ```ts ignore
- * const r = runClassifier({ model: vit, optimizer: adamw({ lr: 1e-3 }), train, test, steps: 500, batch: 64 });
+ * ```ts
+ * import { runClassifier } from "./runs.ts";
+ * import { createVit, VIT_PRESETS } from "../models/mod.ts";
+ * import { adamw } from "../optim/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // Two classes of 28x28 images: dark and bright.
+ * const n = 32, pixels = new Float32Array(n * 784), labels = new Int32Array(n);
+ * for (let i = 0; i < n; i++) {
+ *   labels[i] = i % 2;
+ *   pixels.fill(labels[i] ? 0.9 : 0.1, i * 784, (i + 1) * 784);
+ * }
+ * const ds = { images: pixels, labels, n, height: 28, width: 28, channels: 1 as const, numClasses: 10 as const, classNames: ["dark", "bright"] };
+ * const vit = createVit(VIT_PRESETS.tiny);
+ * const r = runClassifier({ model: vit, optimizer: adamw({ lr: 3e-3 }), train: ds, test: ds, steps: 20, batch: 8 });
+ * assert.equal(r.accuracy, 1);
  * ```
  */
 export function runClassifier<S>(opts: ClassifierRunOptions<S>): RunSummary {
