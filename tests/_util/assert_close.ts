@@ -68,6 +68,45 @@ export function maxRelError(actual: tf.Tensor | ArrayLike<number>, expected: tf.
   return num / Math.max(den, 1e-30);
 }
 
+/**
+ * Norm-relative error `‖a − e‖₂ / ‖e‖₂`: sees a wrong scale (a gradient off by 2x has error 1) where a cosine does
+ * not. 0 when both are all zero; Infinity for NaN or a mismatch against an all-zero `expected`.
+ */
+export function normRelError(actual: tf.Tensor | ArrayLike<number>, expected: tf.Tensor | ArrayLike<number>): number {
+  const a = toArray(actual as tf.Tensor), e = toArray(expected as tf.Tensor);
+  if (a.length !== e.length) throw new Error(`length mismatch: ${a.length} vs ${e.length}`);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - e[i]) ** 2;
+    den += e[i] ** 2;
+  }
+  if (Number.isNaN(num)) return Infinity;
+  if (den === 0) return num === 0 ? 0 : Infinity;
+  return Math.sqrt(num / den);
+}
+
+/** Throws when `normRelError(actual[k], expected[k]) > tol` for any key, naming the worst. Returns the worst error. */
+export function assertNormRelErrors(
+  actual: Record<string, tf.Tensor>,
+  expected: Record<string, tf.Tensor>,
+  tol: number,
+  msg = "",
+): number {
+  const keys = Object.keys(expected);
+  if (Object.keys(actual).sort().join() !== keys.slice().sort().join()) {
+    throw new Error(`${msg}keys differ: [${Object.keys(actual).sort()}] vs [${keys.slice().sort()}]`);
+  }
+  let worst = 0, at = "";
+  for (const k of keys) {
+    const err = normRelError(actual[k], expected[k]);
+    if (!(err <= worst)) [worst, at] = [err, k];
+  }
+  if (!(worst <= tol)) {
+    throw new Error(`${msg}norm-relative error ${worst.toExponential(3)} > ${tol} at ${at}`);
+  }
+  return worst;
+}
+
 /** Counts of what is live: tfjs tensors, the active backend's data buffers, and the meter's live bytes. */
 export interface LiveCounts {
   /** `tf.memory().numTensors`. */

@@ -6,6 +6,9 @@
  */
 import { findBlas, initBackend } from "../../lib/backend/mod.ts";
 import type { BackendName } from "../../lib/backend/mod.ts";
+import { unlessSkipped } from "./skip.ts";
+
+export { ignoredName, unlessSkipped } from "./skip.ts";
 
 /** The backends the numeric tests cover. */
 export type TestBackend = "wasm" | "cpu" | "blas";
@@ -27,19 +30,6 @@ export const BLAS_AVAILABLE: boolean = BLAS_SKIP_REASON === undefined;
 /** Backends the numeric tests run on here. */
 export const TEST_BACKENDS: BackendName[] = ALL_BACKENDS.filter((b) => b !== "blas" || BLAS_AVAILABLE);
 
-/** A test name that carries the reason it is ignored: `"<name> (ignored: <reason>)"`. */
-export function ignoredName(name: string, reason: string): string {
-  return `${name} (ignored: ${reason})`;
-}
-
-/**
- * `{ name, ignore }` for a `Deno.test` definition that needs a condition: when `reason` is defined the test is
- * ignored and its name says why.
- */
-export function unlessSkipped(name: string, reason: string | undefined): { name: string; ignore: boolean } {
-  return reason === undefined ? { name, ignore: false } : { name: ignoredName(name, reason), ignore: true };
-}
-
 /** `{ name, ignore }` for a test that needs OpenBLAS (see {@linkcode unlessSkipped}). */
 export function needsBlas(name: string): { name: string; ignore: boolean } {
   return unlessSkipped(name, BLAS_SKIP_REASON);
@@ -47,11 +37,16 @@ export function needsBlas(name: string): { name: string; ignore: boolean } {
 
 /**
  * Registers `Deno.test("<name> [<backend>]")` for every backend in {@linkcode ALL_BACKENDS}; one that cannot run
- * here is registered as ignored, with the reason in its name.
+ * here, or that `skip` names (with the reason, e.g. too slow there), is registered as ignored with the reason in its
+ * name.
  */
-export function testOnBackends(name: string, fn: (backend: BackendName) => void | Promise<void>): void {
+export function testOnBackends(
+  name: string,
+  fn: (backend: BackendName) => void | Promise<void>,
+  skip: Partial<Record<TestBackend, string>> = {},
+): void {
   for (const backend of ALL_BACKENDS) {
-    const reason = backend === "blas" ? BLAS_SKIP_REASON : undefined;
+    const reason = (backend === "blas" ? BLAS_SKIP_REASON : undefined) ?? skip[backend];
     Deno.test({
       ...unlessSkipped(`${name} [${backend}]`, reason),
       async fn() {
