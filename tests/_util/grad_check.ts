@@ -61,7 +61,7 @@ export function layerGradErrors(
 }
 
 /** Throws when any error exceeds `tol`, listing them all. */
-export function assertGradErrors(errors: GradErrors, tol = 1e-4): void {
+export function assertGradErrors(errors: GradErrors, tol = 1e-5): void {
   const bad = Object.entries(errors).filter(([, e]) => !(e <= tol));
   if (bad.length > 0) {
     throw new Error(`gradient mismatch (tol ${tol}): ${bad.map(([k, e]) => `${k}: ${e.toExponential(2)}`).join(", ")}`);

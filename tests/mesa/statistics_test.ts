@@ -16,6 +16,9 @@ import { assertNoLeaks } from "../_util/assert_close.ts";
 import { testOnImplementations } from "../_util/implementations.ts";
 
 const ROWS = 8, COLS = 512, GROUPS = 4;
+
+/** With `MEMTRAIN_TEST_REPORT=1` the measured statistics are printed. */
+const REPORT = Deno.env.get("MEMTRAIN_TEST_REPORT") === "1";
 const ALPHA = [1, 0.5, 4, 2], BETA = [-0.5, 0, -2, 3];
 
 /**
@@ -65,6 +68,9 @@ testOnImplementations(
       const variance = frac.reduce((a, f) => a + f * (1 - f), 0) / xs.length; // per sample
       const se = Math.sqrt(variance / count); // ≈ 8e-4 steps: a 1% bias (0.01 steps) is ~12 SE
       const mean = sum / count;
+      if (REPORT) {
+        console.log(`measured mean rounding error ${(mean / se).toFixed(2)} SE (SE ${se.toExponential(2)} steps)`);
+      }
       assert.ok(
         Math.abs(mean) <= 4.5 * se,
         `mean rounding error ${mean.toExponential(3)} steps, SE ${se.toExponential(3)}`,
@@ -112,6 +118,7 @@ testOnImplementations(
           let ab = 0, aa = 0, bb = 0;
           for (let i = 0; i < n; i++) [ab, aa, bb] = [ab + e[i] * previous[i], aa + e[i] ** 2, bb + previous[i] ** 2];
           const corr = ab / Math.sqrt(aa * bb);
+          if (REPORT) console.log(`measured successive-pack correlation ${(corr * Math.sqrt(n)).toFixed(2)}/sqrt(n)`);
           assert.ok(
             Math.abs(corr) <= 4.5 / Math.sqrt(n),
             `packs ${k - 1} and ${k}: error correlation ${corr.toFixed(4)}`,
@@ -123,6 +130,7 @@ testOnImplementations(
       const msExpected = frac!.reduce((s, f) => s + f * (1 - f), 0) / n / packs;
       const ms = mean.reduce((s, v) => s + v * v, 0) / n;
       policy.state.dispose();
+      if (REPORT) console.log(`measured mean-square error of the average ${(ms / msExpected).toFixed(3)}x expected`);
       assert.ok(
         ms <= 1.5 * msExpected,
         `mean-square error of the average ${ms.toExponential(3)} vs ${msExpected.toExponential(3)}`,
