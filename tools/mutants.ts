@@ -57,6 +57,7 @@ export function staleReason(m: Mutant, read: (file: string) => string | undefine
 
 /** `N passed`/`M failed` from the last `deno test` summary line, or undefined when there is none. */
 export function testSummary(log: string): { passed: number; failed: number } | undefined {
+  // deno-lint-ignore no-control-regex -- strips ANSI colour codes (ESC [ ... m)
   const lines = log.replace(/\x1b\[[0-9;]*m/g, "").split("\n").filter((l) => /^(ok|FAILED) \| \d+ passed/.test(l));
   const line = lines.at(-1);
   if (!line) return undefined;
