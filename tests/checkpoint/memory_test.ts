@@ -62,7 +62,7 @@ testOnBackends("sqrt checkpointing lowers the measured whole-step peak of an 8-l
 });
 
 testOnBackends("predictPeakSavedBytes equals the measured maximum of the bytes held for backward", () => {
-  const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 24, context: 16, layers: 4 }, { seed: 0 });
+  const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 24, context: 16, dim: 32, layers: 4 }, { seed: 0 });
   const [b, t] = [2, 16];
   const batch = tokenBatch(b, t, 24);
   const weighted = { ...batch, weights: tf.tidy(() => tf.randomUniform([b, t], 0, 1, "float32", 3).round()) };
