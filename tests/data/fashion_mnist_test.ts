@@ -3,6 +3,7 @@ import { DatasetNotFoundError } from "../../lib/data/errors.ts";
 import { FASHION_MNIST_DIR, loadFashionMnist, normalizeImages } from "../../lib/data/fashion_mnist.ts";
 import { encodeIdx, gzip } from "../../lib/data/idx.ts";
 import { assertAllClose } from "../_util/assert_close.ts";
+import { unlessSkipped } from "../_util/skip.ts";
 import { tinyDataset } from "./_tiny_dataset.ts";
 
 const H = 4, W = 3, N = 5;
@@ -122,8 +123,10 @@ Deno.test("loadFashionMnist() validates split and limit before reading", async (
 });
 
 Deno.test({
-  name: "loadFashionMnist() loads the installed test split (10,000 balanced images)",
-  ignore: !installed,
+  ...unlessSkipped(
+    "loadFashionMnist() loads the installed test split (10,000 balanced images)",
+    installed ? undefined : "Fashion-MNIST is not installed (apt package dataset-fashion-mnist)",
+  ),
   fn: async () => {
     const ds = await loadFashionMnist({ split: "test" });
     assert.equal(ds.n, 10_000);
@@ -141,8 +144,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "loadFashionMnist() loads a limited slice of the installed train split",
-  ignore: !installed,
+  ...unlessSkipped(
+    "loadFashionMnist() loads a limited slice of the installed train split",
+    installed ? undefined : "Fashion-MNIST is not installed (apt package dataset-fashion-mnist)",
+  ),
   fn: async () => {
     const ds = await loadFashionMnist({ split: "train", limit: 100 });
     assert.equal(ds.n, 100);

@@ -33,6 +33,12 @@ Deno.test("resolveConfig() parses values by field type", () => {
   assert.equal(resolveConfig(echo, [{ key: "lr", value: "1e-3" }], false).lr, 0.001);
 });
 
+Deno.test("resolveConfig() reads every boolean spelling (true/1/yes/on, false/0/no/off, any case)", () => {
+  const read = (value: string | undefined) => resolveConfig(echo, [{ key: "verbose", value }], false).verbose;
+  for (const v of ["true", "1", "yes", "on", "TRUE", " Yes ", undefined]) assert.equal(read(v), true, String(v));
+  for (const v of ["false", "0", "no", "off", "False", " OFF "]) assert.equal(read(v), false, v);
+});
+
 Deno.test("resolveConfig() rejects unknown keys with a did-you-mean hint", () => {
   assert.throws(() => resolveConfig(echo, [{ key: "lrr", value: "1" }], false), (e: Error) => {
     assert.ok(e instanceof UnknownConfigKeyError);

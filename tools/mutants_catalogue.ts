@@ -1,0 +1,446 @@
+/**
+ * The mutation catalogue run by `deno task mutants` (`tools/mutants.ts`): small, realistic bugs that type-check, each
+ * with the test files that must catch it. A mutant's `find` text must occur exactly once in its file (else the mutant
+ * is STALE and the run fails): keep it short and distinctive, so re-anchoring after a refactor is a search away.
+ * New modules add mutants for their own invariants here.
+ * @module
+ */
+
+/** One text edit: replace the single occurrence of `find` in `file` with `replace`. */
+export interface MutantEdit {
+  /** Path from the repository root. */
+  file: string;
+  /** Exact text, which must occur exactly once in `file`. */
+  find: string;
+  /** What it becomes. */
+  replace: string;
+}
+
+/** One mutant: either `file`/`find`/`replace`, or `edits` for a bug that spans several places. */
+export interface Mutant {
+  /** Unique name (`--only` selects by it). */
+  name: string;
+  /** Which part of the toolkit it breaks. */
+  area: "nn" | "backend" | "mesa" | "checkpoint" | "memory" | "optim" | "data" | "experiments";
+  /** One line: the bug, as a user would describe it. */
+  description: string;
+  file?: string;
+  find?: string;
+  replace?: string;
+  edits?: MutantEdit[];
+  /** Test files to run (from the repository root); at least one test must fail. */
+  tests: string[];
+  /** Optional `deno test --filter` to run only the tests that matter. */
+  filter?: string;
+}
+
+const FUSED = "lib/backend/fused.ts", SIMD = "lib/backend/simd.ts", NN_FUSED = "lib/nn/_fused.ts";
+const REFERENCE = "tests/nn/reference_test.ts", FUSED_TEST = "tests/nn/fused_test.ts";
+
+/** The catalogue. */
+export const MUTANTS: Mutant[] = [
+  // --- the bugs of issue 19 ------------------------------------------------------------------------------------
+  {
+    name: "causal-mask-shift",
+    area: "nn",
+    description: "the causal mask lets each token see the next one, in all three implementations (stock, JS, SIMD)",
+    edits: [
+      { file: NN_FUSED, find: "bandPart(tf.ones([t, t]), -1, 0)", replace: "bandPart(tf.ones([t, t]), -1, 1)" },
+      {
+        file: FUSED,
+        find: "const last = causal ? row % t : s - 1;",
+        replace: "const last = causal ? Math.min(row % t + 1, s - 1) : s - 1;",
+      },
+      {
+        file: SIMD,
+        find: "I.i32Sub, I.i32(1), I.i32Add, I.set(q)",
+        replace: "I.i32Sub, I.i32(2), I.i32Add, I.set(q)",
+      },
+    ],
+    tests: [REFERENCE],
+  },
+  {
+    name: "mesa-seed-stuck",
+    area: "mesa",
+    description: "Mesa's per-pack seed is stuck: every pack of a tag gets the same rounding noise",
+    file: "lib/mesa/state.ts",
+    find: "return mixSeed(this.seed, ++this.#calls);",
+    replace: "return mixSeed(this.seed, this.#calls);",
+    tests: ["tests/mesa/statistics_test.ts"],
+  },
+  {
+    name: "mesa-bias-0.98u",
+    area: "mesa",
+    description: "stochastic rounding adds 0.98u instead of u (a ~1% bias), in all three implementations",
+    edits: [
+      {
+        file: "lib/backend/noise_hash.ts",
+        find: "return (h >>> 8) * 5.960464477539063e-8;",
+        replace: "return (h >>> 8) * 5.960464477539063e-8 * 0.98;",
+      },
+      {
+        file: SIMD,
+        find: "  vconst(f, 5.960464477539063e-8);",
+        replace: "  vconst(f, 0.98 * 5.960464477539063e-8);",
+      },
+      {
+        file: SIMD,
+        find: "f.emit(I.f32(5.960464477539063e-8), I.f32Mul);",
+        replace: "f.emit(I.f32(0.98 * 5.960464477539063e-8), I.f32Mul);",
+      },
+    ],
+    tests: ["tests/mesa/statistics_test.ts"],
+  },
+  {
+    name: "meter-external-no-peak",
+    area: "memory",
+    description: "the meter's addExternal no longer raises the peak",
+    file: "lib/memory/meter.ts",
+    find: "    this.external += bytes;\n    this.bump();",
+    replace: "    this.external += bytes;",
+    tests: ["tests/memory/meter_test.ts"],
+  },
+  {
+    name: "peak-drops-segment-input",
+    area: "checkpoint",
+    description: "predictPeakSavedBytes forgets the reloaded segment input while a segment recomputes",
+    file: "lib/checkpoint/segment.ts",
+    find: "peak = Math.max(peak, held + own + inner.peak);",
+    replace: "peak = Math.max(peak, held + inner.peak);",
+    tests: ["tests/checkpoint/memory_test.ts"],
+    filter: "measured maximum",
+  },
+  {
+    name: "fused-softmax-leak",
+    area: "backend",
+    description: "the fused scaled softmax leaks its scratch wasm buffer on every call",
+    file: FUSED,
+    find: "  be.disposeData(z.dataId);\n  return p;",
+    replace: "  return p;",
+    tests: [FUSED_TEST],
+    filter: "every fused op",
+  },
+  // --- nn ------------------------------------------------------------------------------------------------------
+  {
+    name: "attention-scale-1/dh",
+    area: "nn",
+    description: "attention scores are scaled by 1/dh instead of 1/sqrt(dh), in forward and backward alike",
+    edits: [
+      {
+        file: "lib/nn/attention.ts",
+        find: "k3, false, true), 1 / Math.sqrt(dh),",
+        replace: "k3, false, true), 1 / dh,",
+      },
+      {
+        file: "lib/nn/attention.ts",
+        find: "softmaxGrad(p, dp, 1 / Math.sqrt(dh))",
+        replace: "softmaxGrad(p, dp, 1 / dh)",
+      },
+    ],
+    tests: [REFERENCE],
+  },
+  {
+    name: "layernorm-default-eps",
+    area: "nn",
+    description: "LayerNorm's default eps is 1e-3 instead of 1e-5 (forward and backward agree with each other)",
+    file: "lib/nn/layernorm.ts",
+    find: "readonly eps = 1e-5",
+    replace: "readonly eps = 1e-3",
+    tests: [REFERENCE],
+  },
+  {
+    name: "block-ln2-reads-x",
+    area: "nn",
+    description: "the block's second LayerNorm reads the block input x instead of the residual stream h",
+    file: "lib/nn/block.ts",
+    find: "this.ln2.forward(h, ctx.child",
+    replace: "this.ln2.forward(x, ctx.child",
+    tests: [REFERENCE, "tests/nn/layers_test.ts"],
+  },
+  {
+    name: "xent-sum-not-mean",
+    area: "nn",
+    description: "the unweighted cross-entropy sums the per-position losses instead of averaging them",
+    file: "lib/nn/cross_entropy.ts",
+    find: "if (!weights) return tf.mean(nll) as tf.Scalar;",
+    replace: "if (!weights) return tf.sum(nll) as tf.Scalar;",
+    tests: [REFERENCE],
+  },
+  {
+    name: "gelu-tail-drops-cubic",
+    area: "nn",
+    description: "the fused GELU's scalar tail (after the SIMD loop) drops the cubic term",
+    file: FUSED,
+    find: "yv[i] = v / (1 + Math.exp(-v * (K1 + K3 * v * v)));",
+    replace: "yv[i] = v / (1 + Math.exp(-v * K1));",
+    tests: [REFERENCE],
+    filter: "GELU",
+  },
+  {
+    name: "sequence-drops-input-grad",
+    area: "nn",
+    description: "Sequence.backward frees its input gradient and returns null, as if its input were token ids",
+    file: "lib/nn/sequence.ts",
+    find: "return g === dy ? dy.clone() : g;",
+    replace: "g?.dispose();\n    return null;",
+    tests: ["tests/nn/layers_test.ts"],
+    filter: "Sequence(Linear, Gelu, Linear)",
+  },
+  // --- backend kernels -------------------------------------------------------------------------------------------
+  {
+    name: "embed-batch-as-position",
+    area: "backend",
+    description: "the fused embedding adds the position row of the batch index instead of the position",
+    file: FUSED,
+    find: "pos = (i % t) * d,",
+    replace: "pos = Math.floor(i / t) * d,",
+    tests: [FUSED_TEST],
+    filter: "every fused op",
+  },
+  {
+    name: "layernorm-grad-js-sign",
+    area: "backend",
+    description: "the fused LayerNorm backward's JS loop adds x̂·mean(dx̂·x̂) instead of subtracting it",
+    file: FUSED,
+    find: "rs * (dyv[o + j] * gv[j] - m1 - xh * m2)",
+    replace: "rs * (dyv[o + j] * gv[j] - m1 + xh * m2)",
+    tests: [FUSED_TEST],
+    filter: "every fused op",
+  },
+  {
+    name: "softmax-grad-simd-sign",
+    area: "backend",
+    description: "the SIMD softmax backward adds Σ dp·p instead of subtracting it",
+    file: SIMD,
+    find: "f.emit(I.load(), I.get(DOT), I.sub, I.mul, I.store());",
+    replace: "f.emit(I.load(), I.get(DOT), I.add, I.mul, I.store());",
+    tests: [FUSED_TEST],
+    filter: "every fused op",
+  },
+  {
+    name: "split-heads-interleaved",
+    area: "backend",
+    description: "the fused splitHeads reads q/k/v interleaved per head instead of as three blocks",
+    file: FUSED,
+    find: "const src = row + p * dim + h * dh,",
+    replace: "const src = row + h * parts * dh + p * dh,",
+    tests: [FUSED_TEST],
+    filter: "every fused op",
+  },
+  {
+    name: "xent-exact-path-drops-max",
+    area: "backend",
+    description: "the fused cross-entropy's exact log-sum-exp (for p(target) < 1e-30) forgets to add back the max",
+    file: FUSED,
+    find: "nv[r] = max + Math.log(s) - zv[o + y];",
+    replace: "nv[r] = Math.log(s) - zv[o + y];",
+    tests: [REFERENCE],
+    filter: "cross-entropy",
+  },
+  {
+    name: "adam-js-decay-sign",
+    area: "backend",
+    description: "the fused AdamW's JS loop subtracts the weight decay term instead of adding it",
+    file: FUSED,
+    find: "epsHat) + wd * pv[i]);",
+    replace: "epsHat) - wd * pv[i]);",
+    tests: ["tests/optim/fused_adam_test.ts"],
+  },
+  // --- mesa ------------------------------------------------------------------------------------------------------
+  {
+    name: "quantize-clamp-256",
+    area: "mesa",
+    description: "the quantizer clamps codes to [0, 256], so the top value wraps to code 0 in a byte",
+    file: "lib/mesa/quantize.ts",
+    find: "tf.clipByValue(r, 0, LEVELS - 1)",
+    replace: "tf.clipByValue(r, 0, LEVELS)",
+    tests: ["tests/mesa/quantize_test.ts"],
+  },
+  {
+    name: "ema-weights-swapped",
+    area: "mesa",
+    description: "the running range gives the new batch weight λ and the history 1 − λ",
+    file: "lib/mesa/state.ts",
+    find: "tf.keep(tf.add(tf.mul(prev.alpha, lam), tf.mul(range, 1 - lam))),",
+    replace: "tf.keep(tf.add(tf.mul(prev.alpha, 1 - lam), tf.mul(range, lam))),",
+    tests: ["tests/mesa/policy_test.ts"],
+  },
+  {
+    name: "expand-forgets-beta",
+    area: "mesa",
+    description: 'outOfRange "expand" takes the running range\'s top as α instead of β + α',
+    file: "lib/mesa/policy.ts",
+    find: "tf.maximum(tf.add(r.beta, r.alpha), max)",
+    replace: "tf.maximum(r.alpha, max)",
+    tests: ["tests/mesa/policy_test.ts"],
+  },
+  {
+    name: "mesa-predict-4-per-group",
+    area: "mesa",
+    description: "Mesa's predicted bytes count 4 bytes per group instead of 8 (α and β)",
+    file: "lib/mesa/policy.ts",
+    find: "return n + 8 * groupLayout(",
+    replace: "return n + 4 * groupLayout(",
+    tests: ["tests/mesa/policy_test.ts"],
+  },
+  {
+    name: "mesa-except-no-dot",
+    area: "mesa",
+    description: 'mesaExcept(["blocks.1"]) also matches "blocks.10..." (prefix without the dot)',
+    file: "lib/mesa/select.ts",
+    find: 'const heads = prefixes.map((p) => (p.endsWith(".") ? p : `${p}.`));',
+    replace: "const heads = prefixes.slice();",
+    tests: ["tests/mesa/policy_test.ts"],
+  },
+  {
+    name: "dequantize-simd-any-rest",
+    area: "mesa",
+    description: "the fused dequantize runs its SIMD loop on groups whose length is not a multiple of 4",
+    file: "lib/backend/fused_mesa.ts",
+    find: "if (sk && rest % 4 === 0) {\n    sk.mesaDequantize(",
+    replace: "if (sk) {\n    sk.mesaDequantize(",
+    tests: ["tests/mesa/fused_test.ts"],
+  },
+  // --- checkpoint --------------------------------------------------------------------------------------------------
+  {
+    name: "sqrt-plan-uneven",
+    area: "checkpoint",
+    description: 'the "sqrt" plan gives one block too many to the first segments',
+    file: "lib/checkpoint/plan.ts",
+    find: "base + (i < extra ? 1 : 0)",
+    replace: "base + (i <= extra ? 1 : 0)",
+    tests: ["tests/checkpoint/plan_test.ts"],
+  },
+  {
+    name: "recompute-ignores-selector",
+    area: "checkpoint",
+    description: "a segment's recomputed forward keeps everything instead of saving through the caller's selector",
+    file: "lib/checkpoint/segment.ts",
+    find: "const rctx = parent.withStore(tmp);",
+    replace: "const rctx = parent.withStore(tmp).withSelector(keepAll);",
+    tests: ["tests/checkpoint/memory_test.ts"],
+    filter: "outer selector",
+  },
+  // --- memory ------------------------------------------------------------------------------------------------------
+  {
+    name: "meter-never-releases",
+    area: "memory",
+    description: "the meter no longer subtracts a freed buffer's bytes",
+    file: "lib/memory/meter.ts",
+    find: "      seen.delete(dataId);\n      m.tensorBytes -= bytes;",
+    replace: "      seen.delete(dataId);",
+    tests: ["tests/memory/meter_test.ts"],
+  },
+  {
+    name: "measure-no-reset",
+    area: "memory",
+    description: "measure() does not reset the peak, so earlier peaks leak into the call's peakBytes",
+    file: "lib/memory/measure.ts",
+    find: "  m.resetPeak();\n  const t0",
+    replace: "  const t0",
+    tests: ["tests/memory/meter_test.ts"],
+  },
+  {
+    name: "analytic-drops-group-axis",
+    area: "memory",
+    description: "the analytic count ignores the saved tensors' group axis (head-wise Mesa predicted per-tensor)",
+    file: "lib/memory/analytic.ts",
+    find: "...(s.groupAxis === undefined ? {} : { groupAxis: s.groupAxis })",
+    replace: "",
+    tests: ["tests/mesa/models_test.ts"],
+    filter: "meter = analytic exactly",
+  },
+  // --- optim -------------------------------------------------------------------------------------------------------
+  {
+    name: "adam-eps-not-corrected",
+    area: "optim",
+    description: "scaleByAdam adds eps without the sqrt(1 − b2^t) bias correction",
+    file: "lib/optim/adam.ts",
+    find: "const epsHat = eps * sqrtBc2;",
+    replace: "const epsHat = eps;",
+    tests: ["tests/optim/adam_test.ts"],
+  },
+  {
+    name: "sgd-nesterov-drops-momentum",
+    area: "optim",
+    description: "Nesterov SGD adds the trace without the momentum factor",
+    file: "lib/optim/sgd.ts",
+    find: "nesterov ? tf.add(g, tf.mul(t, momentum))",
+    replace: "nesterov ? tf.add(g, t)",
+    tests: ["tests/optim/sgd_test.ts"],
+  },
+  {
+    name: "clip-min-not-max",
+    area: "optim",
+    description: "clipByGlobalNorm scales by maxNorm / min(norm, maxNorm), inflating small gradients",
+    file: "lib/optim/clip.ts",
+    find: "tf.maximum(globalNormTensor(grads), maxNorm)",
+    replace: "tf.minimum(globalNormTensor(grads), maxNorm)",
+    tests: ["tests/optim/clip_test.ts"],
+  },
+  {
+    name: "warmup-off-by-one",
+    area: "optim",
+    description: "the warmup ramp starts one step ahead (step 0 already above init)",
+    file: "lib/optim/schedule.ts",
+    find: "(s / warmupSteps)",
+    replace: "((s + 1) / warmupSteps)",
+    tests: ["tests/optim/schedule_test.ts"],
+  },
+  // --- data --------------------------------------------------------------------------------------------------------
+  {
+    name: "lm-batch-skips-last-offset",
+    area: "data",
+    description: "sampleLmBatch never starts a window at the last possible offset",
+    file: "lib/data/lm_batch.ts",
+    find: "const starts = tokens.length - context;",
+    replace: "const starts = tokens.length - context - 1;",
+    tests: ["tests/data/lm_batch_test.ts"],
+  },
+  {
+    name: "copy-mask-off-by-one",
+    area: "data",
+    description: "the copy task's mask skips the first copied position",
+    file: "lib/data/synthetic.ts",
+    find: "mask[row + t] = t >= h ? 1 : 0;",
+    replace: "mask[row + t] = t > h ? 1 : 0;",
+    tests: ["tests/data/synthetic_test.ts"],
+  },
+  {
+    name: "rng-int-modulo-bias",
+    area: "data",
+    description: "Rng.int accepts every draw (modulo bias) instead of rejecting those above the last multiple of n",
+    file: "lib/data/rng.ts",
+    find: "const limit = TWO_POW_32 - (TWO_POW_32 % n);",
+    replace: "const limit = TWO_POW_32;",
+    tests: ["tests/data/rng_test.ts"],
+  },
+  // --- experiments config ------------------------------------------------------------------------------------------
+  {
+    name: "config-no-kebab-keys",
+    area: "experiments",
+    description: "--seq-len is no longer accepted for the config key seqLen",
+    file: "experiments/_lib/config.ts",
+    find: "const key = written in shape ? written : camel(written);",
+    replace: "const key = written;",
+    tests: ["tests/experiments/config_test.ts"],
+  },
+  {
+    name: "config-bool-zero",
+    area: "experiments",
+    description: '--flag=0 is no longer read as false (the "0" spelling dropped)',
+    file: "experiments/_lib/config.ts",
+    find: 'const FALSE = ["false", "0", "no", "off"];',
+    replace: 'const FALSE = ["false", "no", "off"];',
+    tests: ["tests/experiments/config_test.ts"],
+  },
+  {
+    name: "fields-no-integer-kind",
+    area: "experiments",
+    description: "integer config fields are described as plain numbers",
+    file: "experiments/_lib/fields.ts",
+    find: 'c.kind === "int") ? "integer" : "number";',
+    replace: 'c.kind === "int") ? "number" : "number";',
+    tests: ["tests/experiments/config_test.ts"],
+  },
+];
