@@ -37,11 +37,17 @@ export interface SavedEntry {
 
 /** A row of {@linkcode SavedStore.report}: what is held for backward, like JAX's `saved_residuals`. */
 export interface SavedReportRow {
+  /** Where it was saved, e.g. `"blocks.0.attn.q"`. */
   tag: string;
+  /** Its role, e.g. `"attn.q"`. */
   role: string;
+  /** The policy that packed it, e.g. `"keep"`. */
   policy: string;
+  /** Shape before packing. */
   shape: number[];
+  /** Dtype before packing. */
   dtype: tf.DataType;
+  /** Bytes the packed form holds. */
   bytes: number;
 }
 

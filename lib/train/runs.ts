@@ -52,7 +52,7 @@ export interface RunOptions<S> {
   seed?: number;
   /** Progress callback every `logEvery` steps. */
   log?: (msg: string) => void;
-  /** @default {50} */
+  /** Steps between progress lines. @default {50} */
   logEvery?: number;
 }
 
