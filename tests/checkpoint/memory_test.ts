@@ -98,14 +98,15 @@ testOnBackends("predictPeakSavedBytes equals the measured maximum of the bytes h
       }
     }
   }
-  // Nested segments: the outer segment frees its reloaded input once its recompute is done, before the inner segment
-  // recomputes, but predictPeakSavedBytes adds the outer input to the inner peak, so it predicts one block input too
-  // much (measured: high by exactly 4·B·T·D bytes). A conservative bound, not the exact count; lib/checkpoint is being
-  // reworked, so this is reported in the issue 19 notes rather than changed here.
-  const tracker = trackSaved(keepAll);
-  tf.dispose(Object.values(backprop({ selector: tracker.selector, trunk: nested }).lossAndGrads(gpt, batch).grads));
-  const bound = predictPeakSavedBytes(nested(gpt.layers), [b, t], { loss: gpt.loss });
-  assert.ok(bound >= tracker.peak, `nested: the prediction ${bound} must bound the measured peak ${tracker.peak}`);
+  // Nested segments: the outer segment frees its reloaded input once its recompute's forward is done, before the inner
+  // segment recomputes, and the prediction counts exactly that.
+  for (const [selName, selector] of [["keepAll", keepAll], ["mesa", m.selector]] as const) {
+    const tracker = trackSaved(selector);
+    const r = backprop({ selector: tracker.selector, trunk: nested }).lossAndGrads(gpt, batch);
+    tf.dispose(Object.values(r.grads));
+    const predicted = predictPeakSavedBytes(nested(gpt.layers), [b, t], { selector, loss: gpt.loss });
+    assert.equal(tracker.peak, predicted, `nested, ${selName}: measured peak vs predicted`);
+  }
   m.dispose();
   weighted.weights.dispose();
   disposeAll(batch, gpt);
