@@ -57,6 +57,7 @@ export {
   byRole,
   Context,
   type ContextOptions,
+  disposeTree,
   except,
   type ForwardKey,
   forwardLoss,
@@ -76,6 +77,7 @@ export {
   type PolicySelector,
   type PredictedSaved,
   predictSaved,
+  predictSavedBytes,
   type SavedEntry,
   type SavedInfo,
   type SavedReportRow,
@@ -85,6 +87,8 @@ export {
   SoftmaxCrossEntropy,
   type StepOutcome,
   type TrainStep,
+  treeBytes,
+  trunkSavedSpecs,
   type TrunkTransform,
   type Updates,
 } from "./lib/nn/mod.ts";
@@ -109,6 +113,7 @@ export {
   type CharCorpusName,
   DatasetNotFoundError,
   type ImageBatch,
+  imageBatch,
   imageBatches,
   type ImageBatchesOptions,
   type ImageDataset,
@@ -181,6 +186,7 @@ export {
   type CheckpointPlan,
   type LossSpecs,
   type PeakOptions,
+  planSegments,
   predictPeakSavedBytes,
 } from "./lib/checkpoint/mod.ts";
 export {
@@ -200,3 +206,6 @@ export {
   type OutOfRange,
   type Rounding,
 } from "./lib/mesa/mod.ts";
+
+// Plots for notebooks.
+export { type LineChartOptions, lineChartSvg, type Series } from "./lib/viz/mod.ts";
