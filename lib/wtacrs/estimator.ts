@@ -89,15 +89,6 @@ function uniform53(rng: Rng): number {
   return (hi * 67108864 + lo) / 9007199254740992;
 }
 
-/** Sorts `idx` and `scale` together by index (ascending). */
-function sortByIndex(idx: number[], scale: number[]): { indices: Int32Array; scales: Float32Array } {
-  const order = idx.map((_, i) => i).sort((a, b) => idx[a] - idx[b] || a - b);
-  return {
-    indices: Int32Array.from(order, (i) => idx[i]),
-    scales: Float32Array.from(order, (i) => scale[i]),
-  };
-}
-
 /**
  * Chooses k rows by `estimator` from per-row sampling weights (see the module doc for the estimators and their
  * weights). The draws come from `rng` only, so the same weights and generator state give the same rows.
@@ -125,51 +116,57 @@ export function sampleRows(weights: ArrayLike<number>, k: number, estimator: Est
   if (!Number.isInteger(k) || k < 1 || k > n) {
     throw new RangeError(`Cannot sample rows: 'k' must be an integer in [1, ${n}]: current value is ${k}`);
   }
-  const positive: number[] = [];
-  let total = 0;
+  let total = 0, m = 0;
   for (let i = 0; i < n; i++) {
     const w = weights[i];
     if (!(w >= 0) || !Number.isFinite(w)) {
       throw new RangeError(`Cannot sample rows: weights must be finite and >= 0: current value at row ${i} is ${w}`);
     }
     if (w > 0) {
-      positive.push(i);
       total += w;
+      m++;
     }
   }
-  if (positive.length <= k) {
-    return {
-      indices: Int32Array.from(positive),
-      scales: new Float32Array(positive.length).fill(1),
-      winners: positive.length,
-      exact: true,
-    };
+  if (m <= k) {
+    const indices = new Int32Array(m);
+    for (let i = 0, t = 0; i < n; i++) if (weights[i] > 0) indices[t++] = i;
+    return { indices, scales: new Float32Array(m).fill(1), winners: m, exact: true };
   }
-  // Most probable first; ties by index, so the order does not depend on the sort's stability.
-  const order = positive.sort((a, b) => weights[b] - weights[a] || a - b);
-  if (estimator === "top-k") {
-    const top = order.slice(0, k);
-    return { ...sortByIndex(top, top.map(() => 1)), winners: k, exact: false };
+  // The weights in decreasing order (a typed-array sort: no comparator, no index array).
+  const sorted = Float64Array.from(weights).sort().reverse();
+  const c = estimator === "top-k" ? k : estimator === "wta-crs" ? adaptiveWinnerCount(sorted, total, k) : 0;
+  // Winners: the c heaviest rows; among rows tied with the c-th weight, the lowest indices.
+  const winner = new Uint8Array(n);
+  if (c > 0) {
+    const t = sorted[c - 1];
+    let ties = c;
+    for (let i = 0; i < n; i++) if (weights[i] > t) (winner[i] = 1, ties--);
+    for (let i = 0; i < n && ties > 0; i++) if (weights[i] === t) (winner[i] = 1, ties--);
   }
-  const sorted = order.map((i) => weights[i]);
-  const c = estimator === "wta-crs" ? adaptiveWinnerCount(sorted, total, k) : 0;
   const s = k - c;
-  // The residual rows (all of positive weight, as there are more than k) and their cumulative weights.
-  const cdf = new Float64Array(order.length - c);
+  const counts = new Uint32Array(n);
+  const cdf = new Float64Array(n);
   let mass = 0;
-  for (let j = c; j < order.length; j++) cdf[j - c] = mass += sorted[j];
-  const idx = order.slice(0, c), scale = idx.map(() => 1);
-  for (let t = 0; t < s; t++) {
-    const u = uniform53(rng) * mass;
-    let lo = 0, hi = cdf.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (cdf[mid] > u) hi = mid;
-      else lo = mid + 1;
+  if (s > 0) {
+    // The residual distribution over the non-winners, in row order (winners and zero rows have zero width, so the
+    // search below, for the first cumulative weight above u, never lands on them).
+    for (let i = 0; i < n; i++) cdf[i] = mass += winner[i] ? 0 : weights[i];
+    for (let d = 0; d < s; d++) {
+      const u = uniform53(rng) * mass;
+      let lo = 0, hi = n - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (cdf[mid] > u) hi = mid;
+        else lo = mid + 1;
+      }
+      counts[lo]++;
     }
-    idx.push(order[c + lo]);
-    // (1 − P_C) / (s·p_j) with p = w / total, which is mass / (s·w_j).
-    scale.push(mass / (s * sorted[c + lo]));
   }
-  return { ...sortByIndex(idx, scale), winners: c, exact: false };
+  const indices = new Int32Array(k), scales = new Float32Array(k);
+  for (let i = 0, t = 0; i < n; i++) {
+    if (winner[i]) (indices[t] = i, scales[t++] = 1);
+    // (1 − P_C) / (s·p_j) with p = w / total, which is mass / (s·w_j); a row drawn twice is kept twice.
+    for (let r = 0; r < counts[i]; r++) (indices[t] = i, scales[t++] = mass / (s * weights[i]));
+  }
+  return { indices, scales, winners: c, exact: false };
 }

@@ -25,6 +25,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type ActivationPolicy, dtypeBytes, keepPolicy, type SavedInfo, savedRng } from "../nn/policy.ts";
 import { type Estimator, ESTIMATORS, rowBudget, type RowSample, sampleRows } from "./estimator.ts";
+import { gatherRows, gatherRowsScaled, rowNorms as normsOfRows } from "./kernels.ts";
 import { GradNormCache } from "./norm_cache.ts";
 
 /** Where the second factor of the sampling weights comes from (see the module doc). */
@@ -135,7 +136,7 @@ export function resolveWtacrsOptions(
 
 /** Row norms `‖x_i‖` of a `[N, C]` tensor, on the host. */
 function rowNorms(x: tf.Tensor2D): Float32Array {
-  const norms = tf.tidy(() => tf.sqrt(tf.sum(tf.square(x), 1))); // [N]
+  const norms = normsOfRows(x); // [N]
   try {
     return norms.dataSync() as Float32Array;
   } finally {
@@ -251,7 +252,7 @@ export function wtacrsPolicy(options: WtacrsPolicyOptions = {}): WtacrsPolicy {
       const s = sample(t as tf.Tensor2D, info, k);
       const indices = tf.keep(tf.tensor1d(s.indices, "int32"));
       const scales = tf.keep(tf.tensor1d(s.scales, "float32"));
-      const gathered = tf.gather(t, indices); // [k, in]
+      const gathered = gatherRows(t as tf.Tensor2D, indices); // [k, in]
       let rows: unknown;
       try {
         rows = inner.pack(gathered, info);
@@ -286,7 +287,7 @@ export function wtacrsPolicy(options: WtacrsPolicyOptions = {}): WtacrsPolicy {
         recordGradNorms(info, dy);
         const k = p.indices.shape[0];
         const rows = inner.unpack(p.rows, info) as tf.Tensor2D; // [k, in]
-        const dyk = tf.mul(tf.gather(dy, p.indices), p.scales.reshape([k, 1])) as tf.Tensor2D; // [k, out]
+        const dyk = gatherRowsScaled(dy, p.indices, p.scales); // [k, out]
         return tf.matMul(rows, dyk, true, false); // [in, out]
       });
     },
