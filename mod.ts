@@ -31,3 +31,16 @@ export * from "./lib/data/mod.ts";
 export * from "./lib/checkpoint/mod.ts";
 export * from "./lib/viz/mod.ts";
 export * from "./lib/mesa/mod.ts";
+export {
+  type Estimator,
+  GradNormCache,
+  rowBudget,
+  sampleRows,
+  type Wtacrs,
+  wtacrs,
+  wtacrsLevel2,
+  type WtacrsOptions,
+  type WtacrsPolicy,
+  wtacrsPolicy,
+  type WtacrsPolicyOptions,
+} from "./lib/wtacrs/mod.ts";
