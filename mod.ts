@@ -54,6 +54,7 @@ export { measure, type Measurement, type MemoryMeter, meter, mib } from "./lib/m
 export {
   type ActivationPolicy,
   type Batch,
+  type BatchRows,
   byRole,
   Context,
   type ContextOptions,
@@ -209,3 +210,15 @@ export {
 
 // Plots for notebooks.
 export { type LineChartOptions, lineChartSvg, type Series } from "./lib/viz/mod.ts";
+export {
+  type Estimator,
+  GradNormCache,
+  type RowSample,
+  type Wtacrs,
+  wtacrs,
+  type WtacrsOptions,
+  type WtacrsPacked,
+  type WtacrsPolicy,
+  type WtacrsPolicyOptions,
+  type WtacrsScores,
+} from "./lib/wtacrs/mod.ts";

@@ -21,7 +21,7 @@ export interface Mutant {
   /** Unique name (`--only` selects by it). */
   name: string;
   /** Which part of the toolkit it breaks. */
-  area: "nn" | "backend" | "mesa" | "checkpoint" | "memory" | "optim" | "train" | "data" | "experiments";
+  area: "nn" | "backend" | "mesa" | "checkpoint" | "memory" | "optim" | "train" | "data" | "experiments" | "wtacrs";
   /** One line: the bug, as a user would describe it. */
   description: string;
   file?: string;
@@ -546,5 +546,60 @@ export const MUTANTS: Mutant[] = [
     find: 'c.kind === "int") ? "integer" : "number";',
     replace: 'c.kind === "int") ? "number" : "number";',
     tests: ["tests/experiments/config_test.ts"],
+  },
+  // --- WTA-CRS --------------------------------------------------------------------------------------------------
+  {
+    name: "wtacrs-unweighted-draws",
+    area: "wtacrs",
+    description: "WTA-CRS's sampled rows are not reweighted by 1/(s·p_i): the weight gradient is biased",
+    file: "lib/wtacrs/estimator.ts",
+    find: "scales[t++] = mass / (s * weights[i]));",
+    replace: "scales[t++] = 1);",
+    tests: ["tests/wtacrs/estimator_test.ts"],
+  },
+  {
+    name: "wtacrs-winners-always",
+    area: "wtacrs",
+    description: "the adaptive rule keeps the best winner count even when it raises the variance above plain CRS",
+    file: "lib/wtacrs/estimator.ts",
+    find: "return 1 / k < best ? 0 : bestC;",
+    replace: "return bestC;",
+    tests: ["tests/wtacrs/estimator_test.ts"],
+  },
+  {
+    name: "wtacrs-replay-resamples",
+    area: "wtacrs",
+    description: "the rows are drawn from a fresh random seed: a checkpoint recompute samples other rows",
+    file: "lib/wtacrs/policy.ts",
+    find: "return sampleRows(w, k, o.estimator, savedRng(o.seed, info));",
+    replace: "return sampleRows(w, k, o.estimator, savedRng(o.seed + Math.floor(Math.random() * 1e9), info));",
+    tests: ["tests/wtacrs/models_test.ts"],
+  },
+  {
+    name: "wtacrs-cache-reads-own-step",
+    area: "wtacrs",
+    description: "a replayed step reads the norms its own first pass wrote (not the previous step's)",
+    file: "lib/wtacrs/norm_cache.ts",
+    find: "const v = e.last.step < step ? e.last",
+    replace: "const v = e.last.step <= step ? e.last",
+    tests: ["tests/wtacrs/policy_test.ts", "tests/wtacrs/models_test.ts"],
+  },
+  {
+    name: "wtacrs-samples-padding",
+    area: "wtacrs",
+    description: "padding tokens keep a sampling probability (budget spent on rows whose gradient is zero)",
+    file: "lib/wtacrs/policy.ts",
+    find: "      if (live && !live[i]) w[i] = 0;",
+    replace: "",
+    tests: ["tests/wtacrs/policy_test.ts"],
+  },
+  {
+    name: "wtacrs-predict-4-per-row",
+    area: "wtacrs",
+    description: "the analytic count charges 4 bytes per kept row instead of 8 (index + scale)",
+    file: "lib/wtacrs/policy.ts",
+    find: "return inner.predictBytes([k, cols], dtype, info) + 8 * k;",
+    replace: "return inner.predictBytes([k, cols], dtype, info) + 4 * k;",
+    tests: ["tests/wtacrs/policy_test.ts", "tests/wtacrs/models_test.ts"],
   },
 ];

@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Grads, Params } from "./params.ts";
 import {
   type ActivationPolicy,
+  type BatchRows,
   DEFAULT_FORWARD_KEY,
   type ForwardKey,
   keepAll,
@@ -124,6 +125,8 @@ export interface ContextOptions {
   training?: boolean;
   /** The pass's key, copied into every {@linkcode SavedInfo}. @default {DEFAULT_FORWARD_KEY} */
   key?: ForwardKey;
+  /** The batch's per-example facts (`Batch.rows`), put into every {@linkcode SavedInfo}. @default {undefined} */
+  rows?: BatchRows;
 }
 
 /**
@@ -160,6 +163,8 @@ export class Context {
   readonly training: boolean;
   /** The pass's key (shared by all views). */
   readonly key: ForwardKey;
+  /** The batch's per-example facts, when given (shared by all views). */
+  readonly rows: BatchRows | undefined;
 
   /** Creates a root context. */
   constructor(options: ContextOptions) {
@@ -170,6 +175,7 @@ export class Context {
     this.path = options.path ?? "";
     this.training = options.training ?? true;
     this.key = options.key ?? DEFAULT_FORWARD_KEY;
+    this.rows = options.rows;
   }
 
   /** Full path of a local name. */
@@ -207,6 +213,7 @@ export class Context {
       path: o.path ?? this.path,
       training: this.training,
       key: this.key,
+      ...(this.rows ? { rows: this.rows } : {}),
     });
   }
 
@@ -229,6 +236,7 @@ export class Context {
       ...(groupAxis === undefined ? {} : { groupAxis }),
       step: this.key.step,
       seed: this.key.seed,
+      ...(this.rows ? { rows: this.rows } : {}),
     };
     this.store.put(t, info, this.selector(info));
   }
