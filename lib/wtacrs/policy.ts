@@ -286,7 +286,6 @@ export function wtacrsPolicy(options: WtacrsPolicyOptions = {}): WtacrsPolicy {
           );
         }
         recordGradNorms(info, dy);
-        const k = p.indices.shape[0];
         const rows = inner.unpack(p.rows, info) as tf.Tensor2D; // [k, in]
         const dyk = gatherRowsScaled(dy, p.indices, p.scales); // [k, out]
         return tf.matMul(rows, dyk, true, false); // [in, out]
