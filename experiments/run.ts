@@ -28,8 +28,39 @@ export interface MainOptions {
   gitVersion?: () => Promise<string>;
 }
 
-/** The default results directory. */
-export const DEFAULT_OUT_DIR = "experiments/results";
+/** Where runs without `--out` write: a fresh folder per run (gitignored), never the committed results. */
+export const SCRATCH_DIR = "runs";
+
+/** The committed results directory: only an explicit `--out` under it writes there, and never a quick run. */
+export const RESULTS_DIR = "experiments/results";
+
+/**
+ * Claims a fresh folder for one run without `--out`: `runs/<name>-<UTC time>[-quick]` (with `-2`, `-3`, ... when two
+ * runs start in the same second) and returns its path.
+ */
+export async function scratchDir(name: string, date: Date, quick: boolean, root = SCRATCH_DIR): Promise<string> {
+  const stamp = date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const base = `${root}/${name}-${stamp}${quick ? "-quick" : ""}`;
+  await Deno.mkdir(root, { recursive: true });
+  for (let i = 1;; i++) {
+    const dir = i === 1 ? base : `${base}-${i}`;
+    try {
+      await Deno.mkdir(dir);
+      return dir;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+  }
+}
+
+/** Whether `dir` is the committed results directory or inside it (relative to the current directory). */
+export function isUnderResults(dir: string): boolean {
+  const norm = (p: string) => p.replace(/\/+/g, "/").replace(/^\.\//, "").replace(/\/$/, "");
+  const cwd = norm(Deno.cwd());
+  const abs = dir.startsWith("/") ? norm(dir) : `${cwd}/${norm(dir)}`;
+  const results = `${cwd}/${RESULTS_DIR}`;
+  return abs === results || abs.startsWith(`${results}/`);
+}
 
 const consoleIO: MainIO = { out: (s) => console.log(s), err: (s) => console.error(s) };
 
@@ -51,6 +82,7 @@ export async function main(
   options: MainOptions = {},
 ): Promise<number> {
   const args0 = args;
+  let claimed: string | undefined; // the scratch folder this run made (removed again if the run fails)
   try {
     const cli = parseCli(args);
     if (cli.list) {
@@ -77,8 +109,15 @@ export async function main(
     } catch (e) {
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }
-    const outDir = cli.out ?? DEFAULT_OUT_DIR;
+    if (cli.quick && cli.out !== undefined && isUnderResults(cli.out) && cli.cell === undefined) {
+      throw new UsageError(
+        `a quick run is a smoke test and is not written under ${RESULTS_DIR}/ (its figures mean nothing): ` +
+          `drop --out (it then writes under ${SCRATCH_DIR}/) or give another directory`,
+      );
+    }
     const date = new Date();
+    if (cli.out === undefined && cli.cell === undefined) claimed = await scratchDir(cli.name, date, cli.quick);
+    const outDir = cli.out ?? claimed ?? SCRATCH_DIR;
     const ctx = { quick: cli.quick, log: (m: string) => io.err(m), outDir };
     if (cli.cell !== undefined) {
       // A worker of --jobs: run one cell and print its rows for the parent.
@@ -113,8 +152,10 @@ export async function main(
     }
     const path = await writeResults(outDir, { experiment: cli.name, config, env, rows });
     io.out(`wrote ${path}`);
+    claimed = undefined;
     return 0;
   } catch (e) {
+    if (claimed !== undefined) await Deno.remove(claimed).catch(() => {}); // only if still empty
     const message = e instanceof Error ? e.message : String(e);
     io.err(`error: ${message}`);
     if (Deno.env.get("MEMTRAIN_DEBUG") === "1" && e instanceof Error && e.stack) io.err(e.stack);

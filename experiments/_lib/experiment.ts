@@ -92,7 +92,17 @@ export type AnyExperiment = Experiment<ExperimentSchema>;
 export type Registry = Record<string, AnyExperiment>;
 
 /** Option names the command line reserves; config keys may not use them. */
-export const RESERVED_KEYS: readonly string[] = ["quick", "out", "backend", "help", "list", "jobs", "cell"];
+export const RESERVED_KEYS: readonly string[] = [
+  "quick",
+  "out",
+  "backend",
+  "help",
+  "list",
+  "jobs",
+  "cell",
+  "shard",
+  "quiet",
+];
 
 /**
  * Declares an experiment, checking its definition: a non-empty name, a default on every config key, no reserved
