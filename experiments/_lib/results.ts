@@ -120,11 +120,13 @@ export async function writeResults(dir: string, record: ResultRecord): Promise<s
 }
 
 /**
- * Checks that an experiment returned an array of flat rows with a string `technique` and `model` and only string,
- * number, boolean or null values; returns a description of the first problem, or `undefined` when they are fine.
+ * Checks that an experiment returned a non-empty array (empty is fine with `allowEmpty`: a shard may hold no cell) of
+ * flat rows with a string `technique` and `model` and only string, number, boolean or null values; returns a
+ * description of the first problem, or `undefined` when they are fine.
  */
-export function checkRows(rows: unknown): string | undefined {
+export function checkRows(rows: unknown, allowEmpty = false): string | undefined {
   if (!Array.isArray(rows)) return `expected an array of rows, got ${rows === null ? "null" : typeof rows}`;
+  if (rows.length === 0 && !allowEmpty) return "no rows (nothing was measured; check list-valued config keys)";
   for (const [i, row] of rows.entries()) {
     if (typeof row !== "object" || row === null || Array.isArray(row)) return `row ${i} is not an object`;
     for (const k of ["technique", "model"]) {
