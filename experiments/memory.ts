@@ -111,7 +111,6 @@ export const memory = defineExperiment({
   },
   async runCell(config, cell, ctx) {
     const technique = String(cell.technique), layers = Number(cell.layers);
-    ctx.log(`${cell.model} L${layers}: ${technique}`);
     let label: string, make: () => Model, batch: Batch;
     if (cell.model === "gpt") {
       const corpus = await loadCharCorpus({ name: "moby-dick" });

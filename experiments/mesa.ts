@@ -44,12 +44,11 @@ export const mesa = defineExperiment({
   },
   async runCell(config, cell, ctx) {
     const name = cell.variant as (typeof VARIANTS)[number];
-    ctx.log(`${cell.model}: ${name}`);
     const tech = buildTechnique(name, config);
     try {
       const r = cell.model === "vit"
-        ? await runVitSmall(config, tech, ctx.log)
-        : await runGptSmall(config, tech, ctx.log);
+        ? await runVitSmall(config, tech, ctx.progress?.step)
+        : await runGptSmall(config, tech, ctx.progress?.step);
       return [summaryRow(name, cell.model === "vit" ? `vit-small/p${config.vitPatch}` : "gpt-small", r)];
     } finally {
       tech.dispose();

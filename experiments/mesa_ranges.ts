@@ -68,7 +68,11 @@ export const mesaRanges = defineExperiment({
     });
     try {
       const technique = `mesa-${config.grouping} (${config.outOfRange})`;
-      const r = await runGptSmall(config, composeTechniques(technique, ["mesa"], [{ selector: m.selector }]), ctx.log);
+      const r = await runGptSmall(
+        config,
+        composeTechniques(technique, ["mesa"], [{ selector: m.selector }]),
+        ctx.progress?.step,
+      );
       const rows = [...stats].map(([role, s]) => ({
         technique,
         model: "gpt-small",

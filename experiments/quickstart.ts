@@ -49,7 +49,7 @@ export const quickstart = defineExperiment({
         batch: config.batch,
         context: config.context,
         seed: config.seed,
-        log: ctx.log,
+        onStep: ctx.progress?.step,
       });
       const specs = trunkSavedSpecs(tech.trunk(model.layers), model.loss, [config.batch, config.context]);
       const predicted = predictSavedBytes(specs, tech.selector);

@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { describeField } from "./fields.ts";
+import type { Progress } from "./progress.ts";
 
 /** One result row. `technique` and `model` identify it; other keys are metrics or settings. */
 export interface Row {
@@ -27,6 +28,13 @@ export interface RunContext {
   log(msg: string): void;
   /** The results directory (`--out`); experiments may write extra artifacts here. */
   outDir: string;
+  /** Progress of training steps and cells (a bar on a terminal, plain lines otherwise, nothing with `--quiet`). */
+  progress?: Progress;
+}
+
+/** A cell's label for progress lines: its values joined, e.g. "gpt 8 mesa-head-wise". */
+export function cellLabel(cell: Cell): string {
+  return Object.values(cell).join(" ");
 }
 
 /** The schema type experiments use: a zod object whose every key has a `.default(...)`. */
@@ -81,7 +89,11 @@ export async function runCellsInOrder<S extends ExperimentSchema>(
 ): Promise<Row[]> {
   if (!e.cells || !e.runCell) throw new TypeError(`experiment "${e.name}" defines no cells`);
   const rows: Row[] = [];
-  for (const cell of e.cells(config)) rows.push(...await e.runCell(config, cell, ctx));
+  const cells = e.cells(config);
+  for (const [i, cell] of cells.entries()) {
+    ctx.progress?.cell(i, cells.length, cellLabel(cell));
+    rows.push(...await e.runCell(config, cell, ctx));
+  }
   return e.finalize ? e.finalize(rows, config) : rows;
 }
 

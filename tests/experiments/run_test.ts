@@ -25,7 +25,8 @@ Deno.test("main() runs an experiment, prints a table and writes the results JSON
   const r = await run(["echo", "--quick", "--steps=5", "--optimizer=sgd"]);
   try {
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /│ lr\s+│ steps\s+│ technique/);
+    assert.match(r.stdout, /^ *lr\s+steps\s+loss\s+technique\s+model$/m);
+    assert.ok(r.stdout.includes("note: a quick run is a smoke test"), "quick figures are flagged");
     assert.match(r.stdout, /0\.333/);
     assert.ok(r.stderr.includes("echo: running"));
     const json = JSON.parse(await Deno.readTextFile(`${r.out}/echo.json`));
