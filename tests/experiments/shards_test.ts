@@ -37,7 +37,9 @@ const registry: Registry = { sweep, echo };
 
 async function run(reg: Registry, args: string[], git = "abc1234") {
   const io = capture();
-  const code = await main(args[0] === "merge" ? args : [...args, "--backend=cpu"], reg, io, { gitVersion: () => Promise.resolve(git) });
+  const code = await main(args[0] === "merge" ? args : [...args, "--backend=cpu"], reg, io, {
+    gitVersion: () => Promise.resolve(git),
+  });
   return { code, io, stderr: io.stderr.join("\n") };
 }
 
