@@ -8,6 +8,7 @@ import { z } from "zod";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
 import { runGptSmall, runVitSmall, standardRunFields, standardRunQuick, summaryRow } from "./_lib/standard_runs.ts";
 import { buildTechnique, techniqueFields } from "./_lib/techniques.ts";
+import { memoryBars } from "./_lib/charts.ts";
 
 const VARIANTS = ["baseline", "mesa-per-tensor", "mesa-head-wise"] as const;
 
@@ -71,4 +72,5 @@ export const mesa = defineExperiment({
   run(config, ctx) {
     return runCellsInOrder(this, config, ctx);
   },
+  charts: (rows) => memoryBars(rows, "memory per step, fp32 vs Mesa"),
 });

@@ -9,6 +9,17 @@
 import { z } from "zod";
 import { describeField } from "./fields.ts";
 import type { Progress } from "./progress.ts";
+import type { ChartSpec } from "../../lib/viz/mod.ts";
+
+/** A chart of a result, for `deno task report`: written as `<experiment>-<name>.svg` next to the result's JSON. */
+export interface NamedChart {
+  /** File-name part and caption key, e.g. "peak". */
+  name: string;
+  /** What the chart shows, one line (the image's caption and alt text). */
+  caption: string;
+  /** The Vega-Lite spec (built with `lib/viz`). */
+  spec: ChartSpec;
+}
 
 /** One result row. `technique` and `model` identify it; other keys are metrics or settings. */
 export interface Row {
@@ -69,6 +80,8 @@ export interface Experiment<S extends ExperimentSchema> {
   runCell?(config: z.infer<S>, cell: Cell, ctx: RunContext): Promise<Row[]>;
   /** Post-processes the rows of all cells, in cell order (e.g. ratios to a baseline row). */
   finalize?(rows: Row[], config: z.infer<S>): Row[];
+  /** Optional: the charts of a result (`deno task report` renders them to SVG); none when the rows cannot make one. */
+  charts?(rows: Row[], config: z.infer<S>): NamedChart[];
 }
 
 /** One independent unit of an experiment, as plain JSON data. */

@@ -68,18 +68,29 @@ export function htmlTable(rows: readonly TableRow[], columns: readonly Column[])
 }
 
 /**
- * A Markdown (GitHub) table, numbers right-aligned; `|` in cells is escaped.
+ * A Markdown (GitHub) table, numbers right-aligned, columns padded to equal width (the layout `deno fmt` keeps);
+ * `|` in cells is escaped.
  *
  * @example Usage
  * ```ts
  * import { markdownTable } from "./table.ts";
  * markdownTable([{ variant: "fp32", peak: 64.61 }], [{ key: "variant" }, { key: "peak", label: "peak (MiB)" }]);
- * // "| variant | peak (MiB) |\n| :-- | --: |\n| fp32 | 64.6 |"
+ * // "| variant | peak (MiB) |\n| :------ | ---------: |\n| fp32    |       64.6 |"
  * ```
  */
 export function markdownTable(rows: readonly TableRow[], columns: readonly Column[]): string {
   const { numeric, body, head } = cells(rows, columns);
   const esc = (s: string) => s.replace(/\|/g, "\\|");
-  const line = (r: string[]) => `| ${r.map(esc).join(" | ")} |`;
-  return [line(head), `| ${numeric.map((n) => (n ? "--:" : ":--")).join(" | ")} |`, ...body.map(line)].join("\n");
+  const all = [head, ...body].map((r) => r.map(esc));
+  const len = (s: string) => [...s].length;
+  const widths = head.map((_, j) => Math.max(3, ...all.map((r) => len(r[j]))));
+  const pad = (
+    c: string,
+    j: number,
+  ) => (numeric[j] ? " ".repeat(widths[j] - len(c)) + c : c + " ".repeat(widths[j] - len(c)));
+  const line = (r: string[]) => `| ${r.map(pad).join(" | ")} |`;
+  const rule = `| ${
+    widths.map((w, j) => (numeric[j] ? "-".repeat(w - 1) + ":" : ":" + "-".repeat(w - 1))).join(" | ")
+  } |`;
+  return [line(all[0]), rule, ...all.slice(1).map(line)].join("\n");
 }

@@ -100,10 +100,10 @@ Deno.test("htmlTable() and markdownTable(): labels with units, numbers right-ali
   assert.equal(
     markdownTable(rows, cols),
     [
-      "| variant | step peak (MiB) | acc | note |",
-      "| :-- | --: | --: | :-- |",
-      "| fp32 | 64.6 | 0.861 | – |",
-      "| a\\|b | 35.4 | 0.861 | <x> |",
+      "| variant | step peak (MiB) |   acc | note |",
+      "| :------ | --------------: | ----: | :--- |",
+      "| fp32    |            64.6 | 0.861 | –    |",
+      "| a\\|b    |            35.4 | 0.861 | <x>  |",
     ].join("\n"),
   );
   const html = htmlTable(rows, cols);
