@@ -167,6 +167,7 @@ export {
   runLm,
   type RunOptions,
   type RunSummary,
+  type StepProgress,
   type StepResult,
   type TokenArrays,
   tokenBatch,
