@@ -72,3 +72,17 @@ Deno.test("renderTable() shows the preferred columns, one block per model, and n
   );
   assert.match(renderTable(rows, ["peakMiB"], { all: true }), /extra/);
 });
+
+Deno.test("the memory experiment's table fits a terminal: at most 140 characters a line, no rule between rows", async () => {
+  const { memory } = await import("../../experiments/memory.ts");
+  const url = new URL("../../experiments/results/memory/memory.json", import.meta.url);
+  const rows: Row[] = JSON.parse(await Deno.readTextFile(url)).rows;
+  assert.ok(rows.length >= 20, "the published memory result (28 rows)");
+  const lines = renderTable(rows, memory.columns).split("\n");
+  const widest = Math.max(...lines.map((l) => l.length));
+  assert.ok(widest <= 140, `widest line: ${widest} characters`);
+  const rules = lines.filter((l) => /^-[- ]*$/.test(l)).length;
+  const blocks = lines.filter((l) => l.startsWith("model: ")).length;
+  assert.equal(blocks, 4, "one block per model");
+  assert.equal(rules, blocks, "one rule per block, under its header");
+});
