@@ -81,11 +81,13 @@ export function createProgress(options: ProgressOptions): Progress {
   const raw = options.writeRaw ?? ((s: string) => Deno.stderr.writeSync(new TextEncoder().encode(s)));
   const width = options.columns ?? (() => {
     try {
-      return Deno.consoleSize().columns;
+      const columns = Deno.consoleSize().columns;
+      return columns >= 20 ? columns : 120; // a pseudo-terminal may report 0 columns
     } catch {
       return 120;
     }
   })();
+  let lastDraw = -Infinity;
   let cellText = "";
   let sweepStart = NaN;
   let runStart = NaN, lastStep = 0, msSum = 0, msCount = 0;
@@ -124,7 +126,11 @@ export function createProgress(options: ProgressOptions): Progress {
       if (options.tty) {
         stepText = `${bar(p.step / p.steps)} ${p.step}/${p.steps}  loss ${loss}  ${mean.toFixed(0)} ms/step  ` +
           `live ${mib} MiB  ETA ${eta}`;
-        draw();
+        // Redraw at most 10 times a second (fast steps), and always at the last step.
+        if (t - lastDraw >= 100 || p.step === p.steps || p.step === 1) {
+          lastDraw = t;
+          draw();
+        }
       } else if (p.step === 1 || p.step === p.steps || t - lastPlain >= interval) {
         lastPlain = t;
         options.writeLine(
