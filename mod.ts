@@ -57,6 +57,7 @@ export {
   byRole,
   Context,
   type ContextOptions,
+  disposeTree,
   except,
   type ForwardKey,
   forwardLoss,
@@ -76,6 +77,7 @@ export {
   type PolicySelector,
   type PredictedSaved,
   predictSaved,
+  predictSavedBytes,
   type SavedEntry,
   type SavedInfo,
   type SavedReportRow,
@@ -85,6 +87,8 @@ export {
   SoftmaxCrossEntropy,
   type StepOutcome,
   type TrainStep,
+  treeBytes,
+  trunkSavedSpecs,
   type TrunkTransform,
   type Updates,
 } from "./lib/nn/mod.ts";
@@ -109,6 +113,7 @@ export {
   type CharCorpusName,
   DatasetNotFoundError,
   type ImageBatch,
+  imageBatch,
   imageBatches,
   type ImageBatchesOptions,
   type ImageDataset,
@@ -182,6 +187,7 @@ export {
   type CheckpointPlan,
   type LossSpecs,
   type PeakOptions,
+  planSegments,
   predictPeakSavedBytes,
 } from "./lib/checkpoint/mod.ts";
 export {
@@ -201,3 +207,26 @@ export {
   type OutOfRange,
   type Rounding,
 } from "./lib/mesa/mod.ts";
+
+// Charts and tables: Vega-Lite specs rendered to SVG or shown in notebooks; lineChartSvg is superseded.
+export {
+  barChartSpec,
+  type BarDatum,
+  chartBundle,
+  type ChartOptions,
+  type ChartSpec,
+  type Column,
+  htmlTable,
+  type LineChartOptions,
+  lineChartSpec,
+  type LineChartSpecOptions,
+  lineChartSvg,
+  lossCurveSpec,
+  markdownTable,
+  type MimeBundle,
+  renderSvg,
+  type Series,
+  type TableRow,
+  type TradeoffPoint,
+  tradeoffSpec,
+} from "./lib/viz/mod.ts";

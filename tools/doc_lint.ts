@@ -23,7 +23,7 @@ export interface DocDiagnostic {
 
 /** Splits `deno doc --lint` output (colours stripped) into diagnostic blocks. */
 export function parseDocLint(output: string): DocDiagnostic[] {
-  // deno-lint-ignore no-control-regex -- strips ANSI colour codes (ESC [ ... m)
+  // deno-lint-ignore no-control-regex -- ANSI colour codes start with ESC
   const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
   const blocks = plain.split(/\n(?=error\[)/).filter((b) => b.startsWith("error["));
   return blocks.map((text) => {

@@ -21,7 +21,7 @@ export interface Mutant {
   /** Unique name (`--only` selects by it). */
   name: string;
   /** Which part of the toolkit it breaks. */
-  area: "nn" | "backend" | "mesa" | "checkpoint" | "memory" | "optim" | "data" | "experiments";
+  area: "nn" | "backend" | "mesa" | "checkpoint" | "memory" | "optim" | "train" | "data" | "experiments";
   /** One line: the bug, as a user would describe it. */
   description: string;
   file?: string;
@@ -34,8 +34,10 @@ export interface Mutant {
   filter?: string;
 }
 
-const FUSED = "lib/backend/fused.ts", SIMD = "lib/backend/simd.ts", NN_FUSED = "lib/nn/_fused.ts";
-const REFERENCE = "tests/nn/reference_test.ts", FUSED_TEST = "tests/nn/fused_test.ts";
+/** The nn kernels (`lib/nn/kernels/`), one file per op, and the Mesa and Adam kernels of their owners. */
+const KERNELS = "lib/nn/kernels", MESA_KERNELS = "lib/mesa/kernels.ts", ADAM_KERNEL = "lib/optim/adam_kernel.ts";
+const REFERENCE = "tests/nn/reference_test.ts", OPS_TEST = "tests/nn/kernels/ops_test.ts";
+const CAUSAL_TEST = "tests/nn/kernels/causal_mask_test.ts", FUSED_GRADS = "tests/nn/fused_grads_test.ts";
 
 /** The catalogue. */
 export const MUTANTS: Mutant[] = [
@@ -44,52 +46,41 @@ export const MUTANTS: Mutant[] = [
     name: "causal-mask-shift",
     area: "nn",
     description: "the causal mask lets each token see the next one, in all three implementations (stock, JS, SIMD)",
+    // One definition (lastVisibleKey: the stock mask tensor via causalMaskValues, and the fused JS loop) plus the SIMD
+    // scaleMask loop, which is only tested against the definition.
     edits: [
-      { file: NN_FUSED, find: "bandPart(tf.ones([t, t]), -1, 0)", replace: "bandPart(tf.ones([t, t]), -1, 1)" },
       {
-        file: FUSED,
-        find: "const last = causal ? row % t : s - 1;",
-        replace: "const last = causal ? Math.min(row % t + 1, s - 1) : s - 1;",
+        file: `${KERNELS}/causal_mask.ts`,
+        find: "return row + tk - tq;",
+        replace: "return Math.min(row + tk - tq + 1, tk - 1);",
       },
       {
-        file: SIMD,
-        find: "I.i32Sub, I.i32(1), I.i32Add, I.set(q)",
-        replace: "I.i32Sub, I.i32(2), I.i32Add, I.set(q)",
+        file: `${KERNELS}/softmax_simd.ts`,
+        find: "I.i32Sub, I.i32(1), I.i32Add); // r mod t + 1",
+        replace: "I.i32Sub, I.i32(2), I.i32Add); // r mod t + 1",
       },
     ],
-    tests: [REFERENCE],
+    tests: [REFERENCE, CAUSAL_TEST],
   },
   {
     name: "mesa-seed-stuck",
     area: "mesa",
-    description: "Mesa's per-pack seed is stuck: every pack of a tag gets the same rounding noise",
-    file: "lib/mesa/state.ts",
-    find: "return mixSeed(this.seed, ++this.#calls);",
-    replace: "return mixSeed(this.seed, this.#calls);",
-    tests: ["tests/mesa/statistics_test.ts"],
+    description:
+      "Mesa's per-pack seed is stuck: every pack of a tag gets the same rounding noise (whatever the step or tag)",
+    file: "lib/mesa/policy.ts",
+    find: "savedRng(opts.seed, info).nextU32()",
+    replace: 'savedRng(opts.seed, { tag: "", role: info.role }).nextU32()',
+    tests: ["tests/mesa/statistics_test.ts", "tests/mesa/replay_test.ts"],
   },
   {
     name: "mesa-bias-0.98u",
     area: "mesa",
     description: "stochastic rounding adds 0.98u instead of u (a ~1% bias), in all three implementations",
-    edits: [
-      {
-        file: "lib/backend/noise_hash.ts",
-        find: "return (h >>> 8) * 5.960464477539063e-8;",
-        replace: "return (h >>> 8) * 5.960464477539063e-8 * 0.98;",
-      },
-      {
-        file: SIMD,
-        find: "  vconst(f, 5.960464477539063e-8);",
-        replace: "  vconst(f, 0.98 * 5.960464477539063e-8);",
-      },
-      {
-        file: SIMD,
-        find: "f.emit(I.f32(5.960464477539063e-8), I.f32Mul);",
-        replace: "f.emit(I.f32(0.98 * 5.960464477539063e-8), I.f32Mul);",
-      },
-    ],
-    tests: ["tests/mesa/statistics_test.ts"],
+    // One constant: uniformAt (stock fillUniform, fused JS loop) and the SIMD vNoise/sNoise read NOISE_HASH.unit.
+    file: "lib/mesa/noise_hash.ts",
+    find: "UNIT = 5.960464477539063e-8; // UNIT = 2^-24",
+    replace: "UNIT = 0.98 * 5.960464477539063e-8; // UNIT = 2^-24",
+    tests: ["tests/mesa/statistics_test.ts", "tests/mesa/noise_hash_test.ts"],
   },
   {
     name: "meter-external-no-peak",
@@ -105,19 +96,29 @@ export const MUTANTS: Mutant[] = [
     area: "checkpoint",
     description: "predictPeakSavedBytes forgets the reloaded segment input while a segment recomputes",
     file: "lib/checkpoint/segment.ts",
-    find: "peak = Math.max(peak, held + own + inner.peak);",
-    replace: "peak = Math.max(peak, held + inner.peak);",
+    find: "nested = Math.max(nested, held + own + inner.held, held + inner.nested);",
+    replace: "nested = Math.max(nested, held + inner.held, held + inner.nested);",
+    tests: ["tests/checkpoint/memory_test.ts"],
+    filter: "measured maximum",
+  },
+  {
+    name: "peak-nested-keeps-outer-input",
+    area: "checkpoint",
+    description: "predictPeakSavedBytes keeps an outer segment's input alive while a nested segment recomputes",
+    file: "lib/checkpoint/segment.ts",
+    find: "held + own + inner.held, held + inner.nested);",
+    replace: "held + own + inner.held, held + own + inner.nested);",
     tests: ["tests/checkpoint/memory_test.ts"],
     filter: "measured maximum",
   },
   {
     name: "fused-softmax-leak",
-    area: "backend",
+    area: "nn",
     description: "the fused scaled softmax leaks its scratch wasm buffer on every call",
-    file: FUSED,
+    file: `${KERNELS}/softmax.ts`,
     find: "  be.disposeData(z.dataId);\n  return p;",
     replace: "  return p;",
-    tests: [FUSED_TEST],
+    tests: [OPS_TEST],
     filter: "every fused op",
   },
   // --- nn ------------------------------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ export const MUTANTS: Mutant[] = [
     name: "gelu-tail-drops-cubic",
     area: "nn",
     description: "the fused GELU's scalar tail (after the SIMD loop) drops the cubic term",
-    file: FUSED,
+    file: `${KERNELS}/gelu.ts`,
     find: "yv[i] = v / (1 + Math.exp(-v * (K1 + K3 * v * v)));",
     replace: "yv[i] = v / (1 + Math.exp(-v * K1));",
     tests: [REFERENCE],
@@ -186,52 +187,115 @@ export const MUTANTS: Mutant[] = [
     tests: ["tests/nn/layers_test.ts"],
     filter: "Sequence(Linear, Gelu, Linear)",
   },
-  // --- backend kernels -------------------------------------------------------------------------------------------
+  {
+    name: "map-params-ignores-f",
+    area: "nn",
+    description:
+      "mapParams computes the mapped value but hands out the base parameter (a MeZO forward on θ, not θ + ε·z)",
+    file: "lib/nn/provider.ts",
+    find: "      return out;\n    },\n  };",
+    replace: "      return v;\n    },\n  };",
+    tests: ["tests/nn/provider_test.ts"],
+  },
+  {
+    name: "map-params-cached",
+    area: "nn",
+    description: "mapParams keeps each mapped value and hands it out again on later reads (a parameter set held)",
+    edits: [
+      {
+        file: "lib/nn/provider.ts",
+        find: "ParamProvider {\n  return {\n    names: () => base.names(),",
+        replace:
+          "ParamProvider {\n  const cache = new Map<string, tf.Tensor>();\n  return {\n    names: () => base.names(),",
+      },
+      {
+        file: "lib/nn/provider.ts",
+        find: "      const v = base.read(name);\n      if (v === undefined) return undefined;",
+        replace: "      const hit = cache.get(name);\n      if (hit) return hit;\n" +
+          "      const v = base.read(name);\n      if (v === undefined) return undefined;",
+      },
+      {
+        file: "lib/nn/provider.ts",
+        find: "      return out;\n    },\n  };",
+        replace: "      cache.set(name, tf.keep(out));\n      return out;\n    },\n  };",
+      },
+    ],
+    tests: ["tests/nn/provider_test.ts"],
+  },
+  {
+    name: "attention-slice-top-rows",
+    area: "nn",
+    description:
+      "attention on a slice [start, e) takes the first e − start query rows, forgetting the bottom-right offset",
+    file: "lib/nn/attention.ts",
+    find: "qAll.slice([0, 0, start, 0], [b, h, tq, dh])",
+    replace: "qAll.slice([0, 0, 0, 0], [b, h, tq, dh])",
+    tests: ["tests/nn/slice_test.ts"],
+  },
+  {
+    name: "block-slice-pad-wrong-end",
+    area: "nn",
+    description: "a block's backward on a slice pads the residual gradient after the query rows instead of before them",
+    file: "lib/nn/block.ts",
+    find: "tf.pad(dh, [[0, 0], [e - tq, 0], [0, 0]])",
+    replace: "tf.pad(dh, [[0, 0], [0, e - tq], [0, 0]])",
+    tests: ["tests/nn/slice_test.ts"],
+  },
+  {
+    name: "attention-slice-dq-pad-wrong-end",
+    area: "nn",
+    description: "attention's backward on a slice pads dq after the query rows instead of before them",
+    file: "lib/nn/attention.ts",
+    find: "dq = tf.pad(dq, [[0, 0], [e - tq, 0], [0, 0]]);",
+    replace: "dq = tf.pad(dq, [[0, 0], [0, e - tq], [0, 0]]);",
+    tests: ["tests/nn/slice_test.ts"],
+  },
+  // --- nn kernels (lib/nn/kernels) ------------------------------------------------------------------------------
   {
     name: "embed-batch-as-position",
-    area: "backend",
+    area: "nn",
     description: "the fused embedding adds the position row of the batch index instead of the position",
-    file: FUSED,
+    file: `${KERNELS}/embed.ts`,
     find: "pos = (i % t) * d,",
     replace: "pos = Math.floor(i / t) * d,",
-    tests: [FUSED_TEST],
+    tests: [OPS_TEST],
     filter: "every fused op",
   },
   {
     name: "layernorm-grad-js-sign",
-    area: "backend",
+    area: "nn",
     description: "the fused LayerNorm backward's JS loop adds x̂·mean(dx̂·x̂) instead of subtracting it",
-    file: FUSED,
+    file: `${KERNELS}/layernorm.ts`,
     find: "rs * (dyv[o + j] * gv[j] - m1 - xh * m2)",
     replace: "rs * (dyv[o + j] * gv[j] - m1 + xh * m2)",
-    tests: [FUSED_TEST],
-    filter: "every fused op",
+    tests: [OPS_TEST, FUSED_GRADS],
+    filter: "/every fused op|explicit backward/",
   },
   {
     name: "softmax-grad-simd-sign",
-    area: "backend",
+    area: "nn",
     description: "the SIMD softmax backward adds Σ dp·p instead of subtracting it",
-    file: SIMD,
+    file: `${KERNELS}/softmax_simd.ts`,
     find: "f.emit(I.load(), I.get(DOT), I.sub, I.mul, I.store());",
     replace: "f.emit(I.load(), I.get(DOT), I.add, I.mul, I.store());",
-    tests: [FUSED_TEST],
-    filter: "every fused op",
+    tests: [OPS_TEST, FUSED_GRADS],
+    filter: "/every fused op|explicit backward/",
   },
   {
     name: "split-heads-interleaved",
-    area: "backend",
+    area: "nn",
     description: "the fused splitHeads reads q/k/v interleaved per head instead of as three blocks",
-    file: FUSED,
+    file: `${KERNELS}/heads.ts`,
     find: "const src = row + p * dim + h * dh,",
     replace: "const src = row + h * parts * dh + p * dh,",
-    tests: [FUSED_TEST],
+    tests: [OPS_TEST],
     filter: "every fused op",
   },
   {
     name: "xent-exact-path-drops-max",
-    area: "backend",
+    area: "nn",
     description: "the fused cross-entropy's exact log-sum-exp (for p(target) < 1e-30) forgets to add back the max",
-    file: FUSED,
+    file: `${KERNELS}/xent.ts`,
     find: "nv[r] = max + Math.log(s) - zv[o + y];",
     replace: "nv[r] = Math.log(s) - zv[o + y];",
     tests: [REFERENCE],
@@ -239,12 +303,12 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "adam-js-decay-sign",
-    area: "backend",
+    area: "optim",
     description: "the fused AdamW's JS loop subtracts the weight decay term instead of adding it",
-    file: FUSED,
+    file: ADAM_KERNEL,
     find: "epsHat) + wd * pv[i]);",
     replace: "epsHat) - wd * pv[i]);",
-    tests: ["tests/optim/fused_adam_test.ts"],
+    tests: ["tests/optim/adam_kernel_test.ts"],
   },
   // --- mesa ------------------------------------------------------------------------------------------------------
   {
@@ -296,10 +360,19 @@ export const MUTANTS: Mutant[] = [
     name: "dequantize-simd-any-rest",
     area: "mesa",
     description: "the fused dequantize runs its SIMD loop on groups whose length is not a multiple of 4",
-    file: "lib/backend/fused_mesa.ts",
+    file: MESA_KERNELS,
     find: "if (sk && rest % 4 === 0) {\n    sk.mesaDequantize(",
     replace: "if (sk) {\n    sk.mesaDequantize(",
-    tests: ["tests/mesa/fused_test.ts"],
+    tests: ["tests/mesa/kernels_test.ts"],
+  },
+  {
+    name: "mesa-replay-folds-twice",
+    area: "mesa",
+    description: "a replayed Mesa pack (same { step, seed }) folds the batch into the running range a second time",
+    file: "lib/mesa/state.ts",
+    find: "old.last && old.last.step === key.step && old.last.seed === key.seed &&",
+    replace: "old.last === key &&",
+    tests: ["tests/mesa/replay_test.ts"],
   },
   // --- checkpoint --------------------------------------------------------------------------------------------------
   {
@@ -342,9 +415,9 @@ export const MUTANTS: Mutant[] = [
   },
   {
     name: "analytic-drops-group-axis",
-    area: "memory",
+    area: "nn",
     description: "the analytic count ignores the saved tensors' group axis (head-wise Mesa predicted per-tensor)",
-    file: "lib/memory/analytic.ts",
+    file: "lib/nn/analytic.ts",
     find: "...(s.groupAxis === undefined ? {} : { groupAxis: s.groupAxis })",
     replace: "",
     tests: ["tests/mesa/models_test.ts"],
@@ -354,11 +427,11 @@ export const MUTANTS: Mutant[] = [
   {
     name: "adam-eps-not-corrected",
     area: "optim",
-    description: "scaleByAdam adds eps without the sqrt(1 − b2^t) bias correction",
-    file: "lib/optim/adam.ts",
-    find: "const epsHat = eps * sqrtBc2;",
-    replace: "const epsHat = eps;",
-    tests: ["tests/optim/adam_test.ts"],
+    description: "scaleByAdam adds eps without the sqrt(1 − b2^t) bias correction (one definition: adamw's too)",
+    file: ADAM_KERNEL,
+    find: "epsHat: eps * sqrtBc2 };",
+    replace: "epsHat: eps };",
+    tests: ["tests/optim/adam_test.ts", "tests/optim/adam_kernel_test.ts"],
   },
   {
     name: "sgd-nesterov-drops-momentum",
@@ -386,6 +459,36 @@ export const MUTANTS: Mutant[] = [
     find: "(s / warmupSteps)",
     replace: "((s + 1) / warmupSteps)",
     tests: ["tests/optim/schedule_test.ts"],
+  },
+  {
+    name: "dispose-replaced-reused",
+    area: "optim",
+    description: "disposeReplaced frees every old tensor, also those the new state or parameters reuse",
+    file: "lib/optim/transform.ts",
+    find: "if (!live.has(t) && !t.isDisposed) t.dispose();",
+    replace: "if (!t.isDisposed) t.dispose();",
+    tests: ["tests/train/step_seam_test.ts"],
+  },
+  // --- train -------------------------------------------------------------------------------------------------------
+  {
+    name: "trainer-key-same-step",
+    area: "train",
+    description: "the Trainer passes step 0 in every pass key, so stochastic policies draw the same numbers each step",
+    file: "lib/train/trainer.ts",
+    find: "return { step: this.stepCount, seed: this.seed };",
+    replace: "return { step: 0, seed: this.seed };",
+    tests: ["tests/train/step_seam_test.ts"],
+  },
+  // --- backend -----------------------------------------------------------------------------------------------------
+  {
+    name: "registry-fused-under-tape",
+    area: "backend",
+    description:
+      "the registry runs fused kernels under a gradient tape (no tfjs gradient: tf.grads stops being an oracle)",
+    file: "lib/backend/registry.ts",
+    find: 'return engine.backendName === "wasm" && !engine.isTapeOn();',
+    replace: 'return engine.backendName === "wasm";',
+    tests: ["tests/backend/registry_test.ts"],
   },
   // --- data --------------------------------------------------------------------------------------------------------
   {
@@ -420,10 +523,11 @@ export const MUTANTS: Mutant[] = [
     name: "config-no-kebab-keys",
     area: "experiments",
     description: "--seq-len is no longer accepted for the config key seqLen",
+    // camel() is the kebab -> camel step of every lookup (keys and aliases); the identity is "no kebab keys".
     file: "experiments/_lib/config.ts",
-    find: "const key = written in shape ? written : camel(written);",
-    replace: "const key = written;",
-    tests: ["tests/experiments/config_test.ts"],
+    find: "const camel = (key: string) => key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());",
+    replace: "const camel = (key: string) => key;",
+    tests: ["tests/experiments/config_test.ts", "tests/experiments/aliases_test.ts"],
   },
   {
     name: "config-bool-zero",

@@ -23,7 +23,7 @@ Deno.test("mutants: every catalogue entry matches today's sources exactly once a
     assert.equal(staleReason(m, read), undefined, `${m.name} is stale`);
   }
   const areas = new Set(MUTANTS.map((m) => m.area));
-  for (const area of ["nn", "backend", "mesa", "checkpoint", "memory", "optim", "data", "experiments"]) {
+  for (const area of ["nn", "backend", "mesa", "checkpoint", "memory", "optim", "train", "data", "experiments"]) {
     assert.ok(areas.has(area as Mutant["area"]), `no mutant for ${area}`);
   }
 });
