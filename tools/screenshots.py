@@ -60,7 +60,7 @@ def render(path, out_png):
     while bottom > 1 and all(px[x, bottom - 1] == (255, 255, 255) for x in range(0, img.width, 4)):
         bottom -= 1
     img = img.crop((0, 0, img.width, min(img.height, bottom + 16)))
-    for colors in (64, 32, 16):
+    for colors in (256, 128, 64, 32):
         img.quantize(colors=colors).save(out_png, optimize=True)
         if os.path.getsize(out_png) <= MAX_BYTES:
             break
