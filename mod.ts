@@ -179,6 +179,7 @@ export {
   runLm,
   type RunOptions,
   type RunSummary,
+  type StepProgress,
   type StepResult,
   type TokenArrays,
   tokenBatch,
@@ -214,8 +215,28 @@ export {
   type Rounding,
 } from "./lib/mesa/mod.ts";
 
-// Plots for notebooks.
-export { type LineChartOptions, lineChartSvg, type Series } from "./lib/viz/mod.ts";
+// Charts and tables: Vega-Lite specs rendered to SVG or shown in notebooks; lineChartSvg is superseded.
+export {
+  barChartSpec,
+  type BarDatum,
+  chartBundle,
+  type ChartOptions,
+  type ChartSpec,
+  type Column,
+  htmlTable,
+  type LineChartOptions,
+  lineChartSpec,
+  type LineChartSpecOptions,
+  lineChartSvg,
+  lossCurveSpec,
+  markdownTable,
+  type MimeBundle,
+  renderSvg,
+  type Series,
+  type TableRow,
+  type TradeoffPoint,
+  tradeoffSpec,
+} from "./lib/viz/mod.ts";
 export {
   type Estimator,
   GradNormCache,

@@ -61,7 +61,28 @@ export interface LoadFashionMnistOptions {
   dir?: string;
 }
 
-async function readPart(dir: string, base: string): Promise<IdxArray> {
+/** Where the directory came from: the `dir` option, the environment variable, or the default. */
+type DirSource = "option" | "env" | "default";
+
+const ENV_VAR = "MEMTRAIN_FASHION_MNIST_DIR";
+
+/** What to do when `dir` from `source` is missing (undefined for the default directory: install the package). */
+function hintFor(dir: string, source: DirSource): string | undefined {
+  const files = "the IDX files (train-images-idx3-ubyte.gz, ...)";
+  const fallback = `${FASHION_MNIST_DIR} (${INSTALL})`;
+  if (source === "env") {
+    return `${ENV_VAR}=${dir} points there: set ${ENV_VAR} to the directory holding ${files}, or unset it to use ` +
+      fallback;
+  }
+  if (source === "option") {
+    return `the 'dir' option names it: pass the directory holding ${files}, or leave 'dir' out to use ${
+      envDir() ? `${ENV_VAR} (${envDir()})` : fallback
+    }`;
+  }
+  return undefined;
+}
+
+async function readPart(dir: string, base: string, source: DirSource): Promise<IdxArray> {
   for (const path of [`${dir}/${base}.gz`, `${dir}/${base}`]) {
     try {
       return await readIdxFile(path);
@@ -76,12 +97,12 @@ async function readPart(dir: string, base: string): Promise<IdxArray> {
     // missing directory: reported below
   }
   const missing = dirExists ? `${dir}/${base}.gz` : `the directory ${dir}`;
-  throw new DatasetNotFoundError("Fashion-MNIST", missing, { install: INSTALL });
+  throw new DatasetNotFoundError("Fashion-MNIST", missing, { install: INSTALL, hint: hintFor(dir, source) });
 }
 
 function envDir(): string | undefined {
   try {
-    return Deno.env.get("MEMTRAIN_FASHION_MNIST_DIR") || undefined;
+    return Deno.env.get(ENV_VAR) || undefined;
   } catch {
     return undefined; // no --allow-env: use the default
   }
@@ -107,7 +128,9 @@ function envDir(): string | undefined {
  */
 export async function loadFashionMnist(options: LoadFashionMnistOptions): Promise<ImageDataset> {
   const { split, limit } = options;
-  const dir = options.dir ?? envDir() ?? FASHION_MNIST_DIR;
+  const fromEnv = options.dir === undefined ? envDir() : undefined;
+  const dir = options.dir ?? fromEnv ?? FASHION_MNIST_DIR;
+  const source: DirSource = options.dir !== undefined ? "option" : fromEnv !== undefined ? "env" : "default";
   if (split !== "train" && split !== "test") {
     throw new RangeError(`Cannot load Fashion-MNIST: 'split' must be "train" or "test": current value is ${split}`);
   }
@@ -115,8 +138,8 @@ export async function loadFashionMnist(options: LoadFashionMnistOptions): Promis
     throw new RangeError(`Cannot load Fashion-MNIST: 'limit' must be a positive integer: current value is ${limit}`);
   }
   const prefix = split === "train" ? "train" : "t10k";
-  const images = await readPart(dir, `${prefix}-images-idx3-ubyte`);
-  const labels = await readPart(dir, `${prefix}-labels-idx1-ubyte`);
+  const images = await readPart(dir, `${prefix}-images-idx3-ubyte`, source);
+  const labels = await readPart(dir, `${prefix}-labels-idx1-ubyte`, source);
   if (images.shape.length !== 3) {
     throw new TypeError(`Cannot load Fashion-MNIST: images must be 3-D [n, h, w]: current shape is [${images.shape}]`);
   }

@@ -36,6 +36,20 @@ export interface RunSummary {
   savedBytes: number;
 }
 
+/** What {@linkcode RunOptions.onStep} gets after every training step. */
+export interface StepProgress {
+  /** Steps done (1-based). */
+  step: number;
+  /** Steps in the run. */
+  steps: number;
+  /** This step's training loss. */
+  loss: number;
+  /** This step's wall time in ms. */
+  ms: number;
+  /** Live bytes after the step (the meter's unique buffers plus ledger: parameters, optimizer state, ...). */
+  liveBytes: number;
+}
+
 /** Common options of {@linkcode runLm} and {@linkcode runClassifier}. */
 export interface RunOptions<S> {
   /** The model to train (its params are replaced as it trains). */
@@ -54,6 +68,8 @@ export interface RunOptions<S> {
   log?: (msg: string) => void;
   /** Steps between progress lines. @default {50} */
   logEvery?: number;
+  /** Called after every step (a progress bar, a live plot); no terminal code lives in the library. */
+  onStep?: (p: StepProgress) => void;
 }
 
 function summarize(
@@ -103,6 +119,7 @@ function trainLoop<S>(opts: RunOptions<S>, nextBatch: () => Batch): {
     losses.push(r.loss);
     ms.push(r.ms);
     saved = Math.max(saved, r.savedBytes);
+    opts.onStep?.({ step: i + 1, steps: opts.steps, loss: r.loss, ms: r.ms, liveBytes: m.live });
     if (opts.log && ((i + 1) % (opts.logEvery ?? 50) === 0 || i === 0)) {
       opts.log(`step ${i + 1}/${opts.steps} loss ${r.loss.toFixed(4)} ${r.ms.toFixed(0)} ms`);
     }

@@ -167,3 +167,34 @@ Deno.test("normalizeImages() standardizes a copy and leaves the input untouched"
   assert.throws(() => normalizeImages(ds, { std: 0 }), /'std' must be a positive number: current value is 0/);
   assert.throws(() => normalizeImages(ds, { mean: NaN }), RangeError);
 });
+
+Deno.test("loadFashionMnist(): a missing directory from MEMTRAIN_FASHION_MNIST_DIR names the variable, not apt-get", async () => {
+  const before = Deno.env.get("MEMTRAIN_FASHION_MNIST_DIR");
+  Deno.env.set("MEMTRAIN_FASHION_MNIST_DIR", "/nonexistent/from-env");
+  try {
+    const err = await loadFashionMnist({ split: "test" }).catch((e) => e);
+    assert.ok(err instanceof DatasetNotFoundError);
+    assert.equal(
+      err.message,
+      "Cannot load Fashion-MNIST: the directory /nonexistent/from-env was not found; " +
+        "MEMTRAIN_FASHION_MNIST_DIR=/nonexistent/from-env points there: set MEMTRAIN_FASHION_MNIST_DIR to the " +
+        "directory holding the IDX files (train-images-idx3-ubyte.gz, ...), or unset it to use " +
+        "/usr/share/datasets/fashion-mnist (sudo apt-get install dataset-fashion-mnist)",
+    );
+    assert.ok(
+      !err.message.includes("install it with"),
+      "it does not tell the user to install what they pointed away from",
+    );
+    await withFixture({ split: "t10k" }, async (dir) => {
+      Deno.env.set("MEMTRAIN_FASHION_MNIST_DIR", dir);
+      const missing = await loadFashionMnist({ split: "train" }).catch((e) => e);
+      assert.match(
+        missing.message,
+        new RegExp(`train-images-idx3-ubyte\\.gz was not found; MEMTRAIN_FASHION_MNIST_DIR=`),
+      );
+    });
+  } finally {
+    if (before === undefined) Deno.env.delete("MEMTRAIN_FASHION_MNIST_DIR");
+    else Deno.env.set("MEMTRAIN_FASHION_MNIST_DIR", before);
+  }
+});

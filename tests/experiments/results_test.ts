@@ -66,7 +66,8 @@ Deno.test("writeResults() creates the directory and writes <experiment>.json", a
 
 Deno.test("checkRows() accepts flat rows and explains bad ones", () => {
   assert.equal(checkRows([{ technique: "t", model: "m", a: 1, b: "s", c: true, d: null }]), undefined);
-  assert.equal(checkRows([]), undefined);
+  assert.match(checkRows([])!, /^no rows/, "an empty result is an error");
+  assert.equal(checkRows([], true), undefined, "unless allowed (a shard without cells)");
   assert.match(checkRows(undefined)!, /expected an array/);
   assert.match(checkRows([1])!, /row 0 is not an object/);
   assert.match(checkRows([{ model: "m" }])!, /no string "technique"/);
