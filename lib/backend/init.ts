@@ -7,6 +7,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { patchWasm } from "./wasm_patches.ts";
 import { meter } from "../memory/meter.ts";
+import { setPhysicalMeter } from "../memory/physical.ts";
+import { installHeapTracker } from "./heap_tracker.ts";
+import { captureWasmModule } from "./wasm_capture.ts";
 import { describeFailures, findBlas } from "./blas.ts";
 import { patchBlas, unpatchBlas, whenBlasPoolReady } from "./blas_patch.ts";
 import { type BackendOptions, DEFAULT_BACKEND_OPTIONS, updateBackendOptions } from "./options.ts";
@@ -230,7 +233,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   updateBackendOptions(chosen === "blas" ? { ...resolved, blasThreads: threads } : resolved);
   if (chosen === "wasm" || chosen === "blas") {
     await import("@tensorflow/tfjs-backend-wasm");
-    if (!(await tf.setBackend("wasm"))) {
+    // The first initialization instantiates the module: keep its binary and see its heap growth (heap_tracker.ts).
+    if (!(await captureWasmModule(() => tf.setBackend("wasm")))) {
       throw new RangeError(`Cannot initialize backend "${chosen}": setBackend failed`);
     }
     patchWasm();
@@ -239,6 +243,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   }
   await tf.ready();
   meter(); // count unique buffers from here on
+  // The physical figure beside the meter: the wasm heap's exact break on wasm/blas, else the process's RSS.
+  setPhysicalMeter(chosen === "wasm" || chosen === "blas" ? installHeapTracker() : undefined);
   if (chosen === "blas") {
     let info = patchBlas({ lib: blas!.lib, threads, pool: resolved.blasPool, defer: resolved.blasDefer });
     if (info.pool && !(await whenBlasPoolReady())) {

@@ -53,4 +53,5 @@ export {
   whenBlasPoolReady,
 } from "./blas_patch.ts";
 export { bufferAddress, GemmPool, type GemmPoolOptions } from "./gemm_pool.ts";
+export { heapTracker, installHeapTracker, type JsAllocations, WasmHeapTracker } from "./heap_tracker.ts";
 export { type GemmSpec, splitGemm } from "./gemm_split.ts";

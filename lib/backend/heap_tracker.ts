@@ -1,0 +1,262 @@
+/**
+ * The wasm heap as the process sees it: the exact heap break of the tfjs wasm module (wasm and blas backends), with a
+ * reset-able high-water mark, every allocation JS makes through the module's `_malloc`/`_free`, and a walk of the
+ * allocator's regions that splits the heap into live JS buffers, module-internal allocations and free holes.
+ *
+ * How the break is read: tfjs-backend-wasm 4.22 is built with emscripten's emmalloc, whose `sbrk` keeps the break in
+ * one static word. `wasm_binary.ts` lists the words that the function calling the heap-growth import loads and
+ * stores; the tracker keeps the one whose value the heap proves to be the break: walking emmalloc's regions (each
+ * carries its size at both ends; a free region's top copy is odd) from the word's initial value (`__heap_base`)
+ * lands exactly on the word's current value. Every growth request (`wasm_capture.ts`) is checked against it
+ * afterwards. emmalloc never gives memory back (no trim), so the break only grows: its high-water is its value.
+ * When no word verifies (another allocator, or the module was instantiated before `initBackend`), the tracker falls
+ * back to the memory's grown size, `kind: "wasm-memory"`, not exact.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { HeapBreakdown, PhysicalMeter } from "../memory/physical.ts";
+import { findBreakCandidates } from "./wasm_binary.ts";
+import { type CapturedWasm, capturedWasm } from "./wasm_capture.ts";
+
+/** The parts of the emscripten module object the tracker uses. */
+export interface WasmModuleLike {
+  HEAPU8: Uint8Array;
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+}
+
+/** emmalloc's smallest region (a header, two links and a footer): root and end sentinel regions have this size. */
+const MIN_REGION = 16;
+
+/** Live and peak bytes of the allocations JS made through `_malloc`. */
+export interface JsAllocations {
+  /** Bytes JS asked for in its live allocations. */
+  readonly live: number;
+  /** The highest `live` since the last `resetPeak` of the tracker. */
+  readonly peak: number;
+  /** Number of live allocations. */
+  readonly count: number;
+}
+
+/** One walk of the heap: totals, or undefined when the regions are not consistent from `base` to `end`. */
+function walk(u32: Uint32Array, base: number, end: number, sizeAt?: (ptr: number) => void): {
+  used: number;
+  free: number;
+  largest: number;
+  holes: number;
+} | undefined {
+  let r = base, used = 0, free = 0, largest = 0, holes = 0;
+  while (r < end) {
+    if (r % 4 !== 0) return undefined;
+    const size = u32[r >>> 2];
+    if (size === 0 && r % 8 === 4) {
+      // A 4-byte gap between two blocks: this emmalloc asks `sbrk` for a size that is 4 mod 8, `sbrk` rounds it up
+      // to 8 and the next block starts 4 bytes past the end it expects, as a new (disjoint) block.
+      used += 4;
+      r += 4;
+      continue;
+    }
+    if (size < MIN_REGION || size % 4 !== 0 || r + size > end) return undefined;
+    const top = u32[(r + size - 4) >>> 2];
+    if ((top & ~1) !== size) return undefined;
+    if (top & 1) {
+      free += size;
+      holes++;
+      if (size > largest) largest = size;
+    } else {
+      used += size;
+      sizeAt?.(r);
+    }
+    r += size;
+  }
+  return r === end ? { used, free, largest, holes } : undefined;
+}
+
+/**
+ * The physical meter of the wasm heap. Create it with {@linkcode installHeapTracker} (`initBackend` does, and
+ * installs it as `physicalMeter()`).
+ */
+export class WasmHeapTracker implements PhysicalMeter {
+  /** Where the break word lives, or -1 when it was not found (the tracker then reports the memory size). */
+  readonly breakAddress: number;
+  /** Where the heap starts (the break's initial value), or 0 when the break word was not found. */
+  readonly heapBase: number;
+  #wasm: WasmModuleLike;
+  #exact: boolean;
+  #peak = 0;
+  #u32: Uint32Array | undefined;
+  #js = new Map<number, number>(); // ptr -> bytes asked for
+  #jsLive = 0;
+  #jsPeak = 0;
+  #lastRequested = 0;
+  #growths = 0;
+
+  constructor(wasm: WasmModuleLike, captured: CapturedWasm | undefined) {
+    this.#wasm = wasm;
+    let address = -1, base = 0;
+    if (captured) {
+      for (const c of findBreakCandidates(captured.bytes).candidates) {
+        const value = this.#word(c.address);
+        if (c.initial > 0 && value >= c.initial && walk(this.#heap32(), c.initial, value)) {
+          address = c.address;
+          base = c.initial;
+          break;
+        }
+      }
+      this.#growths = captured.resizes.filter((r) => r.granted).length;
+      captured.onResize = (r) => {
+        if (!r.granted) return;
+        this.#growths++;
+        this.#lastRequested = r.requested;
+      };
+    }
+    this.breakAddress = address;
+    this.heapBase = base;
+    this.#exact = address >= 0;
+    // emscripten's exports replace themselves on first call (`Module._malloc = Module.asm.malloc`): accessors keep
+    // the wrappers in place and route such an assignment to the function they call.
+    let malloc = wasm._malloc, free = wasm._free;
+    const trackedMalloc = (bytes: number): number => {
+      const ptr = malloc(bytes);
+      if (ptr) {
+        this.#js.set(ptr, bytes);
+        this.#jsLive += bytes;
+        if (this.#jsLive > this.#jsPeak) this.#jsPeak = this.#jsLive;
+      }
+      this.#observe();
+      return ptr;
+    };
+    const trackedFree = (ptr: number): void => {
+      const bytes = this.#js.get(ptr);
+      if (bytes !== undefined) {
+        this.#js.delete(ptr);
+        this.#jsLive -= bytes;
+      }
+      free(ptr);
+    };
+    Object.defineProperty(wasm, "_malloc", {
+      configurable: true,
+      get: () => trackedMalloc,
+      set: (f: (bytes: number) => number) => void (malloc = f),
+    });
+    Object.defineProperty(wasm, "_free", {
+      configurable: true,
+      get: () => trackedFree,
+      set: (f: (ptr: number) => void) => void (free = f),
+    });
+    this.#peak = this.current;
+  }
+
+  /** `"wasm-heap"` when the break is read exactly, else `"wasm-memory"` (the grown memory size, an upper bound). */
+  get kind(): "wasm-heap" | "wasm-memory" {
+    return this.#exact ? "wasm-heap" : "wasm-memory";
+  }
+
+  /** True while the break is read exactly. */
+  get exact(): boolean {
+    return this.#exact;
+  }
+
+  /** The break (bytes of linear memory in use from address 0 to the top of the heap). */
+  get current(): number {
+    return this.#exact ? this.#word(this.breakAddress) : this.memoryBytes;
+  }
+
+  /** The highest break since the last {@linkcode WasmHeapTracker.resetPeak}. */
+  get peak(): number {
+    this.#observe();
+    return this.#peak;
+  }
+
+  /** The memory's grown size (`memory.buffer.byteLength`): emscripten grows it past the break by up to 20%. */
+  get memoryBytes(): number {
+    return this.#wasm.HEAPU8.buffer.byteLength;
+  }
+
+  /** How many times the memory grew since the module started. */
+  get growths(): number {
+    return this.#growths;
+  }
+
+  /** The allocations JS made through `_malloc` (tfjs buffers and kernel scratch). */
+  get allocations(): JsAllocations {
+    return { live: this.#jsLive, peak: this.#jsPeak, count: this.#js.size };
+  }
+
+  /** Sets the break's and the JS allocations' high-water marks to their current values. */
+  resetPeak(): void {
+    this.#peak = this.current;
+    this.#jsPeak = this.#jsLive;
+  }
+
+  /**
+   * Walks the heap: used and free region bytes, the largest hole, the JS allocations' regions and the rest of the used
+   * bytes (module-internal). Undefined when the break is not read exactly or the walk finds the regions
+   * inconsistent. Costs one pass over the regions (thousands, ~1 ms).
+   */
+  breakdown(): HeapBreakdown | undefined {
+    if (!this.#exact) return undefined;
+    const u32 = this.#heap32(), brk = this.current;
+    const w = walk(u32, this.heapBase, brk);
+    if (!w) return undefined;
+    let jsRegionBytes = 0;
+    for (const ptr of this.#js.keys()) jsRegionBytes += u32[(ptr - 4) >>> 2];
+    return {
+      breakBytes: brk,
+      heapBase: this.heapBase,
+      memoryBytes: this.memoryBytes,
+      usedBytes: w.used,
+      freeBytes: w.free,
+      largestFreeBytes: w.largest,
+      freeRegions: w.holes,
+      jsBytes: this.#jsLive,
+      jsRegionBytes,
+      internalBytes: w.used - jsRegionBytes,
+    };
+  }
+
+  #observe(): void {
+    const now = this.current;
+    if (this.#exact && now < this.#lastRequested) this.#exact = false; // a growth the word did not follow
+    if (now > this.#peak) this.#peak = now;
+  }
+
+  #heap32(): Uint32Array {
+    const buf = this.#wasm.HEAPU8.buffer;
+    if (!this.#u32 || this.#u32.buffer !== buf) this.#u32 = new Uint32Array(buf);
+    return this.#u32;
+  }
+
+  #word(address: number): number {
+    return this.#heap32()[address >>> 2];
+  }
+}
+
+const KEY = Symbol.for("memtrain.heapTracker");
+
+/**
+ * Installs the heap tracker on the active wasm backend's module (once per module) and returns it. `initBackend`
+ * calls it for wasm and blas. Undefined when the active backend is not wasm.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await initBackend({ backend: "wasm" });
+ * const heap = installHeapTracker()!;
+ * heap.resetPeak();
+ * const t = tf.zeros([1 << 20]);
+ * heap.peak - heap.current; // 0: the break only grows
+ * heap.breakdown()?.freeBytes; // bytes of holes
+ * ```
+ */
+export function installHeapTracker(): WasmHeapTracker | undefined {
+  if (tf.getBackend() !== "wasm") return undefined;
+  const wasm = (tf.backend() as unknown as { wasm?: WasmModuleLike & { [KEY]?: WasmHeapTracker } }).wasm;
+  if (!wasm || typeof wasm._malloc !== "function") return undefined;
+  return wasm[KEY] ??= new WasmHeapTracker(wasm, capturedWasm());
+}
+
+/** The heap tracker installed on the active wasm backend, if any. */
+export function heapTracker(): WasmHeapTracker | undefined {
+  if (tf.getBackend() !== "wasm") return undefined;
+  return (tf.backend() as unknown as { wasm?: { [KEY]?: WasmHeapTracker } }).wasm?.[KEY];
+}
