@@ -12,7 +12,7 @@ import { describeExperiment, listExperiments } from "./_lib/help.ts";
 import { checkRows, collectEnv, writeResults } from "./_lib/results.ts";
 import { didYouMean } from "./_lib/suggest.ts";
 import { renderTable } from "./_lib/table.ts";
-import { ROWS_MARKER, runCellsInWorkers } from "./_lib/workers.ts";
+import { ROWS_MARKER, runCellsInWorkers, workerThreads } from "./_lib/workers.ts";
 
 /** Where {@linkcode main} writes: `out` for results, `err` for progress and errors. Each call is one line. */
 export interface MainIO {
@@ -91,13 +91,18 @@ export async function main(
     }
     io.err(`running ${cli.name}${cli.quick ? " (quick)" : ""} on ${backend}: ${JSON.stringify(config)}`);
     let rows;
-    if ((cli.jobs ?? 1) > 1 && experiment.cells && experiment.runCell) {
-      const cells = experiment.cells(config);
-      io.err(`${cells.length} cells in up to ${cli.jobs} worker processes`);
+    const hasCells = experiment.cells !== undefined && experiment.runCell !== undefined;
+    // Worker processes: with --jobs N > 1, and by default for experiments that want each cell in a fresh process.
+    const jobs = hasCells && !cli.inProcess && ((cli.jobs ?? 1) > 1 || experiment.freshProcess)
+      ? cli.jobs ?? 1
+      : undefined;
+    if (jobs !== undefined) {
+      const cells = experiment.cells!(config);
+      io.err(`${cells.length} cells in ${jobs > 1 ? `up to ${jobs}` : "one at a time in fresh"} worker processes`);
       const args = stripJobs(args0);
-      const raw = await runCellsInWorkers({ args, cells: cells.length, jobs: cli.jobs!, log: ctx.log });
+      const raw = await runCellsInWorkers({ args, cells: cells.length, jobs, log: ctx.log });
       rows = experiment.finalize ? experiment.finalize(raw, config) : raw;
-    } else if (experiment.cells && experiment.runCell && cli.jobs !== undefined) {
+    } else if (hasCells && (cli.jobs !== undefined || cli.inProcess)) {
       rows = await runCellsInOrder(experiment, config, ctx);
     } else {
       rows = await experiment.run(config, ctx);
@@ -106,10 +111,12 @@ export async function main(
     if (problem) throw new TypeError(`experiment "${cli.name}" returned invalid rows: ${problem}`);
     io.out(renderTable(rows, experiment.columns));
     const env = await collectEnv({ backend, quick: cli.quick, date, git: await options.gitVersion?.() });
-    // Cells of --jobs ran in worker processes with MEMTRAIN_BLAS_THREADS (default 1) BLAS threads each (workers.ts).
-    if ((cli.jobs ?? 1) > 1 && experiment.cells && experiment.runCell) {
-      const count = Number(Deno.env.get("MEMTRAIN_BLAS_THREADS") ?? "1");
-      env.threads = { count, via: count > 1 ? "openblas" : "single", processes: cli.jobs };
+    // Cells ran in worker processes with workerThreads(jobs) BLAS threads each (workers.ts).
+    if (jobs !== undefined && backend === "blas") {
+      const count = workerThreads(jobs);
+      env.threads = { count, via: count > 1 ? "openblas" : "single", processes: jobs };
+    } else if (jobs !== undefined) {
+      env.threads = { ...(env.threads ?? { count: 1, via: "single" }), processes: jobs };
     }
     const path = await writeResults(outDir, { experiment: cli.name, config, env, rows });
     io.out(`wrote ${path}`);

@@ -28,6 +28,8 @@ export interface CliArgs {
   backend?: string;
   /** `--jobs N`: run the experiment's cells in up to N worker processes. */
   jobs?: number;
+  /** `--in-process`: run the cells of an experiment that defaults to fresh processes in this process instead. */
+  inProcess: boolean;
   /** `--cell I` (internal): run only cell I and print its rows as JSON (a worker of `--jobs`). */
   cell?: number;
   /** Config overrides in command-line order (later ones win). */
@@ -44,7 +46,8 @@ Options:
   --out DIR          results directory (default: experiments/results/); writes DIR/<name>.json
   --backend NAME     tfjs backend: auto, wasm, cpu, blas, tensorflow (default: auto or $MEMTRAIN_BACKEND)
   --jobs N           run the experiment's cells in up to N worker processes (experiments that define cells;
-                     workers use one BLAS thread each unless MEMTRAIN_BLAS_THREADS is set)
+                     each worker gets cores/N BLAS threads, at least one, unless MEMTRAIN_BLAS_THREADS is set)
+  --in-process       run the cells in this process (memory runs each cell in a fresh process by default)
   --key=value        override a config key; numbers, booleans, enum values and comma lists are parsed
   --list             list the registered experiments
   -h, --help         show this help
@@ -64,13 +67,14 @@ Set MEMTRAIN_DEBUG=1 to print stack traces of errors.`;
  * @throws {UsageError} for an unknown short option, a missing option value or a second positional argument.
  */
 export function parseCli(args: string[]): CliArgs {
-  const out: CliArgs = { help: false, list: false, quick: false, overrides: [] };
+  const out: CliArgs = { help: false, list: false, quick: false, inProcess: false, overrides: [] };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--") continue;
     if (arg === "-h" || arg === "--help") out.help = true;
     else if (arg === "--list") out.list = true;
     else if (arg === "--quick") out.quick = true;
+    else if (arg === "--in-process") out.inProcess = true;
     else if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       const key = eq === -1 ? arg.slice(2) : arg.slice(2, eq);

@@ -59,6 +59,12 @@ export interface Experiment<S extends ExperimentSchema> {
   cells?(config: z.infer<S>): Cell[];
   /** Runs one cell (in a worker process under `--jobs`). */
   runCell?(config: z.infer<S>, cell: Cell, ctx: RunContext): Promise<Row[]>;
+  /**
+   * Optional: run every cell in a fresh worker process by default (`--jobs N` runs up to N at a time, `--in-process`
+   * runs them all in this process), for figures that what an earlier cell left behind would change: a process's
+   * wasm heap keeps the holes of every cell it ran, so the memory experiment sets it.
+   */
+  freshProcess?: boolean;
   /** Post-processes the rows of all cells, in cell order (e.g. ratios to a baseline row). */
   finalize?(rows: Row[], config: z.infer<S>): Row[];
 }
@@ -92,7 +98,17 @@ export type AnyExperiment = Experiment<ExperimentSchema>;
 export type Registry = Record<string, AnyExperiment>;
 
 /** Option names the command line reserves; config keys may not use them. */
-export const RESERVED_KEYS: readonly string[] = ["quick", "out", "backend", "help", "list", "jobs", "cell"];
+export const RESERVED_KEYS: readonly string[] = [
+  "quick",
+  "out",
+  "backend",
+  "help",
+  "list",
+  "jobs",
+  "cell",
+  "inProcess",
+  "in-process",
+];
 
 /**
  * Declares an experiment, checking its definition: a non-empty name, a default on every config key, no reserved
