@@ -15,6 +15,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { HeapBreakdown, PhysicalMeter } from "../memory/physical.ts";
+import { type ArenaMode, HeapArena } from "./heap_arena.ts";
+import type { BreakProvider, Span } from "./heap_space.ts";
 import { findBreakCandidates } from "./wasm_binary.ts";
 import { type CapturedWasm, capturedWasm } from "./wasm_capture.ts";
 
@@ -28,6 +30,15 @@ export interface WasmModuleLike {
 /** emmalloc's smallest region (a header, two links and a footer): root and end sentinel regions have this size. */
 const MIN_REGION = 16;
 
+/**
+ * The room given to emmalloc each time it grew between two growths of the arena (doubling up to
+ * {@linkcode EMMALLOC_ROOM_MAX}): the module allocates for itself (e.g. a map node per registered tensor), and every
+ * growth of emmalloc splits the arena's spans.
+ */
+export const EMMALLOC_ROOM = 1 << 20;
+/** The most room given to emmalloc at once. */
+export const EMMALLOC_ROOM_MAX = 8 << 20;
+
 /** Live and peak bytes of the allocations JS made through `_malloc`. */
 export interface JsAllocations {
   /** Bytes JS asked for in its live allocations. */
@@ -38,15 +49,23 @@ export interface JsAllocations {
   readonly count: number;
 }
 
-/** One walk of the heap: totals, or undefined when the regions are not consistent from `base` to `end`. */
-function walk(u32: Uint32Array, base: number, end: number, sizeAt?: (ptr: number) => void): {
+/**
+ * One walk of emmalloc's regions from `base` to `end`, jumping over `spans` (the arena's, by address): totals, or
+ * undefined when the regions are not consistent.
+ */
+function walk(u32: Uint32Array, base: number, end: number, spans: readonly Span[] = []): {
   used: number;
   free: number;
   largest: number;
   holes: number;
 } | undefined {
-  let r = base, used = 0, free = 0, largest = 0, holes = 0;
+  let r = base, used = 0, free = 0, largest = 0, holes = 0, s = 0;
   while (r < end) {
+    while (s < spans.length && spans[s].end <= r) s++;
+    if (s < spans.length && spans[s].start === r) {
+      r = spans[s].end;
+      continue;
+    }
     if (r % 4 !== 0) return undefined;
     const size = u32[r >>> 2];
     if (size === 0 && r % 8 === 4) {
@@ -63,10 +82,7 @@ function walk(u32: Uint32Array, base: number, end: number, sizeAt?: (ptr: number
       free += size;
       holes++;
       if (size > largest) largest = size;
-    } else {
-      used += size;
-      sizeAt?.(r);
-    }
+    } else used += size;
     r += size;
   }
   return r === end ? { used, free, largest, holes } : undefined;
@@ -90,6 +106,12 @@ export class WasmHeapTracker implements PhysicalMeter {
   #jsPeak = 0;
   #lastRequested = 0;
   #growths = 0;
+  #resize: ((requested: number) => boolean) | undefined;
+  #arena: HeapArena | undefined;
+  #arenaBreak = -1; // the break after the arena's last growth
+  #room = EMMALLOC_ROOM;
+  #rawMalloc: (bytes: number) => number;
+  #rawFree: (ptr: number) => void;
 
   constructor(wasm: WasmModuleLike, captured: CapturedWasm | undefined) {
     this.#wasm = wasm;
@@ -103,6 +125,7 @@ export class WasmHeapTracker implements PhysicalMeter {
           break;
         }
       }
+      this.#resize = captured.resize;
       this.#growths = captured.resizes.filter((r) => r.granted).length;
       captured.onResize = (r) => {
         if (!r.granted) return;
@@ -116,8 +139,10 @@ export class WasmHeapTracker implements PhysicalMeter {
     // emscripten's exports replace themselves on first call (`Module._malloc = Module.asm.malloc`): accessors keep
     // the wrappers in place and route such an assignment to the function they call.
     let malloc = wasm._malloc, free = wasm._free;
+    this.#rawMalloc = (bytes) => malloc(bytes);
+    this.#rawFree = (ptr) => free(ptr);
     const trackedMalloc = (bytes: number): number => {
-      const ptr = malloc(bytes);
+      const ptr = this.#arena?.malloc(bytes) || malloc(bytes);
       if (ptr) {
         this.#js.set(ptr, bytes);
         this.#jsLive += bytes;
@@ -132,7 +157,7 @@ export class WasmHeapTracker implements PhysicalMeter {
         this.#js.delete(ptr);
         this.#jsLive -= bytes;
       }
-      free(ptr);
+      if (!this.#arena?.free(ptr)) free(ptr);
     };
     Object.defineProperty(wasm, "_malloc", {
       configurable: true,
@@ -183,6 +208,27 @@ export class WasmHeapTracker implements PhysicalMeter {
     return { live: this.#jsLive, peak: this.#jsPeak, count: this.#js.size };
   }
 
+  /** The arena that takes large requests, once {@linkcode WasmHeapTracker.setHeapMode} created it. */
+  get arena(): HeapArena | undefined {
+    return this.#arena;
+  }
+
+  /**
+   * Where new large requests go: `"plan"` or `"first-fit"` in the arena (`heap_arena.ts`, created on first use; it
+   * needs the exact break, so without it the mode stays `"stock"`), or `"stock"`: emmalloc. Blocks keep the allocator
+   * that gave them. Returns the mode in force.
+   */
+  setHeapMode(mode: ArenaMode | "stock"): ArenaMode | "stock" {
+    if (mode === "stock" || mode === "off") {
+      if (this.#arena) this.#arena.mode = "off";
+      return "stock";
+    }
+    if (!this.#exact) return "stock";
+    this.#arena ??= new HeapArena(this.#breakProvider(), mode);
+    this.#arena.mode = mode;
+    return mode;
+  }
+
   /** Sets the break's and the JS allocations' high-water marks to their current values. */
   resetPeak(): void {
     this.#peak = this.current;
@@ -196,22 +242,53 @@ export class WasmHeapTracker implements PhysicalMeter {
    */
   breakdown(): HeapBreakdown | undefined {
     if (!this.#exact) return undefined;
-    const u32 = this.#heap32(), brk = this.current;
-    const w = walk(u32, this.heapBase, brk);
+    const u32 = this.#heap32(), brk = this.current, arena = this.#arena;
+    const w = walk(u32, this.heapBase, brk, arena?.spans);
     if (!w) return undefined;
     let jsRegionBytes = 0;
-    for (const ptr of this.#js.keys()) jsRegionBytes += u32[(ptr - 4) >>> 2];
+    for (const ptr of this.#js.keys()) {
+      if (!arena?.owns(ptr)) jsRegionBytes += u32[(ptr - 4) >>> 2];
+    }
+    let largest = w.largest, holes = w.holes;
+    for (const [, size] of arena?.holes() ?? []) {
+      largest = Math.max(largest, size);
+      holes++;
+    }
+    const arenaLive = arena?.liveBytes ?? 0, arenaFree = arena?.freeBytes ?? 0;
     return {
       breakBytes: brk,
       heapBase: this.heapBase,
       memoryBytes: this.memoryBytes,
-      usedBytes: w.used,
-      freeBytes: w.free,
-      largestFreeBytes: w.largest,
-      freeRegions: w.holes,
+      usedBytes: w.used + arenaLive,
+      freeBytes: w.free + arenaFree,
+      largestFreeBytes: largest,
+      freeRegions: holes,
       jsBytes: this.#jsLive,
-      jsRegionBytes,
+      jsRegionBytes: jsRegionBytes + arenaLive,
       internalBytes: w.used - jsRegionBytes,
+    };
+  }
+
+  /** The module's `sbrk`, done from JS on the break word (for the arena): grows the memory first when needed. */
+  #breakProvider(): BreakProvider {
+    const address = this.breakAddress;
+    return {
+      brk: () => this.current,
+      sbrk: (bytes: number): number => {
+        if (!this.#exact) return -1; // the word no longer follows the break: never write it
+        if (this.#word(address) !== this.#arenaBreak) {
+          // emmalloc grew since the arena last did (or never had room): claim room for it now, below the new span.
+          const p = this.#rawMalloc(this.#room);
+          if (p) this.#rawFree(p);
+          if (this.#arenaBreak >= 0) this.#room = Math.min(2 * this.#room, EMMALLOC_ROOM_MAX);
+        }
+        const old = this.#word(address), next = old + bytes;
+        if (next > this.memoryBytes && !this.#resize?.(next)) return -1;
+        this.#heap32()[address >>> 2] = next;
+        this.#arenaBreak = next;
+        this.#observe();
+        return old;
+      },
     };
   }
 
@@ -259,4 +336,24 @@ export function installHeapTracker(): WasmHeapTracker | undefined {
 export function heapTracker(): WasmHeapTracker | undefined {
   if (tf.getBackend() !== "wasm") return undefined;
   return (tf.backend() as unknown as { wasm?: { [KEY]?: WasmHeapTracker } }).wasm?.[KEY];
+}
+
+/**
+ * Runs one training step as a step of the heap arena's plan (`heap_arena.ts`): blocks allocated inside `fn` are
+ * recorded and, from the second step on, placed by the plan. The `Trainer` runs every step through it; a hand-written
+ * loop can too. Just `fn()` unless the active backend is wasm or blas with the arena in use.
+ *
+ * @example Usage
+ * ```ts ignore
+ * for (const batch of batches) heapStep(() => step(batch)); // from the second step on, its blocks follow the plan
+ * ```
+ */
+export function heapStep<T>(fn: () => T): T {
+  const arena = heapTracker()?.arena;
+  arena?.beginStep();
+  try {
+    return fn();
+  } finally {
+    arena?.endStep();
+  }
 }

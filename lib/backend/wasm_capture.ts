@@ -22,6 +22,8 @@ export interface CapturedWasm {
   bytes: Uint8Array;
   /** Every growth request so far, in order. */
   resizes: ResizeRequest[];
+  /** Grows the memory to hold `requested` bytes, as the module's `sbrk` does (recorded like the module's requests). */
+  resize(requested: number): boolean;
   /** Called after each growth request (the heap tracker listens). */
   onResize?: (r: ResizeRequest) => void;
 }
@@ -59,19 +61,20 @@ export async function captureWasmModule<T>(fn: () => Promise<T>): Promise<T> {
       ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength)
       : undefined;
     if (env && typeof resize === "function" && bytes && !capturedWasm()) {
-      const captured: CapturedWasm = { bytes: bytes.slice(), resizes: [] };
       let exportsOf: Record<string, unknown> = {};
       const memoryOf = (): number => {
         const mem = exportsOf.memory;
         return mem instanceof WebAssembly.Memory ? mem.buffer.byteLength : 0;
       };
-      env.emscripten_resize_heap = (requested: number): unknown => {
+      const wrapped = (requested: number): unknown => {
         const granted = resize(requested);
         const r = { requested: requested >>> 0, granted: !!granted, memoryBytes: memoryOf() };
         captured.resizes.push(r);
         captured.onResize?.(r);
         return granted;
       };
+      const captured: CapturedWasm = { bytes: bytes.slice(), resizes: [], resize: (n) => !!wrapped(n) };
+      env.emscripten_resize_heap = wrapped;
       (globalThis as Record<symbol, CapturedWasm>)[KEY] = captured;
       return original.call(this, src, imports).then((out) => {
         const o = out as { instance?: WebAssembly.Instance; exports?: unknown };

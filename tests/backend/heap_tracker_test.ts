@@ -18,8 +18,8 @@ function module(): WasmModuleLike {
 }
 
 for (const backend of HEAP_BACKENDS) {
-  Deno.test(`heap tracker: the break of a scripted allocation pattern is the expected one [${backend}]`, async () => {
-    await initBackend({ backend });
+  Deno.test(`heap tracker: the break of a scripted pattern is emmalloc's (heap: "stock") [${backend}]`, async () => {
+    await initBackend({ backend, heap: "stock" });
     const h = heapTracker()!;
     assert.equal(h.kind, "wasm-heap");
     assert.equal(physicalMeter(), h, "initBackend installs the tracker as the physical meter");
@@ -55,19 +55,53 @@ for (const backend of HEAP_BACKENDS) {
     assert.ok(after.freeBytes >= 2 * n, "the freed blocks are holes now");
   });
 
-  Deno.test(`heap tracker: the walk accounts for every byte between the heap base and the break [${backend}]`, async () => {
-    await initBackend({ backend });
+  Deno.test(`heap tracker: the break of a scripted pattern is the arena's (heap: "first-fit") [${backend}]`, async () => {
+    await initBackend({ backend, heap: "first-fit" });
     const h = heapTracker()!;
-    const t = tf.zeros([3, 1000]); // 12000 bytes from JS
-    const b = h.breakdown()!;
-    assert.ok(b.heapBase > 0 && b.heapBase < b.breakBytes);
-    // used + free + the 4-byte gaps between disjoint blocks (counted as used) cover the heap exactly
-    assert.equal(b.usedBytes + b.freeBytes, b.breakBytes - b.heapBase);
-    assert.ok(b.jsRegionBytes >= b.jsBytes + 8 * h.allocations.count, "each region adds an 8-byte header");
-    assert.equal(b.internalBytes, b.usedBytes - b.jsRegionBytes);
-    assert.ok(b.largestFreeBytes <= b.freeBytes);
-    t.dispose();
+    const wasm = module();
+    wasm._free(wasm._malloc(1 << 20)); // the arena's top span now ends at the break
+    const arena = h.arena!;
+    const largest = Math.max(0, ...arena.holes().map(([, size]) => size));
+    const n = align8(2 * largest + (1 << 20));
+    const b0 = h.current;
+    const p1 = wasm._malloc(n);
+    const b1 = h.current;
+    assert.ok(b1 > b0 && b1 - b0 <= n, "the arena grows by what its top hole lacks, at most the request");
+    assert.ok(arena.owns(p1) && p1 + n <= b1);
+    wasm._free(p1);
+    const p2 = wasm._malloc(n / 2);
+    assert.equal(p2, p1, "first fit: the freed block's start");
+    assert.equal(h.current, b1);
+    const p3 = wasm._malloc(n);
+    assert.equal(h.current, b1 + n / 2, "the top hole holds n/2: the arena takes the other half from sbrk, exactly");
+    assert.equal(p3, p2 + n / 2);
+    assert.equal(h.peak >= h.current, true);
+    wasm._free(p2);
+    wasm._free(p3);
+    assert.equal(h.current, b1 + n / 2, "the break never goes down");
   });
+
+  for (const heap of ["stock", "plan"] as const) {
+    Deno.test(`heap tracker: the walk accounts for every byte between the heap base and the break [${backend}, ${heap}]`, async () => {
+      await initBackend({ backend, heap });
+      const h = heapTracker()!;
+      const t = tf.zeros([3, 1000]); // 12000 bytes from JS
+      const u = tf.zeros([100, 1000]); // 400000 bytes: a large block
+      const b = h.breakdown()!;
+      assert.ok(b.heapBase > 0 && b.heapBase < b.breakBytes);
+      // used + free (+ the 4-byte gaps between disjoint emmalloc blocks, counted as used) cover the heap exactly
+      assert.equal(b.usedBytes + b.freeBytes, b.breakBytes - b.heapBase);
+      // emmalloc's regions add an 8-byte header; the arena's blocks are the request rounded up to 8
+      assert.ok(b.jsRegionBytes >= b.jsBytes, "regions hold what JS asked for");
+      assert.equal(b.internalBytes, b.usedBytes - b.jsRegionBytes);
+      assert.ok(b.internalBytes >= 0 && b.largestFreeBytes <= b.freeBytes);
+      const offset = (tf.backend() as unknown as { dataIdMap: { get(id: unknown): { memoryOffset: number } } })
+        .dataIdMap.get(u.dataId).memoryOffset;
+      assert.equal(h.arena?.owns(offset) ?? false, heap === "plan", "large blocks go to the arena in plan mode only");
+      t.dispose();
+      u.dispose();
+    });
+  }
 
   Deno.test(`heap tracker: JS allocations peak at the meter's peak to the byte on a GPT step [${backend}]`, async () => {
     await initBackend({ backend });
