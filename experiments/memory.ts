@@ -11,6 +11,7 @@ import { z } from "zod";
 import { predictPeakSavedBytes } from "../lib/checkpoint/mod.ts";
 import { loadCharCorpus, loadFashionMnist, normalizeImages, Rng, sampleLmBatch } from "../lib/data/mod.ts";
 import { imageBatch } from "../lib/data/image_batches.ts";
+import { backendOptions } from "../lib/backend/mod.ts";
 import { meter, mib, physicalMeter } from "../lib/memory/mod.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../lib/models/mod.ts";
 import { type Batch, disposeTree, type Model, predictSavedBytes, trunkSavedSpecs } from "../lib/nn/mod.ts";
@@ -24,12 +25,27 @@ interface Measured {
   heapPeak: number;
   heapGrowth: number;
   heapKind: string;
-  holes: number | undefined;
-  internal: number | undefined;
+  /** Where the heap's bytes beyond the meter's peak go, at the end of the measured steps (wasm heap only). */
+  overhead: Overhead | undefined;
   saved: number;
   predicted: number;
   predictedPeakSaved: number;
   ms: number;
+}
+
+/** The physical overhead (heap peak minus meter peak) by cause. */
+interface Overhead {
+  /** Static data and stack below the heap. */
+  static: number;
+  /**
+   * The module's own C++ allocations (unmetered): with the heap arena, all of emmalloc's part of the heap (their
+   * high-water, the free regions they left included); with emmalloc alone, those alive at the end (a lower bound).
+   */
+  module: number;
+  /** Allocator rounding and headers of the live JS blocks. */
+  rounding: number;
+  /** The rest: holes between the blocks at the peak (fragmentation). */
+  holes: number;
 }
 
 /** The config keys {@linkcode measureTechnique} reads (the technique and optimizer option keys are read by name). */
@@ -60,6 +76,15 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
       ms += r.ms;
     }
     const parts = heap.breakdown?.();
+    const overhead = parts && (() => {
+      const arenaLive = parts.arenaBytes - parts.arenaFreeBytes;
+      const fixed = {
+        static: parts.heapBase,
+        module: parts.arenaBytes > 0 ? parts.emmallocBytes - (parts.jsRegionBytes - arenaLive) : parts.internalBytes,
+        rounding: parts.jsRegionBytes - parts.jsBytes,
+      };
+      return { ...fixed, holes: heapPeak - peak - Object.values(fixed).reduce((a, b) => a + b, 0) };
+    })();
     const trunk = tech.trunk(model.layers);
     const predicted = predictSavedBytes(
       trunkSavedSpecs(trunk, model.loss, batch.x.shape, !!batch.weights),
@@ -74,8 +99,7 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
       heapPeak,
       heapGrowth: heap.current - heapStart,
       heapKind: heap.kind,
-      holes: parts?.freeBytes,
-      internal: parts?.internalBytes,
+      overhead,
       saved,
       predicted,
       predictedPeakSaved,
@@ -169,9 +193,14 @@ export const memory = defineExperiment({
         fragmentation: r.heapPeak / r.peak,
         heapKind: r.heapKind,
         heapGrowthMiB: mib(r.heapGrowth),
-        holesMiB: r.holes === undefined ? null : mib(r.holes),
-        internalMiB: r.internal === undefined ? null : mib(r.internal),
+        // heapPeakMiB - peakMiB by cause (wasm heap): static data and stack, the module's own allocations,
+        // allocator rounding, and holes between blocks at the peak
+        staticMiB: r.overhead ? mib(r.overhead.static) : null,
+        moduleMiB: r.overhead ? mib(r.overhead.module) : null,
+        roundingMiB: r.overhead ? mib(r.overhead.rounding) : null,
+        holesMiB: r.overhead ? mib(r.overhead.holes) : null,
         warmupSteps: config.warmup,
+        heapAllocator: backendOptions().heap,
         savedMiB: mib(r.saved),
         predictedSavedMiB: mib(r.predicted),
         predictedPeakSavedMiB: mib(r.predictedPeakSaved),

@@ -31,13 +31,12 @@ export interface WasmModuleLike {
 const MIN_REGION = 16;
 
 /**
- * The room given to emmalloc each time it grew between two growths of the arena (doubling up to
- * {@linkcode EMMALLOC_ROOM_MAX}): the module allocates for itself (e.g. a map node per registered tensor), and every
- * growth of emmalloc splits the arena's spans.
+ * The room given to emmalloc each time it grew between two growths of the arena: the module allocates for itself
+ * (e.g. a map node per registered tensor), and every growth of emmalloc splits the arena's spans. One MiB holds
+ * ~20000 such nodes; the module's large transient allocations (XNNPACK's packed weights on plain wasm) claim their
+ * own size whatever the room, so it does not grow.
  */
 export const EMMALLOC_ROOM = 1 << 20;
-/** The most room given to emmalloc at once. */
-export const EMMALLOC_ROOM_MAX = 8 << 20;
 
 /** Live and peak bytes of the allocations JS made through `_malloc`. */
 export interface JsAllocations {
@@ -109,7 +108,7 @@ export class WasmHeapTracker implements PhysicalMeter {
   #resize: ((requested: number) => boolean) | undefined;
   #arena: HeapArena | undefined;
   #arenaBreak = -1; // the break after the arena's last growth
-  #room = EMMALLOC_ROOM;
+  #roomGiven = 0;
   #rawMalloc: (bytes: number) => number;
   #rawFree: (ptr: number) => void;
 
@@ -198,6 +197,11 @@ export class WasmHeapTracker implements PhysicalMeter {
     return this.#wasm.HEAPU8.buffer.byteLength;
   }
 
+  /** Bytes of room given to emmalloc so far (see {@linkcode EMMALLOC_ROOM}). */
+  get emmallocRoom(): number {
+    return this.#roomGiven;
+  }
+
   /** How many times the memory grew since the module started. */
   get growths(): number {
     return this.#growths;
@@ -266,6 +270,9 @@ export class WasmHeapTracker implements PhysicalMeter {
       jsBytes: this.#jsLive,
       jsRegionBytes: jsRegionBytes + arenaLive,
       internalBytes: w.used - jsRegionBytes,
+      arenaBytes: arenaLive + arenaFree,
+      arenaFreeBytes: arenaFree,
+      emmallocBytes: brk - this.heapBase - arenaLive - arenaFree,
     };
   }
 
@@ -276,11 +283,15 @@ export class WasmHeapTracker implements PhysicalMeter {
       brk: () => this.current,
       sbrk: (bytes: number): number => {
         if (!this.#exact) return -1; // the word no longer follows the break: never write it
-        if (this.#word(address) !== this.#arenaBreak) {
-          // emmalloc grew since the arena last did (or never had room): claim room for it now, below the new span.
-          const p = this.#rawMalloc(this.#room);
-          if (p) this.#rawFree(p);
-          if (this.#arenaBreak >= 0) this.#room = Math.min(2 * this.#room, EMMALLOC_ROOM_MAX);
+        const grown = this.#arenaBreak < 0 ? 0 : this.#word(address) - this.#arenaBreak;
+        if (this.#arenaBreak < 0 || (grown > 0 && grown < EMMALLOC_ROOM)) {
+          // emmalloc grew a little since the arena last did (or never had room): top its room up to EMMALLOC_ROOM,
+          // below the new span. A large growth (a transient C++ buffer) leaves room enough once it is freed.
+          const room = EMMALLOC_ROOM - grown, p = this.#rawMalloc(room);
+          if (p) {
+            this.#rawFree(p);
+            this.#roomGiven += room;
+          }
         }
         const old = this.#word(address), next = old + bytes;
         if (next > this.memoryBytes && !this.#resize?.(next)) return -1;

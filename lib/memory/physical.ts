@@ -39,6 +39,15 @@ export interface HeapBreakdown {
   jsRegionBytes: number;
   /** Regions in use that JS did not allocate: the module's own C++ allocations (allocator bookkeeping included). */
   internalBytes: number;
+  /** Bytes of the heap arena's spans (0 without the arena): its live blocks and its holes. */
+  arenaBytes: number;
+  /** Of `freeBytes`, the holes in the heap arena's spans (the rest are emmalloc's free regions). */
+  arenaFreeBytes: number;
+  /**
+   * emmalloc's part of the heap: everything between the heap base and the break outside the arena's spans. With the
+   * arena taking every JS request, this is the module's own (C++) allocations at their high-water.
+   */
+  emmallocBytes: number;
 }
 
 /** A physical memory figure with a reset-able high-water mark. */
