@@ -55,8 +55,6 @@ export {
   whenBlasPoolReady,
 } from "./blas_patch.ts";
 export { bufferAddress, GemmPool, type GemmPoolOptions } from "./gemm_pool.ts";
-export { heapStep, heapTracker, installHeapTracker, type JsAllocations, WasmHeapTracker } from "./heap_tracker.ts";
-export { ARENA_THRESHOLD, type ArenaMode, type ArenaStats, HeapArena } from "./heap_arena.ts";
-export { type HeapPlan, type PlanContext, planHeap, type StepRecord } from "./heap_plan.ts";
-export { blockSize, type BreakProvider, HeapSpace, type Span } from "./heap_space.ts";
+export { heapStep, heapTracker, type JsAllocations, WasmHeapTracker } from "./heap_tracker.ts";
+export { ARENA_THRESHOLD, type ArenaMode, type ArenaStats, type HeapArena } from "./heap_arena.ts";
 export { type GemmSpec, splitGemm } from "./gemm_split.ts";
