@@ -409,8 +409,8 @@ export const MUTANTS: Mutant[] = [
     area: "memory",
     description: "measure() does not reset the peak, so earlier peaks leak into the call's peakBytes",
     file: "lib/memory/measure.ts",
-    find: "  m.resetPeak();\n  const t0",
-    replace: "  const t0",
+    find: "  m.resetPeak();\n  p.resetPeak();",
+    replace: "  p.resetPeak();",
     tests: ["tests/memory/meter_test.ts"],
   },
   {
