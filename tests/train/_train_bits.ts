@@ -1,12 +1,12 @@
 /**
- * Fixture of `blas_determinism_test.ts`: trains a small GPT on the backend named by `argv[0]` (the heap arena's
- * default plan; `argv[1] === "after-other"` first trains another model, so the arena holds another plan and other
- * holes) with checkpoint('every') + WTA-CRS + AdamW, and prints the losses, a SHA-256 of every parameter's bits and
+ * Fixture of `blas_determinism_test.ts` and `heap_arena_gpt_test.ts`: trains a small GPT on the backend named by
+ * `argv[0]` (the heap arena's default plan unless `heap=<mode>` is given; with `after-other` it first trains another
+ * model, so the arena holds another plan and other holes) with checkpoint('every') + WTA-CRS + AdamW, and prints the losses, a SHA-256 of every parameter's bits and
  * how many blocks the arena placed by its plan.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type BackendName, heapTracker, initBackend } from "../../lib/backend/mod.ts";
+import { type BackendName, type HeapMode, heapTracker, initBackend } from "../../lib/backend/mod.ts";
 import { checkpoint } from "../../lib/checkpoint/mod.ts";
 import { createGpt, GPT_PRESETS } from "../../lib/models/mod.ts";
 import { adamw } from "../../lib/optim/mod.ts";
@@ -45,9 +45,35 @@ export async function trainBits(layers: number): Promise<{ losses: number[]; has
   return { losses, hash: Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("") };
 }
 
+/** What {@linkcode trainInProcess} returns: the losses, the parameters' SHA-256 and the blocks the arena planned. */
+export interface Trained {
+  losses: number[];
+  hash: string;
+  planned: number;
+}
+
+/**
+ * Runs this fixture in a fresh process: `backend`, then `"after-other"` (train another model first) and/or
+ * `"heap=<mode>"` (the heap option). A fresh process is the only place where another test file's BLAS calls cannot
+ * change the OpenBLAS thread count under the run: the count is global to the process, `deno test --parallel` runs
+ * every test file in one process, and OpenBLAS 0.3.21's sums differ with the thread count.
+ */
+export async function trainInProcess(backend: string, ...extra: string[]): Promise<Trained> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, backend, ...extra],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.code !== 0) throw new Error(`fixture failed: ${new TextDecoder().decode(out.stderr)}`);
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]);
+}
+
 if (import.meta.main) {
-  await initBackend({ backend: Deno.args[0] as BackendName });
-  if (Deno.args[1] === "after-other") await trainBits(3);
+  const heap = Deno.args.find((a) => a.startsWith("heap="))?.slice("heap=".length) as HeapMode | undefined;
+  await initBackend({ backend: Deno.args[0] as BackendName, ...(heap ? { heap } : {}) });
+  if (Deno.args.includes("after-other")) await trainBits(3);
   const bits = await trainBits(2);
   console.log(JSON.stringify({ ...bits, planned: heapTracker()?.arena?.stats.planned ?? 0 }));
 }

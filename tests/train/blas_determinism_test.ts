@@ -5,24 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { BLAS_AVAILABLE } from "../_util/backends.ts";
-
-interface Trained {
-  losses: number[];
-  hash: string;
-  planned: number;
-}
-
-async function trainIn(backend: string, ...extra: string[]): Promise<Trained> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("./_train_bits.ts", import.meta.url).pathname, backend, ...extra],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]);
-}
+import { type Trained, trainInProcess as trainIn } from "./_train_bits.ts";
 
 for (const backend of BLAS_AVAILABLE ? ["blas", "wasm"] : ["wasm"]) {
   Deno.test(`training is bit-for-bit the same in fresh processes and after another run's heap plan [${backend}]`, async () => {
