@@ -56,7 +56,7 @@ export const COLUMN_LABELS: Readonly<Record<string, { label: string; scale?: num
   predictedSavedMiB: { label: "predicted saved (MiB)" },
   predictedPeakSavedMiB: { label: "predicted peak saved (MiB)" },
   heapPeakMiB: { label: "heap peak (MiB)" },
-  fragmentation: { label: "heap / meter" },
+  fragmentation: { label: "heap / meter", digits: 4 },
   heapPeakRatio: { label: "heap peak / baseline" },
   staticMiB: { label: "static (MiB)" },
   moduleMiB: { label: "module's own (MiB)" },
