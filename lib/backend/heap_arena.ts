@@ -3,8 +3,9 @@
  * that the heap a training run grows to stays close to what the meter counts.
  *
  * emmalloc serves large and small requests from one heap, splits holes from their low end and never gives memory
- * back, so across steps the small long-lived blocks pin the big holes apart: GPT-small L8 grew to 1.20x the meter's
- * peak after 8 steps, `checkpoint-every2` to 1.34x (`MEMTRAIN_HEAP=stock deno task experiment memory`, README). The arena
+ * back, so across steps the small long-lived blocks pin the big holes apart: GPT-small L8 grew to 1.22x the meter's
+ * peak after 8 steps, `checkpoint-every2` to 1.34x (`MEMTRAIN_HEAP=stock deno task experiment memory`, README; the
+ * plan: 1.07x and 1.10x). The arena
  * takes every request from JS into its own spans of the heap (`heap_space.ts`), taken at the break with the module's
  * own `sbrk` protocol (emmalloc expects other users of `sbrk` and starts a new block above them): requests below
  * {@linkcode ARENA_THRESHOLD} bytes (biases, norms, scalars) first-fit in a space of their own that grows by

@@ -7,8 +7,8 @@
  * it", for the measured sizes):
  * - holes between blocks at the step's peak (fragmentation): with the heap plan (`heap: "plan"`, the default) what
  *   the plan of the first step cannot pack, 3-15% of the meter's peak on blas at steady state (the most where the
- *   peak is the AdamW update: its carried blocks take two layouts); with emmalloc alone (`heap: "stock"`) more, and
- *   growing across steps, since it never gives memory back and small blocks pin large holes apart;
+ *   peak is the AdamW update: its carried blocks take two layouts); with emmalloc alone (`heap: "stock"`) 15-34%,
+ *   still growing after 8 steps on some rows, since it never gives memory back and small blocks pin large holes apart;
  * - the module's own C++ allocations, which no tensor owns: ~1 MiB on blas (one map node per registered tensor, and
  *   the room the arena keeps for them), on plain wasm the transient buffers of XNNPACK's matrix products as well;
  * - rounding: every block is a multiple of 8 bytes in the arena (emmalloc: 4, plus an 8-byte header);
