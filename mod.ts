@@ -43,12 +43,24 @@ export {
   type BackendName,
   type BackendOptions,
   backendOptions,
+  type HeapMode,
+  heapStep,
   initBackend,
   type InitBackendOptions,
 } from "./lib/backend/mod.ts";
 
-// Memory measurement.
-export { measure, type Measurement, type MemoryMeter, meter, mib } from "./lib/memory/mod.ts";
+// Memory measurement: logical (the meter) and physical (the wasm heap's break, or RSS).
+export {
+  type HeapBreakdown,
+  measure,
+  type Measurement,
+  type MemoryMeter,
+  meter,
+  mib,
+  type PhysicalKind,
+  type PhysicalMeter,
+  physicalMeter,
+} from "./lib/memory/mod.ts";
 
 // Seam types and what techniques and users plug into them.
 export {

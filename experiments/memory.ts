@@ -1,14 +1,18 @@
 /**
  * `deno task experiment memory`: what each saved-activation technique costs and saves on GPT-small and ViT-small:
- * whole-step peak, bytes held for backward after forward (measured and analytic), and ms/step, with ratios to the
- * plain-backprop baseline of the same model. Same seed, same real batch for every technique.
+ * whole-step peak by the meter (logical) and by the heap (physical: the wasm heap's break on wasm and blas, holes
+ * and allocator overhead included), their ratio (fragmentation), bytes held for backward after forward (measured and
+ * analytic), and ms/step, with ratios to the plain-backprop baseline of the same model. Same seed, same real batch
+ * for every technique; the figures are taken at steady state, after `warmup` steps, and each configuration runs in a
+ * fresh process (one cell's heap holes would inflate the next).
  * @module
  */
 import { z } from "zod";
 import { predictPeakSavedBytes } from "../lib/checkpoint/mod.ts";
 import { loadCharCorpus, loadFashionMnist, normalizeImages, Rng, sampleLmBatch } from "../lib/data/mod.ts";
 import { imageBatch } from "../lib/data/image_batches.ts";
-import { meter, mib } from "../lib/memory/mod.ts";
+import { backendOptions } from "../lib/backend/mod.ts";
+import { meter, mib, physicalMeter } from "../lib/memory/mod.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../lib/models/mod.ts";
 import { type Batch, disposeTree, type Model, predictSavedBytes, trunkSavedSpecs } from "../lib/nn/mod.ts";
 import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
@@ -19,10 +23,30 @@ import { memoryCharts } from "./_lib/charts.ts";
 
 interface Measured {
   peak: number;
+  heapPeak: number;
+  heapGrowth: number;
+  heapKind: string;
+  /** Where the heap's bytes beyond the meter's peak go, at the end of the measured steps (wasm heap only). */
+  overhead: Overhead | undefined;
   saved: number;
   predicted: number;
   predictedPeakSaved: number;
   ms: number;
+}
+
+/** The physical overhead (heap peak minus meter peak) by cause. */
+interface Overhead {
+  /** Static data and stack below the heap. */
+  static: number;
+  /**
+   * The module's own C++ allocations (unmetered): with the heap arena, all of emmalloc's part of the heap (their
+   * high-water, the free regions they left included); with emmalloc alone, those alive at the end (a lower bound).
+   */
+  module: number;
+  /** Allocator rounding and headers of the live JS blocks. */
+  rounding: number;
+  /** The rest: holes between the blocks at the peak (fragmentation). */
+  holes: number;
 }
 
 /** The config keys {@linkcode measureTechnique} reads (the technique and optimizer option keys are read by name). */
@@ -38,17 +62,30 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
   const tech = buildTechnique(name, config);
   const model = make();
   const trainer = new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source });
-  const m = meter();
+  const m = meter(), heap = physicalMeter();
   try {
     for (let i = 0; i < config.warmup; i++) trainer.step(batch);
-    let peak = 0, saved = 0, ms = 0;
+    let peak = 0, heapPeak = 0, saved = 0, ms = 0;
+    const heapStart = heap.current;
     for (let i = 0; i < config.steps; i++) {
       m.resetPeak();
+      heap.resetPeak();
       const r = trainer.step(batch);
       peak = Math.max(peak, m.peak);
+      heapPeak = Math.max(heapPeak, heap.peak);
       saved = Math.max(saved, r.savedBytes);
       ms += r.ms;
     }
+    const parts = heap.breakdown?.();
+    const overhead = parts && (() => {
+      const arenaLive = parts.arenaBytes - parts.arenaFreeBytes;
+      const fixed = {
+        static: parts.heapBase,
+        module: parts.arenaBytes > 0 ? parts.emmallocBytes - (parts.jsRegionBytes - arenaLive) : parts.internalBytes,
+        rounding: parts.jsRegionBytes - parts.jsBytes,
+      };
+      return { ...fixed, holes: heapPeak - peak - Object.values(fixed).reduce((a, b) => a + b, 0) };
+    })();
     const trunk = tech.trunk(model.layers);
     const predicted = predictSavedBytes(
       trunkSavedSpecs(trunk, model.loss, batch.x.shape, !!batch.weights),
@@ -58,7 +95,17 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
       selector: tech.selector,
       loss: model.loss,
     });
-    return { peak, saved, predicted, predictedPeakSaved, ms: ms / config.steps };
+    return {
+      peak,
+      heapPeak,
+      heapGrowth: heap.current - heapStart,
+      heapKind: heap.kind,
+      overhead,
+      saved,
+      predicted,
+      predictedPeakSaved,
+      ms: ms / config.steps,
+    };
   } finally {
     trainer.dispose();
     tech.dispose();
@@ -69,7 +116,8 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
 /** The memory experiment. */
 export const memory = defineExperiment({
   name: "memory",
-  description: "Peak / saved-activation MiB and ms/step of checkpointing, Mesa and both, on GPT-small and ViT-small",
+  description:
+    "Peak MiB by the meter and by the heap, saved-activation MiB and ms/step of every technique, on GPT-small and ViT-small",
   schema: z.object({
     techniques: z.array(techniqueName()).default([...TECHNIQUE_NAMES]).describe(
       `techniques to compare (comma list of the default's names, or variants joined with "+", e.g. ${
@@ -81,8 +129,10 @@ export const memory = defineExperiment({
     vit: z.boolean().default(true).describe("also measure ViT-small"),
     vitBatch: z.number().int().positive().default(128).describe("ViT images per batch"),
     vitPatch: z.number().int().positive().default(4).describe("ViT patch size"),
-    warmup: z.number().int().nonnegative().default(2).describe("untimed steps per technique"),
-    steps: z.number().int().positive().default(4).describe("timed steps per technique"),
+    warmup: z.number().int().nonnegative().default(8).describe(
+      "steps per technique before measuring (the heap reaches steady state)",
+    ),
+    steps: z.number().int().positive().default(2).describe("measured (timed) steps per technique"),
     seed: z.number().int().default(0).describe("init, batch and technique seed"),
     lr: z.number().positive().default(1e-4).describe("optimizer learning rate (the figures do not depend on it)"),
     weightDecay: z.number().min(0).default(0.01).describe("weight decay (adamw: decoupled, sgd: L2, adam: 0)"),
@@ -90,11 +140,15 @@ export const memory = defineExperiment({
     ...techniqueFields(),
   }).strict(),
   quick: { gptDepths: [2], gptBatch: 2, vitBatch: 8, warmup: 1, steps: 1 },
+  freshProcess: true,
   columns: [
     "technique",
     "model",
     "peakMiB",
+    "heapPeakMiB",
+    "fragmentation",
     "peakRatio",
+    "heapPeakRatio",
     "savedMiB",
     "savedRatio",
     "predictedSavedMiB",
@@ -135,6 +189,18 @@ export const memory = defineExperiment({
         technique,
         model: label,
         peakMiB: mib(r.peak),
+        heapPeakMiB: mib(r.heapPeak),
+        fragmentation: r.heapPeak / r.peak,
+        heapKind: r.heapKind,
+        heapGrowthMiB: mib(r.heapGrowth),
+        // heapPeakMiB - peakMiB by cause (wasm heap): static data and stack, the module's own allocations,
+        // allocator rounding, and holes between blocks at the peak
+        staticMiB: r.overhead ? mib(r.overhead.static) : null,
+        moduleMiB: r.overhead ? mib(r.overhead.module) : null,
+        roundingMiB: r.overhead ? mib(r.overhead.rounding) : null,
+        holesMiB: r.overhead ? mib(r.overhead.holes) : null,
+        warmupSteps: config.warmup,
+        heapAllocator: backendOptions().heap,
         savedMiB: mib(r.saved),
         predictedSavedMiB: mib(r.predicted),
         predictedPeakSavedMiB: mib(r.predictedPeakSaved),
@@ -153,6 +219,7 @@ export const memory = defineExperiment({
       return {
         ...row,
         peakRatio: ratio("peakMiB"),
+        heapPeakRatio: ratio("heapPeakMiB"),
         savedRatio: ratio("savedMiB"),
         peakSavedRatio: ratio("predictedPeakSavedMiB"),
         timeRatio: ratio("msPerStep"),

@@ -28,7 +28,7 @@ import {
 } from "./_lib/shards.ts";
 import { didYouMean } from "./_lib/suggest.ts";
 import { renderTable } from "./_lib/table.ts";
-import { ROWS_MARKER, runCellsInWorkers } from "./_lib/workers.ts";
+import { ROWS_MARKER, runCellsInWorkers, workerThreads } from "./_lib/workers.ts";
 
 /** Where {@linkcode main} writes: `out` for results, `err` for progress and errors. Each call is one line. */
 export interface MainIO {
@@ -210,15 +210,17 @@ export async function main(
     let rows: Row[];
     let shard: ShardInfo | undefined;
     const jobs = cli.jobs ?? 1;
-    if (hasCells && (jobs > 1 || cli.shard)) {
+    // Worker processes: with --jobs N > 1, and by default for experiments that want each cell in a fresh process.
+    const inWorkers = hasCells && !cli.inProcess && (jobs > 1 || experiment.freshProcess === true);
+    if (hasCells && (inWorkers || cli.shard)) {
       const all = experiment.cells!(config);
       const picked = cli.shard ? shardCells(all.length, cli.shard.index, cli.shard.count) : all.map((_, i) => i);
       if (cli.shard) {
         p.log(`shard ${cli.shard.index}/${cli.shard.count}: cells ${picked.join(", ") || "(none)"} of ${all.length}`);
       }
       let perCell: Row[][];
-      if (jobs > 1) {
-        p.log(`${picked.length} cells in up to ${jobs} worker processes`);
+      if (inWorkers) {
+        p.log(`${picked.length} cells in ${jobs > 1 ? `up to ${jobs}` : "one at a time in fresh"} worker processes`);
         perCell = await runCellsInWorkers({
           args: stripJobs(args0),
           cells: picked,
@@ -245,7 +247,7 @@ export async function main(
       } else {
         rows = experiment.finalize ? experiment.finalize(raw, config) : raw;
       }
-    } else if (hasCells && cli.jobs !== undefined) {
+    } else if (hasCells && (cli.jobs !== undefined || cli.inProcess)) {
       rows = await runCellsInOrder(experiment, config, ctx);
     } else {
       rows = await experiment.run(config, ctx);
@@ -257,10 +259,12 @@ export async function main(
     if (cli.quick) io.out(QUICK_NOTE);
     if (shard) io.out(`shard ${shard.index}/${shard.count}: rows before finalize; join the shards with ${MERGE_HINT}`);
     const env = await collectEnv({ backend, quick: cli.quick, date, git: await options.gitVersion?.() });
-    // Cells of --jobs ran in worker processes with MEMTRAIN_BLAS_THREADS (default 1) BLAS threads each (workers.ts).
-    if (jobs > 1 && hasCells) {
-      const count = Number(Deno.env.get("MEMTRAIN_BLAS_THREADS") ?? "1");
+    // Cells ran in worker processes with workerThreads(jobs) BLAS threads each (workers.ts).
+    if (inWorkers && backend === "blas") {
+      const count = workerThreads(jobs);
       env.threads = { count, via: count > 1 ? "openblas" : "single", processes: jobs };
+    } else if (inWorkers) {
+      env.threads = { ...(env.threads ?? { count: 1, via: "single" }), processes: jobs };
     }
     const record = { experiment: cli.name, config, env, rows, ...(shard ? { shard } : {}) };
     const path = shard

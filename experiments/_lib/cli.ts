@@ -28,6 +28,8 @@ export interface CliArgs {
   backend?: string;
   /** `--jobs N`: run the experiment's cells in up to N worker processes. */
   jobs?: number;
+  /** `--in-process`: run the cells of an experiment that defaults to fresh processes in this process instead. */
+  inProcess: boolean;
   /** `--cell I` (internal): run only cell I and print its rows as JSON (a worker of `--jobs`). */
   cell?: number;
   /** `--shard I/N`: run only the cells whose index is I-1 modulo N, and write their rows (merge them later). */
@@ -50,7 +52,8 @@ Options:
                      gitignored). Committed results: --out experiments/results/<dir> (refused with --quick)
   --backend NAME     tfjs backend: auto, wasm, cpu, blas, tensorflow (default: auto or $MEMTRAIN_BACKEND)
   --jobs N           run the experiment's cells in up to N worker processes (experiments that define cells;
-                     workers use one BLAS thread each unless MEMTRAIN_BLAS_THREADS is set)
+                     each worker gets cores/N BLAS threads, at least one, unless MEMTRAIN_BLAS_THREADS is set)
+  --in-process       run the cells in this process (memory runs each cell in a fresh process by default)
   --shard I/N        run only shard I of N (cells I, I+N, I+2N, ... counting from 1) and write their rows; join the
                      shards' folders with: deno task experiment merge DIR... [--out DIR]
   --quiet            no progress bar or progress lines (errors and the result table still print)
@@ -73,13 +76,14 @@ Set MEMTRAIN_DEBUG=1 to print stack traces of errors.`;
  * @throws {UsageError} for an unknown short option, a missing option value or a second positional argument.
  */
 export function parseCli(args: string[]): CliArgs {
-  const out: CliArgs = { help: false, list: false, quick: false, quiet: false, overrides: [] };
+  const out: CliArgs = { help: false, list: false, quick: false, inProcess: false, quiet: false, overrides: [] };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--") continue;
     if (arg === "-h" || arg === "--help") out.help = true;
     else if (arg === "--list") out.list = true;
     else if (arg === "--quick") out.quick = true;
+    else if (arg === "--in-process") out.inProcess = true;
     else if (arg === "--quiet") out.quiet = true;
     else if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");

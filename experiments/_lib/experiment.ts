@@ -78,6 +78,12 @@ export interface Experiment<S extends ExperimentSchema> {
   cells?(config: z.infer<S>): Cell[];
   /** Runs one cell (in a worker process under `--jobs`). */
   runCell?(config: z.infer<S>, cell: Cell, ctx: RunContext): Promise<Row[]>;
+  /**
+   * Optional: run every cell in a fresh worker process by default (`--jobs N` runs up to N at a time, `--in-process`
+   * runs them all in this process), for figures that what an earlier cell left behind would change: a process's
+   * wasm heap keeps the holes of every cell it ran, so the memory experiment sets it.
+   */
+  freshProcess?: boolean;
   /** Post-processes the rows of all cells, in cell order (e.g. ratios to a baseline row). */
   finalize?(rows: Row[], config: z.infer<S>): Row[];
   /** Optional: the charts of a result (`deno task report` renders them to SVG); none when the rows cannot make one. */
@@ -125,6 +131,8 @@ export const RESERVED_KEYS: readonly string[] = [
   "list",
   "jobs",
   "cell",
+  "inProcess",
+  "in-process",
   "shard",
   "quiet",
 ];

@@ -1,6 +1,7 @@
 /**
- * `--jobs N`: an experiment's cells run in worker processes (a wasm process uses one core). Each worker is the same
- * command line plus `--cell I`; it prints its rows as one JSON line after {@linkcode ROWS_MARKER}.
+ * `--jobs N` (and experiments that run each cell in a fresh process): an experiment's cells run in worker processes
+ * (a wasm process uses one core). Each worker is the same command line plus `--cell I`; it prints its rows as one
+ * JSON line after {@linkcode ROWS_MARKER}.
  * @module
  */
 import type { Row } from "./experiment.ts";
@@ -38,6 +39,22 @@ async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: stri
 }
 
 /**
+ * The BLAS threads of each of `jobs` concurrent workers: `MEMTRAIN_BLAS_THREADS` when set, else the cores shared
+ * among them (at least one each).
+ *
+ * @example Usage
+ * ```ts
+ * import { workerThreads } from "./workers.ts";
+ * workerThreads(2); // 1 on a 2-core machine (unless MEMTRAIN_BLAS_THREADS is set)
+ * ```
+ */
+export function workerThreads(jobs: number): number {
+  const set = Deno.env.get("MEMTRAIN_BLAS_THREADS");
+  if (set) return Number(set);
+  return Math.max(1, Math.floor((navigator.hardwareConcurrency ?? 1) / Math.max(1, jobs)));
+}
+
+/**
  * Runs every cell in a worker process, at most `jobs` at a time, and returns each cell's rows, in the order of
  * `cells`.
  */
@@ -45,7 +62,7 @@ export async function runCellsInWorkers(options: WorkerOptions): Promise<Row[][]
   const script = options.script ?? new URL("../run.ts", import.meta.url).pathname;
   const results: Row[][] = new Array(options.cells.length);
   let next = 0, done = 0;
-  const env = { MEMTRAIN_BLAS_THREADS: Deno.env.get("MEMTRAIN_BLAS_THREADS") ?? "1", NO_COLOR: "1" };
+  const env = { MEMTRAIN_BLAS_THREADS: String(workerThreads(options.jobs)), NO_COLOR: "1" };
   const worker = async () => {
     while (next < options.cells.length) {
       const k = next++, i = options.cells[k];

@@ -7,9 +7,18 @@
 import * as tf from "@tensorflow/tfjs";
 import { patchWasm } from "./wasm_patches.ts";
 import { meter } from "../memory/meter.ts";
+import { setPhysicalMeter } from "../memory/physical.ts";
+import { installHeapTracker } from "./heap_tracker.ts";
+import { captureWasmModule } from "./wasm_capture.ts";
 import { describeFailures, findBlas } from "./blas.ts";
 import { patchBlas, unpatchBlas, whenBlasPoolReady } from "./blas_patch.ts";
-import { type BackendOptions, DEFAULT_BACKEND_OPTIONS, updateBackendOptions } from "./options.ts";
+import {
+  type BackendOptions,
+  DEFAULT_BACKEND_OPTIONS,
+  HEAP_MODES,
+  type HeapMode,
+  updateBackendOptions,
+} from "./options.ts";
 
 /**
  * Backends memtrain can run on. `blas` is the wasm backend with matmuls computed by OpenBLAS (see
@@ -55,6 +64,12 @@ export interface InitBackendOptions {
   blasDefer?: boolean;
   /** BLAS library name or path for the blas backend. @default {`MEMTRAIN_BLAS_PATH`, else the OpenBLAS search list} */
   blasPath?: string;
+  /**
+   * Where large buffers go on wasm and blas: the heap arena with a plan of the training step (`"plan"`), the arena
+   * first-fit, or emmalloc (`"stock"`). Blocks already allocated stay with their allocator.
+   * @default {"plan", or MEMTRAIN_HEAP}
+   */
+  heap?: HeapMode;
 }
 
 /** {@linkcode InitBackendOptions} as read from the environment, with the raw thread count kept for its error. */
@@ -79,7 +94,7 @@ function flag(v: string | undefined): boolean | undefined {
 /**
  * Memtrain's backend environment variables as options (only those set): `MEMTRAIN_BACKEND`, `MEMTRAIN_FUSED=0|1`,
  * `MEMTRAIN_FUSED_MESA=0` (`fusedOff: ["mesa"]`), `MEMTRAIN_BLAS_THREADS`, `MEMTRAIN_BLAS_POOL=0|1`,
- * `MEMTRAIN_BLAS_DEFER=0|1` and `MEMTRAIN_BLAS_PATH`. The only reader of these variables (`initBackend` calls it);
+ * `MEMTRAIN_BLAS_DEFER=0|1`, `MEMTRAIN_BLAS_PATH` and `MEMTRAIN_HEAP=plan|first-fit|stock`. The only reader of these variables (`initBackend` calls it);
  * `get` defaults to `Deno.env.get` (nothing without `--allow-env`).
  *
  * @example Usage
@@ -104,6 +119,8 @@ export function backendOptionsFromEnv(get: (name: string) => string | undefined 
   if (defer !== undefined) out.blasDefer = defer;
   const path = get("MEMTRAIN_BLAS_PATH");
   if (path) out.blasPath = path;
+  const heap = get("MEMTRAIN_HEAP");
+  if (heap) out.heap = heap as HeapMode;
   return out;
 }
 
@@ -122,6 +139,7 @@ function resolveOptions(options: InitBackendOptions, env: EnvBackendOptions): Ba
     blasPool: options.blasPool ?? env.blasPool ?? blasDefer,
     blasDefer,
     blasPath: options.blasPath ?? env.blasPath ?? d.blasPath,
+    heap: options.heap ?? env.heap ?? d.heap,
   };
 }
 
@@ -191,6 +209,12 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     );
   }
   const resolved = resolveOptions(options, env);
+  if (!HEAP_MODES.includes(resolved.heap)) {
+    const shown = options.heap === undefined ? `"${resolved.heap}" (MEMTRAIN_HEAP)` : `"${resolved.heap}"`;
+    throw new RangeError(
+      `Cannot initialize backend: 'heap' must be one of ${HEAP_MODES.join(", ")}: current value is ${shown}`,
+    );
+  }
   tf.enableProdMode();
   const notes: string[] = [];
   let chosen: Exclude<BackendName, "auto">;
@@ -234,7 +258,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   updateBackendOptions(chosen === "blas" ? { ...resolved, blasThreads: threads } : resolved);
   if (chosen === "wasm" || chosen === "blas") {
     await import("@tensorflow/tfjs-backend-wasm");
-    if (!(await tf.setBackend("wasm"))) {
+    // The first initialization instantiates the module: keep its binary and see its heap growth (heap_tracker.ts).
+    if (!(await captureWasmModule(() => tf.setBackend("wasm")))) {
       throw new RangeError(`Cannot initialize backend "${chosen}": setBackend failed`);
     }
     patchWasm();
@@ -243,6 +268,11 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   }
   await tf.ready();
   meter(); // count unique buffers from here on
+  // The physical figure beside the meter: the wasm heap's exact break on wasm/blas, else the process's RSS.
+  const heap = chosen === "wasm" || chosen === "blas" ? installHeapTracker() : undefined;
+  setPhysicalMeter(heap);
+  // Large buffers: the heap arena (plan or first-fit) or emmalloc; "stock" when the break cannot be read.
+  updateBackendOptions({ heap: heap ? heap.setHeapMode(resolved.heap) as HeapMode : resolved.heap });
   if (chosen === "blas") {
     let info = patchBlas({ lib: blas!.lib, threads, pool: resolved.blasPool, defer: resolved.blasDefer });
     if (info.pool && !(await whenBlasPoolReady())) {

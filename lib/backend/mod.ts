@@ -16,6 +16,8 @@ export {
   backendOptions,
   DEFAULT_BACKEND_OPTIONS,
   fusedKernelsEnabled,
+  HEAP_MODES,
+  type HeapMode,
   setFusedKernels,
   setFusedSimd,
 } from "./options.ts";
@@ -53,4 +55,6 @@ export {
   whenBlasPoolReady,
 } from "./blas_patch.ts";
 export { bufferAddress, GemmPool, type GemmPoolOptions } from "./gemm_pool.ts";
+export { heapStep, heapTracker, type JsAllocations, WasmHeapTracker } from "./heap_tracker.ts";
+export { ARENA_THRESHOLD, type ArenaMode, type ArenaStats, type HeapArena } from "./heap_arena.ts";
 export { type GemmSpec, splitGemm } from "./gemm_split.ts";

@@ -37,7 +37,19 @@ export interface BackendOptions {
   readonly blasDefer: boolean;
   /** BLAS library name or path. `MEMTRAIN_BLAS_PATH` sets it. @default {the OpenBLAS search list} */
   readonly blasPath: string | undefined;
+  /**
+   * Where large tfjs buffers go on wasm and blas (`heap_arena.ts`): `"plan"` (the heap arena, placing each training
+   * step's blocks by a plan of the first step), `"first-fit"` (the arena, lowest hole that fits) or `"stock"`
+   * (emmalloc, the module's allocator). `MEMTRAIN_HEAP` sets it. @default {"plan"}
+   */
+  readonly heap: HeapMode;
 }
+
+/** The values of {@linkcode BackendOptions.heap}. */
+export type HeapMode = "plan" | "first-fit" | "stock";
+
+/** Every {@linkcode HeapMode}. */
+export const HEAP_MODES: readonly HeapMode[] = Object.freeze(["plan", "first-fit", "stock"]);
 
 /** The options before any `initBackend` call (and the defaults it starts from). */
 export const DEFAULT_BACKEND_OPTIONS: BackendOptions = Object.freeze({
@@ -48,6 +60,7 @@ export const DEFAULT_BACKEND_OPTIONS: BackendOptions = Object.freeze({
   blasPool: undefined,
   blasDefer: false,
   blasPath: undefined,
+  heap: "plan",
 });
 
 const KEY = Symbol.for("memtrain.backendOptions");

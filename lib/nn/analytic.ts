@@ -1,6 +1,19 @@
 /**
  * The analytic count of saved-activation bytes: what a training forward should hold for backward, from shapes and
  * the policies a selector picks. Tests hold the meter's measurement against it.
+ *
+ * These are logical bytes, what the meter counts. The process's wasm heap (the physical meter, `heapPeakMiB` in the
+ * memory experiment) holds more, and the overhead comes from five places (README, "Memory as the process sees
+ * it", for the measured sizes):
+ * - holes between blocks at the step's peak (fragmentation): with the heap plan (`heap: "plan"`, the default) what
+ *   the plan of the first step cannot pack, 3-15% of the meter's peak on blas at steady state (the most where the
+ *   peak is the AdamW update: its carried blocks take two layouts); with emmalloc alone (`heap: "stock"`) 15-34%,
+ *   still growing after 8 steps on some rows, since it never gives memory back and small blocks pin large holes apart;
+ * - the module's own C++ allocations, which no tensor owns: ~1 MiB on blas (one map node per registered tensor, and
+ *   the room the arena keeps for them), on plain wasm the transient buffers of XNNPACK's matrix products as well;
+ * - rounding: every block is a multiple of 8 bytes in the arena (emmalloc: 4, plus an 8-byte header);
+ * - static data and stack below the heap: ~90 KiB;
+ * - outside the heap, not in the break: OpenBLAS's buffers, the JS heap and the code (the process's RSS).
  * @module
  */
 import type { SavedSpec } from "./layer.ts";

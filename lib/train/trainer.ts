@@ -3,6 +3,7 @@
  * {@linkcode TrainStep} per batch with an explicit `{ step, seed }` key, and frees whatever a step replaced.
  * @module
  */
+import { heapStep } from "../backend/heap_tracker.ts";
 import type { TrainStep } from "../nn/grad_source.ts";
 import type { Batch, Model } from "../nn/model.ts";
 import type { ForwardKey } from "../nn/policy.ts";
@@ -112,9 +113,13 @@ export class Trainer<S> {
   step(batch: Batch): StepResult {
     const t0 = performance.now();
     const oldParams = this.model.params, oldState = this.state;
-    const r = this.update.step(this.model, batch, oldState, this.key);
-    disposeReplaced(oldState, r.state);
-    disposeReplaced(oldParams, r.params);
+    // A step of the heap plan: on wasm/blas its blocks are placed by a plan of the first step (heap_arena.ts).
+    const r = heapStep(() => {
+      const out = this.update.step(this.model, batch, oldState, this.key);
+      disposeReplaced(oldState, out.state);
+      disposeReplaced(oldParams, out.params);
+      return out;
+    });
     this.state = r.state;
     this.model.params = r.params;
     this.stepCount++;

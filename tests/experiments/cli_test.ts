@@ -9,11 +9,18 @@ Deno.test("parseCli() reads the name, flags, options and overrides", () => {
     help: false,
     list: false,
     quick: true,
+    inProcess: false,
     quiet: false,
     out: "/tmp/r",
     backend: "cpu",
     overrides: [{ key: "lr", value: "0.1" }, { key: "verbose", value: undefined }],
   });
+});
+
+Deno.test("parseCli() reads --in-process as a flag, not a config override", () => {
+  const a = parseCli(["memory", "--in-process", "--steps=3"]);
+  assert.equal(a.inProcess, true);
+  assert.deepEqual(a.overrides, [{ key: "steps", value: "3" }]);
 });
 
 Deno.test("parseCli() accepts --out=DIR, --backend NAME, --list and -h", () => {

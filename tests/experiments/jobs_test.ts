@@ -24,7 +24,7 @@ async function runMemory(extra: string[]) {
 }
 
 Deno.test("deno task experiment --jobs 2 runs cells in worker processes and gives the same rows, in order", async () => {
-  const serial = await runMemory([]);
+  const serial = await runMemory(["--in-process"]);
   const parallel = await runMemory(["--jobs", "2"]);
   assert.deepEqual(parallel.map((r) => r.technique), ["baseline", "checkpoint-every"]);
   assert.deepEqual(parallel.map((r) => r.technique), serial.map((r) => r.technique));
@@ -32,4 +32,18 @@ Deno.test("deno task experiment --jobs 2 runs cells in worker processes and give
     assert.deepEqual(parallel.map((r) => r[k]), serial.map((r) => r[k]), k);
   }
   assert.equal(parallel[0].savedRatio, 1, "finalize computed ratios across cells");
+});
+
+Deno.test("memory runs each cell in a fresh process by default: the same meter peaks as in one process", async () => {
+  const inProcess = await runMemory(["--in-process"]);
+  const fresh = await runMemory([]);
+  assert.deepEqual(fresh.map((r) => r.technique), ["baseline", "checkpoint-every"]);
+  for (const k of ["peakMiB", "savedMiB", "predictedSavedMiB"]) {
+    assert.deepEqual(fresh.map((r) => r[k]), inProcess.map((r) => r[k]), k);
+  }
+  for (const r of fresh) {
+    assert.equal(r.heapKind, "wasm-heap");
+    assert.ok(Number(r.heapPeakMiB) >= Number(r.peakMiB), "the heap holds at least what the meter counts");
+    assert.ok(Math.abs(Number(r.fragmentation) - Number(r.heapPeakMiB) / Number(r.peakMiB)) < 1e-12);
+  }
 });
