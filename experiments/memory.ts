@@ -20,7 +20,8 @@ interface Measured {
   peak: number;
   saved: number;
   predicted: number;
-  predictedPeakSaved: number;
+  /** The checkpoint plan's peak of saved bytes; null when the model freezes parameters (the count does not know). */
+  predictedPeakSaved: number | null;
   ms: number;
 }
 
@@ -35,8 +36,10 @@ interface MeasureConfig extends Record<string, unknown> {
 function measureTechnique(make: () => Model, batch: Batch, name: string, config: MeasureConfig): Measured {
   const optimizer = buildOptimizer(config, { lr: config.lr, weightDecay: config.weightDecay });
   const tech = buildTechnique(name, config);
-  const model = make();
-  const trainer = new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source });
+  const model = tech.prepare(make());
+  const trainer = tech.step
+    ? new Trainer(model, { step: tech.step })
+    : new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source });
   const m = meter();
   try {
     for (let i = 0; i < config.warmup; i++) trainer.step(batch);
@@ -48,12 +51,14 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
       saved = Math.max(saved, r.savedBytes);
       ms += r.ms;
     }
+    if (tech.step) return { peak, saved, predicted: 0, predictedPeakSaved: 0, ms: ms / config.steps }; // saves nothing
     const trunk = tech.trunk(model.layers);
     const predicted = predictSavedBytes(
       trunkSavedSpecs(trunk, model.loss, batch.x.shape, !!batch.weights),
       tech.selector,
+      model.trainable,
     );
-    const predictedPeakSaved = predictPeakSavedBytes(trunk, batch.x.shape, {
+    const predictedPeakSaved = model.trainable ? null : predictPeakSavedBytes(trunk, batch.x.shape, {
       selector: tech.selector,
       loss: model.loss,
     });
@@ -68,7 +73,8 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
 /** The memory experiment. */
 export const memory = defineExperiment({
   name: "memory",
-  description: "Peak / saved-activation MiB and ms/step of checkpointing, Mesa and both, on GPT-small and ViT-small",
+  description:
+    "Peak / saved-activation MiB and ms/step of checkpointing, Mesa, LoRA, MeZO and combinations, on GPT-small and ViT-small",
   schema: z.object({
     techniques: z.array(techniqueName()).default([...TECHNIQUE_NAMES]).describe(
       `techniques to compare (comma list of the default's names, or variants joined with "+", e.g. ${
@@ -137,7 +143,7 @@ export const memory = defineExperiment({
         peakMiB: mib(r.peak),
         savedMiB: mib(r.saved),
         predictedSavedMiB: mib(r.predicted),
-        predictedPeakSavedMiB: mib(r.predictedPeakSaved),
+        predictedPeakSavedMiB: r.predictedPeakSaved === null ? null : mib(r.predictedPeakSaved),
         msPerStep: r.ms,
       }];
     } finally {

@@ -11,7 +11,7 @@ import { disposeTree, predictSavedBytes, trunkSavedSpecs } from "../lib/nn/mod.t
 import { runLm } from "../lib/train/mod.ts";
 import { defineExperiment } from "./_lib/experiment.ts";
 import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
-import { summaryRow } from "./_lib/standard_runs.ts";
+import { requireOptimizerTraining, summaryRow } from "./_lib/standard_runs.ts";
 import { BASELINE, buildTechnique, TECHNIQUE_NAMES, techniqueFields, techniqueName } from "./_lib/techniques.ts";
 
 /** The quickstart experiment. */
@@ -38,7 +38,8 @@ export const quickstart = defineExperiment({
     const corpus = await loadCharCorpus({ name: config.corpus });
     const optimizer = buildOptimizer(config, { lr: config.lr, weightDecay: config.weightDecay });
     const tech = buildTechnique(config.technique, config);
-    const model = createGpt({ ...GPT_PRESETS.tiny, vocab: corpus.vocabSize }, { seed: config.seed });
+    requireOptimizerTraining(tech, "the quickstart");
+    const model = tech.prepare(createGpt({ ...GPT_PRESETS.tiny, vocab: corpus.vocabSize }, { seed: config.seed }));
     try {
       const r = runLm({
         model,
@@ -52,7 +53,7 @@ export const quickstart = defineExperiment({
         log: ctx.log,
       });
       const specs = trunkSavedSpecs(tech.trunk(model.layers), model.loss, [config.batch, config.context]);
-      const predicted = predictSavedBytes(specs, tech.selector);
+      const predicted = predictSavedBytes(specs, tech.selector, model.trainable);
       return [summaryRow(config.technique, "gpt-tiny", r, { predictedSavedMiB: mib(predicted) })];
     } finally {
       tech.dispose();

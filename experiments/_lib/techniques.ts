@@ -8,7 +8,9 @@
  */
 import { z } from "zod";
 import { checkpointCli } from "../../lib/checkpoint/cli.ts";
+import { loraCli } from "../../lib/lora/cli.ts";
 import { mesaCli } from "../../lib/mesa/cli.ts";
+import { mezoCli } from "../../lib/mezo/cli.ts";
 import { UsageError } from "./errors.ts";
 import {
   prefixedFields,
@@ -30,13 +32,15 @@ export type { BuiltTechnique, TechniqueCli, TechniqueParts } from "./technique_c
 export const TECHNIQUES = {
   checkpoint: checkpointCli,
   mesa: mesaCli,
+  lora: loraCli,
+  mezo: mezoCli,
 } satisfies Readonly<Record<string, TechniqueCli>>;
 
 /** A key of {@linkcode TECHNIQUES}. */
 export type TechniqueKey = keyof typeof TECHNIQUES;
 
 /** Named combinations listed after the single techniques (any `+` combination resolves; these are the listed ones). */
-export const COMBINATIONS: readonly string[] = Object.freeze(["checkpoint-sqrt+mesa-head-wise"]);
+export const COMBINATIONS: readonly string[] = Object.freeze(["checkpoint-sqrt+mesa-head-wise", "lora+mezo"]);
 
 /** The row name of plain backprop: no technique. */
 export const BASELINE = "baseline";
