@@ -31,3 +31,14 @@ export * from "./lib/data/mod.ts";
 export * from "./lib/checkpoint/mod.ts";
 export * from "./lib/viz/mod.ts";
 export * from "./lib/mesa/mod.ts";
+export {
+  errorRateObjective,
+  mezo,
+  MezoLog,
+  type MezoObjective,
+  type MezoOptions,
+  type MezoState,
+  type ParamSelection,
+  replayMezo,
+} from "./lib/mezo/mod.ts";
+export { isLoraParam, type LoraModel, type LoraOptions, mergeLora, withLora } from "./lib/lora/mod.ts";

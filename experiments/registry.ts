@@ -16,7 +16,15 @@ import { baseline } from "./baseline.ts";
 import { memory } from "./memory.ts";
 import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
+import { mezoExperiment } from "./mezo.ts";
 import { quickstart } from "./quickstart.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
-export const experiments: Registry = { baseline, memory, mesa, "mesa-ranges": mesaRanges, quickstart };
+export const experiments: Registry = {
+  baseline,
+  memory,
+  mesa,
+  "mesa-ranges": mesaRanges,
+  mezo: mezoExperiment,
+  quickstart,
+};

@@ -21,6 +21,7 @@ Deno.test("lib/data/mod.ts re-exports the public data API", () => {
     "lmEvalBatches",
     "loadCharCorpus",
     "loadFashionMnist",
+    "loadNameGender",
     "normalizeImages",
     "parseIdx",
     "readIdxFile",
