@@ -18,7 +18,7 @@ import { z } from "zod";
 import { type CharCorpus, loadNameGender, Rng, sampleLmBatch } from "../lib/data/mod.ts";
 import { withLora } from "../lib/lora/mod.ts";
 import { meter, mib } from "../lib/memory/mod.ts";
-import { mezo, MezoLog, replayMezo } from "../lib/mezo/mod.ts";
+import { axpz, axpzStock, mezo, MezoLog, replayMezo } from "../lib/mezo/mod.ts";
 import { createGpt, type Gpt } from "../lib/models/mod.ts";
 import {
   type Batch,
@@ -45,11 +45,11 @@ import {
 
 const schema = z.object({
   seed: z.number().int().default(0).describe("seed of the splits, init, batches and MeZO's directions"),
-  dim: z.number().int().positive().default(128).describe("width D of the experiment's GPT"),
-  layers: z.number().int().positive().default(4).describe("blocks of the experiment's GPT"),
+  dim: z.number().int().positive().default(64).describe("width D of the experiment's GPT (default: GPT_PRESETS.tiny)"),
+  layers: z.number().int().positive().default(2).describe("blocks of the experiment's GPT"),
   heads: z.number().int().positive().default(4).describe("attention heads"),
   lmContext: z.number().int().positive().default(32).describe("pretraining window (characters)"),
-  pretrainSteps: z.number().int().positive().default(2000).describe("pretraining steps (AdamW, warmup-cosine)"),
+  pretrainSteps: z.number().int().positive().default(1500).describe("pretraining steps (AdamW, warmup-cosine)"),
   pretrainBatch: z.number().int().positive().default(32).describe("pretraining windows per batch"),
   pretrainLr: z.number().positive().default(3e-3).describe("pretraining peak learning rate"),
   batch: z.number().int().positive().default(16).describe("fine-tuning prompts per batch (every method)"),
@@ -65,8 +65,9 @@ const schema = z.object({
   mezoLoraEps: z.number().positive().default(1e-2).describe("MeZO-LoRA's ε"),
   loraRank: z.number().int().positive().default(8).describe("LoRA rank (attention projections)"),
   loraAlpha: z.number().positive().default(16).describe("LoRA α"),
-  longBudget: z.number().positive().default(20).describe("MeZO's long budget, in Adam fine-tuning wall-clocks"),
-  mezoMaxSteps: z.number().int().positive().default(20000).describe("cap on a MeZO run's steps"),
+  mezoGridSteps: z.number().int().positive().default(5000).describe("steps of each MeZO lr-grid run"),
+  longBudget: z.number().positive().default(50).describe("MeZO's long budget, in Adam fine-tuning wall-clocks"),
+  mezoMaxSteps: z.number().int().positive().default(20000).describe("cap on MeZO's long run (steps)"),
   mezoEvalEvery: z.number().int().positive().default(500).describe("MeZO runs: dev/test evaluation interval"),
   epsSweep: z.array(z.number().positive()).default([1e-4, 1e-3, 1e-2]).describe("ε values at the chosen MeZO lr"),
   epsSteps: z.number().int().positive().default(5000).describe("steps of each ε-sensitivity run"),
@@ -380,6 +381,36 @@ function memorySweep(corpus: CharCorpus, config: Config, log: (m: string) => voi
   return rows;
 }
 
+/**
+ * ms to compute `θ + ε·z` for a 2²⁰-element tensor with the fused kernel (SIMD on the wasm heap) and with the stock
+ * path (the definition in JS on a copy), for both distributions: the cost of regenerating z, 3 times per step.
+ */
+function kernelTiming(rounds: number): Row[] {
+  const theta = tf.randomNormal([1 << 20], 0, 0.02, "float32", 1);
+  const rows: Row[] = [];
+  try {
+    for (const kind of ["gaussian", "rademacher"] as const) {
+      for (const path of ["fused", "stock"] as const) {
+        const attrs = { a: 1, c: 1e-3, key: 12345, kind };
+        const run = () => (path === "fused" ? axpz(theta, attrs) : axpzStock(theta, attrs));
+        run().dispose(); // warm up
+        const t0 = performance.now();
+        for (let i = 0; i < rounds; i++) run().dispose();
+        rows.push({
+          section: "kernel",
+          technique: `axpz-${kind}`,
+          model: path === "fused" && axpz.active() ? "fused (SIMD)" : "stock (JS definition)",
+          msPerStep: (performance.now() - t0) / rounds,
+          params: 1 << 20,
+        });
+      }
+    }
+  } finally {
+    theta.dispose();
+  }
+  return rows;
+}
+
 /** The MeZO experiment. */
 export const mezoExperiment = defineExperiment({
   name: "mezo",
@@ -387,8 +418,6 @@ export const mezoExperiment = defineExperiment({
     "memory vs model size",
   schema: schema.strict(),
   quick: {
-    dim: 64,
-    layers: 2,
     lmContext: 24,
     pretrainSteps: 60,
     pretrainBatch: 16,
@@ -400,6 +429,7 @@ export const mezoExperiment = defineExperiment({
     evalEvery: 10,
     mezoLrs: [1e-4],
     mezoLoraLrs: [1e-2],
+    mezoGridSteps: 40,
     longBudget: 2,
     mezoMaxSteps: 120,
     mezoEvalEvery: 20,
@@ -555,19 +585,31 @@ export const mezoExperiment = defineExperiment({
           ? config.mezoMaxSteps
           : Math.min(config.mezoMaxSteps, Math.round(config.longBudget * budget / ms));
       const mezoRun = (technique: string, lrs: number[], eps: number, make: () => Model) => {
+        // The lr grid at `mezoGridSteps` steps each, chosen on dev; then the chosen lr to the long budget (its first
+        // steps are the grid run's, bit for bit: same seed, batches and directions).
         const c = grid(
           technique,
           lrs,
           (lr) => [make, { step: mezo({ lr, eps, seed: config.seed }) }],
-          longSteps,
+          () => config.mezoGridSteps,
           config.mezoEvalEvery,
           { eps },
-          (ms) => [sameSteps(ms)],
         );
-        // Same wall-clock: the best dev checkpoint among the evaluations up to that many steps (same lr grid choice).
-        const same = Math.max(sameSteps(c.r.msPerStep), c.r.curve[0].step); // at least one evaluation
-        rows.push(tableRow(technique, "same-time", c.r, bestOnDev(c.r.curve, same), { lr: c.lr, eps, runSteps: same }));
-        rows.push(tableRow(technique, "long", c.r, c.best, { lr: c.lr, eps }));
+        log(`${technique} lr=${c.lr}: the long run`);
+        const r = fineTune(
+          make,
+          { step: mezo({ lr: c.lr, eps, seed: config.seed }) },
+          task,
+          config,
+          longSteps,
+          config.mezoEvalEvery,
+          (ms) => [sameSteps(ms)],
+          log,
+        );
+        // Same wall-clock: the best dev checkpoint among the evaluations up to that many steps.
+        const same = Math.max(sameSteps(r.msPerStep), r.curve[0].step); // at least one evaluation
+        rows.push(tableRow(technique, "same-time", r, bestOnDev(r.curve, same), { lr: c.lr, eps, runSteps: same }));
+        rows.push(tableRow(technique, "long", r, bestOnDev(r.curve), { lr: c.lr, eps }));
         return c;
       };
       const full = mezoRun("mezo", config.mezoLrs, config.mezoEps, fromSnapshot);
@@ -609,6 +651,7 @@ export const mezoExperiment = defineExperiment({
     } finally {
       [...task.dev, ...task.test].forEach(disposeBatch);
     }
+    rows.push(...kernelTiming(config.sweepSteps * 3));
     rows.push(...memorySweep(corpus, config, log));
     return rows;
   },

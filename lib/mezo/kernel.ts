@@ -52,6 +52,30 @@ function axpzKernel(args: KernelArgs): tf.TensorInfo {
 }
 
 /**
+ * The stock path of {@linkcode axpz} on any backend: the definition (`axpzInto`) on a copy of θ's data.
+ *
+ * @example Usage
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { axpz, axpzStock } from "./kernel.ts";
+ *
+ * const theta = tf.ones([10]);
+ * const attrs = { a: 1, c: 1e-3, key: 3, kind: "gaussian" as const };
+ * const [a, b] = [axpz(theta, attrs), axpzStock(theta, attrs)]; // the same bits
+ * tf.dispose([theta, a, b]);
+ * ```
+ */
+export function axpzStock(theta: tf.Tensor, attrs: AxpzAttrs): tf.Tensor {
+  if (theta.dtype !== "float32") {
+    throw new TypeError(`${NAME}: input 'x' must be float32: current dtype is ${theta.dtype}`);
+  }
+  const v = theta.dataSync() as Float32Array;
+  const out = new Float32Array(v.length);
+  axpzInto(out, v, attrs.a, attrs.c, attrs.key, attrs.kind);
+  return tf.tensor(out, theta.shape, "float32");
+}
+
+/**
  * `a·θ + c·z(key)` as a new float32 tensor shaped like `theta` (which is not disposed): element `i` is
  * `fround(fround(a·θᵢ) + fround(c·zᵢ))` (`axpzInto`, the definition), on every backend.
  *
@@ -72,14 +96,6 @@ export const axpz: FusedOp<[tf.Tensor, AxpzAttrs], tf.Tensor> = fusedOp({
   group: "mezo",
   kernel: () => axpzKernel as unknown as tf.KernelFunc,
   fused: (run, theta: tf.Tensor, attrs: AxpzAttrs) => run<tf.Tensor>({ x: theta }, { ...attrs }),
-  stock: (theta: tf.Tensor, attrs: AxpzAttrs) => {
-    if (theta.dtype !== "float32") {
-      throw new TypeError(`${NAME}: input 'x' must be float32: current dtype is ${theta.dtype}`);
-    }
-    const v = theta.dataSync() as Float32Array;
-    const out = new Float32Array(v.length);
-    axpzInto(out, v, attrs.a, attrs.c, attrs.key, attrs.kind);
-    return tf.tensor(out, theta.shape, "float32");
-  },
+  stock: axpzStock,
   accepts: (theta: tf.Tensor) => theta.dtype === "float32",
 });

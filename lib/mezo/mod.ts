@@ -41,5 +41,5 @@ export {
 export { MezoLog, type MezoLogConfig, type MezoLogJson, type MezoLogStep, replayMezo } from "./log.ts";
 export { type ParamSelection, selectParams } from "./select.ts";
 export { axpzInto, gaussianAt, hashAt, noiseKey, type NoiseKind, rademacherAt, stepSeed } from "./noise.ts";
-export { axpz, type AxpzAttrs } from "./kernel.ts";
+export { axpz, type AxpzAttrs, axpzStock } from "./kernel.ts";
 export { type TensorUpdate, updateTensor } from "./update.ts";
