@@ -41,6 +41,7 @@ import {
   promptArrays,
   promptBatch,
   promptBatches,
+  promptSplits,
 } from "./_lib/prompted.ts";
 
 const schema = z.object({
@@ -465,7 +466,7 @@ export const mezoExperiment = defineExperiment({
         `Cannot run mezo: 'lmContext' must be at least the prompt length ${PROMPT_CONTEXT}: current value is ${config.lmContext}`,
       );
     }
-    const data = await loadNameGender({ seed: config.seed });
+    const data = promptSplits(await loadNameGender({ seed: config.seed }), 500);
     const corpus = pretrainCorpus(data, config.seed);
     const limit = <T>(a: T[]) => a.slice(0, config.evalLimit);
     const dev = promptArrays(limit(data.dev), corpus), test = promptArrays(limit(data.test), corpus);

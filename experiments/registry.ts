@@ -18,6 +18,7 @@ import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
 import { mezoExperiment } from "./mezo.ts";
 import { quickstart } from "./quickstart.ts";
+import { wtacrs } from "./wtacrs.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
 export const experiments: Registry = {
@@ -27,4 +28,5 @@ export const experiments: Registry = {
   "mesa-ranges": mesaRanges,
   mezo: mezoExperiment,
   quickstart,
+  wtacrs,
 };

@@ -11,13 +11,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import {
-  type CharCorpus,
-  charCorpusFromText,
-  type NameGenderData,
-  type NameGenderExample,
-  Rng,
-} from "../../lib/data/mod.ts";
+import { type CharCorpus, charCorpusFromText, type NameGender, Rng } from "../../lib/data/mod.ts";
 import type { Gpt } from "../../lib/models/mod.ts";
 import { type Batch, LayerNorm, Linear, type Model, type Params, Sequence, trunkSavedSpecs } from "../../lib/nn/mod.ts";
 import { evaluate } from "../../lib/train/mod.ts";
@@ -28,12 +22,47 @@ export const PROMPT_CONTEXT = 17;
 /** The label words, by label (0 = female, 1 = male). */
 export const LABEL_WORDS = ["F", "M"] as const;
 
+/** One labeled name. */
+export interface NameExample {
+  /** The name, e.g. `"Mary"`. */
+  name: string;
+  /** 0 = female, 1 = male. */
+  label: number;
+}
+
+/** The task's splits: the loader's fixed test split, and its training names cut into a dev split and the rest. */
+export interface PromptSplits {
+  /** Training names (the loader's training split after the dev names). */
+  train: NameExample[];
+  /** Dev names (checkpoint and hyperparameter choice): the first `devSize` of the loader's training split. */
+  dev: NameExample[];
+  /** The loader's fixed test split. */
+  test: NameExample[];
+}
+
 /**
- * The pretraining corpus: every name except the test split's (train, dev and the ambiguous ones), unlabeled, in one
- * shuffled order, one per line; 5% held out for the LM's validation loss.
+ * Splits `data` (from `loadNameGender`, whose training split is already shuffled once by its seed) into train, dev and
+ * test examples.
+ * @throws {RangeError} when `devSize` is not a positive integer below the training split's size.
  */
-export function pretrainCorpus(data: NameGenderData, seed: number): CharCorpus {
-  const names = [...data.train, ...data.dev].map((e) => e.name).concat(data.ambiguous);
+export function promptSplits(data: NameGender, devSize: number): PromptSplits {
+  const n = data.train.names.length;
+  if (!Number.isInteger(devSize) || devSize < 1 || devSize >= n) {
+    throw new RangeError(
+      `Cannot split names: 'devSize' must be a positive integer below ${n}: current value is ${devSize}`,
+    );
+  }
+  const rows = (s: NameGender["train"]) => s.names.map((name, i) => ({ name, label: s.labels[i] }));
+  const train = rows(data.train);
+  return { dev: train.slice(0, devSize), train: train.slice(devSize), test: rows(data.test) };
+}
+
+/**
+ * The pretraining corpus: every name except the test split's (train and dev), unlabeled, in one shuffled order, one
+ * per line; 5% held out for the LM's validation loss.
+ */
+export function pretrainCorpus(data: PromptSplits, seed: number): CharCorpus {
+  const names = [...data.train, ...data.dev].map((e) => e.name);
   new Rng(seed).fork("pretrain-order").shuffle(names);
   // The test split's letters must all occur here: encoding a test name checks it.
   return charCorpusFromText("\n" + names.join("\n") + "\n", {
@@ -57,7 +86,7 @@ export interface PromptArrays {
 }
 
 /** Encodes `examples` as prompts (see the module doc). */
-export function promptArrays(examples: readonly NameGenderExample[], corpus: CharCorpus): PromptArrays {
+export function promptArrays(examples: readonly NameExample[], corpus: CharCorpus): PromptArrays {
   const T = PROMPT_CONTEXT, n = examples.length;
   const nl = corpus.stoi.get("\n")!;
   const x = new Int32Array(n * T).fill(nl), y = new Int32Array(n * T), mask = new Float32Array(n * T);

@@ -11,6 +11,7 @@ import { checkpointCli } from "../../lib/checkpoint/cli.ts";
 import { loraCli } from "../../lib/lora/cli.ts";
 import { mesaCli } from "../../lib/mesa/cli.ts";
 import { mezoCli } from "../../lib/mezo/cli.ts";
+import { wtacrsCli } from "../../lib/wtacrs/cli.ts";
 import { UsageError } from "./errors.ts";
 import {
   prefixedFields,
@@ -32,6 +33,7 @@ export type { BuiltTechnique, TechniqueCli, TechniqueParts } from "./technique_c
 export const TECHNIQUES = {
   checkpoint: checkpointCli,
   mesa: mesaCli,
+  wtacrs: wtacrsCli,
   lora: loraCli,
   mezo: mezoCli,
 } satisfies Readonly<Record<string, TechniqueCli>>;
@@ -40,7 +42,11 @@ export const TECHNIQUES = {
 export type TechniqueKey = keyof typeof TECHNIQUES;
 
 /** Named combinations listed after the single techniques (any `+` combination resolves; these are the listed ones). */
-export const COMBINATIONS: readonly string[] = Object.freeze(["checkpoint-sqrt+mesa-head-wise", "lora+mezo"]);
+export const COMBINATIONS: readonly string[] = Object.freeze([
+  "checkpoint-sqrt+mesa-head-wise",
+  "wtacrs+mesa-head-wise",
+  "lora+mezo",
+]);
 
 /** The row name of plain backprop: no technique. */
 export const BASELINE = "baseline";
@@ -142,6 +148,7 @@ export function parseTechnique(name: string): TechniquePart[] {
  * @example Usage
  * ```ts
  * import { mesaCli } from "../../lib/mesa/cli.ts";
+import { wtacrsCli } from "../../lib/wtacrs/cli.ts";
  * import { techniqueOptionKey } from "./techniques.ts";
  * techniqueOptionKey(mesaCli, "emaDecay"); // "mesaEmaDecay"
  * ```

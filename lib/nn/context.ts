@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Grads, Params } from "./params.ts";
 import {
   type ActivationPolicy,
+  type BatchRows,
   DEFAULT_FORWARD_KEY,
   type ForwardKey,
   keepAll,
@@ -37,11 +38,17 @@ export interface SavedEntry {
 
 /** A row of {@linkcode SavedStore.report}: what is held for backward, like JAX's `saved_residuals`. */
 export interface SavedReportRow {
+  /** Where it was saved, e.g. `"blocks.0.attn.q"`. */
   tag: string;
+  /** Its role, e.g. `"attn.q"`. */
   role: string;
+  /** The policy that packed it, e.g. `"keep"`. */
   policy: string;
+  /** Shape before packing. */
   shape: number[];
+  /** Dtype before packing. */
   dtype: tf.DataType;
+  /** Bytes the packed form holds. */
   bytes: number;
 }
 
@@ -124,6 +131,8 @@ export interface ContextOptions {
    * @default {every parameter}
    */
   trainable?: (name: string) => boolean;
+  /** The batch's per-example facts (`Batch.rows`), put into every {@linkcode SavedInfo}. @default {undefined} */
+  rows?: BatchRows;
 }
 
 const ALL_TRAINABLE = (_name: string): boolean => true;
@@ -164,6 +173,8 @@ export class Context {
   readonly key: ForwardKey;
   /** Which parameters (full paths) are trained (shared by all views); see {@linkcode ContextOptions.trainable}. */
   readonly isTrainable: (name: string) => boolean;
+  /** The batch's per-example facts, when given (shared by all views). */
+  readonly rows: BatchRows | undefined;
 
   /** Creates a root context. */
   constructor(options: ContextOptions) {
@@ -175,6 +186,7 @@ export class Context {
     this.training = options.training ?? true;
     this.key = options.key ?? DEFAULT_FORWARD_KEY;
     this.isTrainable = options.trainable ?? ALL_TRAINABLE;
+    this.rows = options.rows;
   }
 
   /** Full path of a local name. */
@@ -213,6 +225,7 @@ export class Context {
       training: this.training,
       key: this.key,
       trainable: this.isTrainable,
+      ...(this.rows ? { rows: this.rows } : {}),
     });
   }
 
@@ -240,6 +253,7 @@ export class Context {
       ...(groupAxis === undefined ? {} : { groupAxis }),
       step: this.key.step,
       seed: this.key.seed,
+      ...(this.rows ? { rows: this.rows } : {}),
     };
     this.store.put(t, info, this.selector(info));
   }

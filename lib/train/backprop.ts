@@ -63,6 +63,7 @@ export function backprop(options: BackpropOptions = {}): GradSource {
         selector,
         ...(pass.key ? { key: pass.key } : {}),
         ...(model.trainable ? { trainable: model.trainable } : {}),
+        ...(batch.rows ? { rows: batch.rows } : {}),
       });
       const m = meter();
       const before = m.live;

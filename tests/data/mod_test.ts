@@ -13,6 +13,7 @@ Deno.test("lib/data/mod.ts re-exports the public data API", () => {
     "copyTask",
     "countTask",
     "encodeIdx",
+    "encodeNames",
     "gunzip",
     "gzip",
     "imageBatch",
