@@ -253,10 +253,22 @@ export {
   errorRateObjective,
   mezo,
   MezoLog,
+  type MezoLogConfig,
+  type MezoLogJson,
+  type MezoLogStep,
   type MezoObjective,
   type MezoOptions,
   type MezoState,
+  type NoiseKind,
   type ParamSelection,
   replayMezo,
 } from "./lib/mezo/mod.ts";
-export { isLoraParam, type LoraModel, type LoraOptions, mergeLora, withLora } from "./lib/lora/mod.ts";
+export {
+  isLoraParam,
+  type LoraInfo,
+  type LoraModel,
+  type LoraOptions,
+  type LoraTargets,
+  mergeLora,
+  withLora,
+} from "./lib/lora/mod.ts";

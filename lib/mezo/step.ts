@@ -36,7 +36,7 @@ export const lossObjective: MezoObjective = (model, batch, pass) => forwardLoss(
  * const step = mezo({ lr: 1e-4, objective: errorRateObjective });
  * ```
  */
-export const errorRateObjective: MezoObjective = (model, batch, pass) => {
+export function errorRateObjective(model: Model, batch: Batch, pass: PassOptions): number {
   const logits = inferLogits(model, batch.x, pass);
   try {
     const k = logits.shape[logits.rank - 1];
@@ -55,7 +55,7 @@ export const errorRateObjective: MezoObjective = (model, batch, pass) => {
   } finally {
     logits.dispose();
   }
-};
+}
 
 /** Options for {@linkcode mezo}. */
 export interface MezoOptions {
