@@ -12,8 +12,8 @@
  * 4. Memory against model size: whole-step peak of inference, MeZO, MeZO+LoRA, LoRA fine-tuning and full fine-tuning
  *    (Adam) on GPT widths and depths, one LM batch of the names corpus.
  *
- * The defaults are sized for ~20 minutes on a shared 2-core machine (one seed, three-point lr grids, MeZO runs of
- * 1,500 grid steps and at most 4,000 long-run steps): far fewer MeZO steps than the paper's 100k.
+ * The defaults are sized for ~15 minutes on a shared 2-core machine (one seed, three-point lr grids, MeZO runs of
+ * 1,000 grid steps and at most 3,000 long-run steps): far fewer MeZO steps than the paper's 100k.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -53,11 +53,11 @@ const schema = z.object({
   layers: z.number().int().positive().default(2).describe("blocks of the experiment's GPT"),
   heads: z.number().int().positive().default(4).describe("attention heads"),
   lmContext: z.number().int().positive().default(32).describe("pretraining window (characters)"),
-  pretrainSteps: z.number().int().positive().default(1000).describe("pretraining steps (AdamW, warmup-cosine)"),
+  pretrainSteps: z.number().int().positive().default(800).describe("pretraining steps (AdamW, warmup-cosine)"),
   pretrainBatch: z.number().int().positive().default(32).describe("pretraining windows per batch"),
   pretrainLr: z.number().positive().default(3e-3).describe("pretraining peak learning rate"),
   batch: z.number().int().positive().default(16).describe("fine-tuning prompts per batch (every method)"),
-  ftSteps: z.number().int().positive().default(400).describe("Adam fine-tuning steps (full and LoRA)"),
+  ftSteps: z.number().int().positive().default(300).describe("Adam fine-tuning steps (full and LoRA)"),
   ftLrs: z.array(z.number().positive()).default([1e-4, 3e-4, 1e-3]).describe("Adam full fine-tuning lr grid"),
   loraLrs: z.array(z.number().positive()).default([1e-3, 3e-3, 1e-2]).describe("Adam LoRA fine-tuning lr grid"),
   lpSteps: z.number().int().positive().default(500).describe("linear-probe steps (Adam on the head only)"),
@@ -69,12 +69,12 @@ const schema = z.object({
   mezoLoraEps: z.number().positive().default(1e-2).describe("MeZO-LoRA's ε"),
   loraRank: z.number().int().positive().default(8).describe("LoRA rank (attention projections)"),
   loraAlpha: z.number().positive().default(16).describe("LoRA α"),
-  mezoGridSteps: z.number().int().positive().default(1500).describe("steps of each MeZO lr-grid run"),
+  mezoGridSteps: z.number().int().positive().default(1000).describe("steps of each MeZO lr-grid run"),
   longBudget: z.number().positive().default(20).describe("MeZO's long budget, in Adam fine-tuning wall-clocks"),
-  mezoMaxSteps: z.number().int().positive().default(4000).describe("cap on MeZO's long run (steps)"),
+  mezoMaxSteps: z.number().int().positive().default(3000).describe("cap on MeZO's long run (steps)"),
   mezoEvalEvery: z.number().int().positive().default(250).describe("MeZO runs: dev/test evaluation interval"),
   epsSweep: z.array(z.number().positive()).default([1e-4, 1e-3, 1e-2]).describe("ε values at the chosen MeZO lr"),
-  epsSteps: z.number().int().positive().default(800).describe("steps of each ε-sensitivity run"),
+  epsSteps: z.number().int().positive().default(500).describe("steps of each ε-sensitivity run"),
   sweep: z.array(z.string().regex(/^\d+x\d+$/)).default(["64x2", "128x4", "256x4", "256x8"])
     .describe("memory sweep: GPT sizes as <dim>x<layers> (256x4 is GPT-small)"),
   sweepBatch: z.number().int().positive().default(16).describe("memory sweep: sequences per batch"),
