@@ -261,3 +261,26 @@ export {
   type WtacrsPolicyOptions,
   type WtacrsScores,
 } from "./lib/wtacrs/mod.ts";
+export {
+  errorRateObjective,
+  mezo,
+  MezoLog,
+  type MezoLogConfig,
+  type MezoLogJson,
+  type MezoLogStep,
+  type MezoObjective,
+  type MezoOptions,
+  type MezoState,
+  type NoiseKind,
+  type ParamSelection,
+  replayMezo,
+} from "./lib/mezo/mod.ts";
+export {
+  isLoraParam,
+  type LoraInfo,
+  type LoraModel,
+  type LoraOptions,
+  type LoraTargets,
+  mergeLora,
+  withLora,
+} from "./lib/lora/mod.ts";

@@ -30,7 +30,8 @@ interface Measured {
   overhead: Overhead | undefined;
   saved: number;
   predicted: number;
-  predictedPeakSaved: number;
+  /** The checkpoint plan's peak of saved bytes; null when the model freezes parameters (the count does not know). */
+  predictedPeakSaved: number | null;
   ms: number;
 }
 
@@ -60,8 +61,10 @@ interface MeasureConfig extends Record<string, unknown> {
 function measureTechnique(make: () => Model, batch: Batch, name: string, config: MeasureConfig): Measured {
   const optimizer = buildOptimizer(config, { lr: config.lr, weightDecay: config.weightDecay });
   const tech = buildTechnique(name, config);
-  const model = make();
-  const trainer = new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source });
+  const model = tech.prepare(make());
+  const trainer = tech.step
+    ? new Trainer(model, { step: tech.step })
+    : new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source });
   const m = meter(), heap = physicalMeter();
   try {
     for (let i = 0; i < config.warmup; i++) trainer.step(batch);
@@ -86,12 +89,16 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
       };
       return { ...fixed, holes: heapPeak - peak - Object.values(fixed).reduce((a, b) => a + b, 0) };
     })();
+    const physical = { peak, heapPeak, heapGrowth: heap.current - heapStart, heapKind: heap.kind, overhead };
+    // A whole training step (MeZO) saves nothing for backward.
+    if (tech.step) return { ...physical, saved, predicted: 0, predictedPeakSaved: 0, ms: ms / config.steps };
     const trunk = tech.trunk(model.layers);
     const predicted = predictSavedBytes(
       trunkSavedSpecs(trunk, model.loss, batch.x.shape, !!batch.weights),
       tech.selector,
+      model.trainable,
     );
-    const predictedPeakSaved = predictPeakSavedBytes(trunk, batch.x.shape, {
+    const predictedPeakSaved = model.trainable ? null : predictPeakSavedBytes(trunk, batch.x.shape, {
       selector: tech.selector,
       loss: model.loss,
     });
@@ -117,7 +124,7 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
 export const memory = defineExperiment({
   name: "memory",
   description:
-    "Peak MiB by the meter and by the heap, saved-activation MiB and ms/step of every technique, on GPT-small and ViT-small",
+    "Peak MiB by the meter and by the heap, saved-activation MiB and ms/step of every technique (checkpointing, Mesa, WTA-CRS, LoRA, MeZO and combinations), on GPT-small and ViT-small",
   schema: z.object({
     techniques: z.array(techniqueName()).default([...TECHNIQUE_NAMES]).describe(
       `techniques to compare (comma list of the default's names, or variants joined with "+", e.g. ${
@@ -203,7 +210,7 @@ export const memory = defineExperiment({
         heapAllocator: backendOptions().heap,
         savedMiB: mib(r.saved),
         predictedSavedMiB: mib(r.predicted),
-        predictedPeakSavedMiB: mib(r.predictedPeakSaved),
+        predictedPeakSavedMiB: r.predictedPeakSaved === null ? null : mib(r.predictedPeakSaved),
         msPerStep: r.ms,
       }];
     } finally {

@@ -12,7 +12,7 @@ import { runLm } from "../lib/train/mod.ts";
 import { memoryBars } from "./_lib/charts.ts";
 import { defineExperiment } from "./_lib/experiment.ts";
 import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
-import { summaryRow } from "./_lib/standard_runs.ts";
+import { requireOptimizerTraining, summaryRow } from "./_lib/standard_runs.ts";
 import { BASELINE, buildTechnique, TECHNIQUE_NAMES, techniqueFields, techniqueName } from "./_lib/techniques.ts";
 
 /** The quickstart experiment. */
@@ -40,7 +40,8 @@ export const quickstart = defineExperiment({
     const corpus = await loadCharCorpus({ name: config.corpus });
     const optimizer = buildOptimizer(config, { lr: config.lr, weightDecay: config.weightDecay });
     const tech = buildTechnique(config.technique, config);
-    const model = createGpt({ ...GPT_PRESETS.tiny, vocab: corpus.vocabSize }, { seed: config.seed });
+    requireOptimizerTraining(tech, "the quickstart");
+    const model = tech.prepare(createGpt({ ...GPT_PRESETS.tiny, vocab: corpus.vocabSize }, { seed: config.seed }));
     try {
       const r = runLm({
         model,
@@ -54,7 +55,7 @@ export const quickstart = defineExperiment({
         onStep: ctx.progress?.step,
       });
       const specs = trunkSavedSpecs(tech.trunk(model.layers), model.loss, [config.batch, config.context]);
-      const predicted = predictSavedBytes(specs, tech.selector);
+      const predicted = predictSavedBytes(specs, tech.selector, model.trainable);
       return [summaryRow(config.technique, "gpt-tiny", r, { predictedSavedMiB: mib(predicted) })];
     } finally {
       tech.dispose();

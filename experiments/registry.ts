@@ -16,8 +16,17 @@ import { baseline } from "./baseline.ts";
 import { memory } from "./memory.ts";
 import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
+import { mezoExperiment } from "./mezo.ts";
 import { quickstart } from "./quickstart.ts";
 import { wtacrs } from "./wtacrs.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
-export const experiments: Registry = { baseline, memory, mesa, "mesa-ranges": mesaRanges, quickstart, wtacrs };
+export const experiments: Registry = {
+  baseline,
+  memory,
+  mesa,
+  "mesa-ranges": mesaRanges,
+  mezo: mezoExperiment,
+  quickstart,
+  wtacrs,
+};

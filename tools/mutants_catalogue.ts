@@ -21,7 +21,19 @@ export interface Mutant {
   /** Unique name (`--only` selects by it). */
   name: string;
   /** Which part of the toolkit it breaks. */
-  area: "nn" | "backend" | "mesa" | "checkpoint" | "memory" | "optim" | "train" | "data" | "experiments" | "wtacrs";
+  area:
+    | "nn"
+    | "backend"
+    | "mesa"
+    | "checkpoint"
+    | "memory"
+    | "optim"
+    | "train"
+    | "data"
+    | "experiments"
+    | "wtacrs"
+    | "mezo"
+    | "lora";
   /** One line: the bug, as a user would describe it. */
   description: string;
   file?: string;
@@ -714,5 +726,74 @@ export const MUTANTS: Mutant[] = [
     find: "(!this.#plan || this.#diverged || this.#stepFallbacks > 0)",
     replace: "!this.#plan",
     tests: ["tests/backend/heap_arena_test.ts"],
+  },
+  // --- MeZO and LoRA (issue 11) ----------------------------------------------------------------------------------
+  {
+    name: "mezo-minus-other-direction",
+    area: "mezo",
+    description: "MeZO's θ−εz evaluation draws its own direction (seed + 1) instead of the same z as θ+εz",
+    file: "lib/mezo/step.ts",
+    find: "perturbed(model.params, state.names, s, -eps, noise)",
+    replace: "perturbed(model.params, state.names, s + 1, -eps, noise)",
+    tests: ["tests/mezo/step_test.ts"],
+    filter: "quadratic",
+  },
+  {
+    name: "mezo-g-twice",
+    area: "mezo",
+    description: "the projected gradient divides by ε instead of 2ε (a biased, doubled gradient estimate)",
+    file: "lib/mezo/step.ts",
+    find: "(lp - lm) / (2 * eps)",
+    replace: "(lp - lm) / eps",
+    tests: ["tests/mezo/step_test.ts"],
+    filter: "quadratic",
+  },
+  {
+    name: "mezo-key-ignores-name",
+    area: "mezo",
+    description: "z's key ignores the parameter's name: every tensor gets the same direction (correlated z)",
+    file: "lib/mezo/noise.ts",
+    find: "h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);",
+    replace: "h = Math.imul(h, 0x01000193);",
+    tests: ["tests/mezo/noise_test.ts"],
+  },
+  {
+    name: "mezo-decays-biases",
+    area: "mezo",
+    description: "MeZO's weight decay applies to biases and norms too",
+    file: "lib/mezo/step.ts",
+    find: "options.decayMask ?? defaultDecayMask",
+    replace: "options.decayMask ?? (() => true)",
+    tests: ["tests/mezo/step_test.ts"],
+    filter: "skips biases",
+  },
+  {
+    name: "mezo-update-keeps-old",
+    area: "mezo",
+    description: "the MeZO step keeps the tensor it replaced until the step ends (a leak)",
+    file: "lib/mezo/step.ts",
+    find: "old.dispose(); // now, not after the step",
+    replace: "// now, not after the step",
+    tests: ["tests/mezo/step_test.ts"],
+    filter: "skips biases",
+  },
+  {
+    name: "lora-b-random",
+    area: "lora",
+    description: "LoRA's B starts random instead of zero, so the adapted model no longer equals the base at init",
+    file: "lib/lora/linear.ts",
+    find: 'shape: [this.rank, this.base.outDim], init: { kind: "zeros" }',
+    replace: 'shape: [this.rank, this.base.outDim], init: { kind: "normal", std: 0.02 }',
+    tests: ["tests/lora/lora_test.ts"],
+    filter: "B = 0",
+  },
+  {
+    name: "frozen-linear-saves-input",
+    area: "nn",
+    description: "a Linear with a frozen weight still saves its input for a weight gradient it never computes",
+    file: "lib/nn/linear.ts",
+    find: 'if (ctx.trainable("w")) ctx.save("input", x2, "linear.input", 1);',
+    replace: 'ctx.save("input", x2, "linear.input", 1);',
+    tests: ["tests/lora/lora_test.ts", "tests/nn/trainable_test.ts"],
   },
 ];

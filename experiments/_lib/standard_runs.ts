@@ -13,7 +13,18 @@ import { warmupCosineSchedule } from "../../lib/optim/mod.ts";
 import { runClassifier, runLm, type RunSummary, type StepProgress } from "../../lib/train/mod.ts";
 import type { Row } from "./experiment.ts";
 import { buildOptimizer, optimizerFields } from "./optimizers.ts";
+import { UsageError } from "./errors.ts";
 import type { BuiltTechnique } from "./technique_cli.ts";
+
+/** Throws a UsageError when `technique` trains with a whole step (MeZO): the standard runs train from scratch. */
+export function requireOptimizerTraining(technique: BuiltTechnique | undefined, where: string): void {
+  if (technique?.step) {
+    throw new UsageError(
+      `${where} trains from scratch with an optimizer, and technique "${technique.name}" brings its own training ` +
+        "step (MeZO fine-tunes a pretrained model: run `deno task experiment mezo`)",
+    );
+  }
+}
 
 /** Config keys of the standard runs (spread into an experiment's schema). */
 export const standardRunFields = {
@@ -85,8 +96,10 @@ export async function runGptSmall(
   const lr = schedule(config.gptLr, config.gptSteps, 10);
   const base = buildOptimizer(config, { lr, weightDecay: config.gptWeightDecay, weightDecayKey: "gptWeightDecay" });
   const optimizer = technique ? technique.optimizer(base) : base;
+  requireOptimizerTraining(technique, "the GPT-small run");
   const corpus = await loadCharCorpus({ name: "moby-dick" });
-  const model = createGpt({ ...GPT_PRESETS.small, vocab: corpus.vocabSize }, { seed: config.seed });
+  const created = createGpt({ ...GPT_PRESETS.small, vocab: corpus.vocabSize }, { seed: config.seed });
+  const model = technique ? technique.prepare(created) : created;
   try {
     return runLm({
       model,
@@ -120,7 +133,9 @@ export async function runVitSmall(
   const optimizer = technique ? technique.optimizer(base) : base;
   const train = normalizeImages(await loadFashionMnist({ split: "train", limit: config.trainLimit }));
   const test = normalizeImages(await loadFashionMnist({ split: "test", limit: config.evalLimit }));
-  const model = createVit({ ...VIT_PRESETS.small, patch: config.vitPatch }, { seed: config.seed });
+  requireOptimizerTraining(technique, "the ViT-small run");
+  const created = createVit({ ...VIT_PRESETS.small, patch: config.vitPatch }, { seed: config.seed });
+  const model = technique ? technique.prepare(created) : created;
   try {
     return runClassifier({
       model,

@@ -9,7 +9,15 @@
  * @module
  */
 import type { z } from "zod";
-import { type GradSource, keepAll, keepPolicy, type PolicySelector, type TrunkTransform } from "../../lib/nn/mod.ts";
+import {
+  type GradSource,
+  keepAll,
+  keepPolicy,
+  type Model,
+  type PolicySelector,
+  type TrainStep,
+  type TrunkTransform,
+} from "../../lib/nn/mod.ts";
 import type { GradientTransform } from "../../lib/optim/mod.ts";
 import { backprop } from "../../lib/train/mod.ts";
 
@@ -33,6 +41,17 @@ export interface TechniqueParts {
   source?: (seams: { selector: PolicySelector; trunk?: TrunkTransform }) => GradSource;
   /** Seam C: wraps the run's optimizer (e.g. a projection around it). At most one per combination. */
   optimizer?: (base: GradientTransform<unknown>) => GradientTransform<unknown>;
+  /**
+   * Rewrites the model before it is trained (LoRA's adapters, freezing the base). At most one per combination; the
+   * run disposes the rewritten model's parameters.
+   */
+  model?: <C>(model: Model<C>) => Model<C>;
+  /**
+   * The step-level seam: a whole training step (MeZO's two forward passes and update) instead of a gradient source
+   * and an optimizer. At most one per combination, and not with a selector, trunk transform, source or optimizer
+   * wrapper (a forward-only step saves nothing for backward and keeps no optimizer state).
+   */
+  step?: () => TrainStep<unknown>;
   /** Frees technique state (e.g. Mesa's running ranges). */
   dispose?(): void;
 }
@@ -95,6 +114,10 @@ export interface BuiltTechnique {
   readonly trunk: TrunkTransform;
   /** Wraps the run's optimizer (identity when no technique does). */
   optimizer<S>(base: GradientTransform<S>): GradientTransform<unknown>;
+  /** The model the run trains (LoRA's rewrite; the model itself when no technique rewrites it). */
+  prepare<C>(model: Model<C>): Model<C>;
+  /** A whole training step replacing `source` and `optimizer` (MeZO), when a technique provides one. */
+  readonly step?: TrainStep<unknown>;
   /** Frees every technique's state. */
   dispose(): void;
 }
@@ -113,7 +136,7 @@ function chainSelectors(selectors: readonly PolicySelector[]): PolicySelector {
 }
 
 /** The single part of kind `key` among `parts`, or `undefined`; throws when two techniques provide one. */
-function single<K extends "trunk" | "source" | "optimizer">(
+function single<K extends "trunk" | "source" | "optimizer" | "model" | "step">(
   name: string,
   labels: readonly string[],
   parts: readonly TechniqueParts[],
@@ -139,7 +162,8 @@ function single<K extends "trunk" | "source" | "optimizer">(
  * @param name The row name, for messages and {@linkcode BuiltTechnique.name}.
  * @param labels One label per part (the technique names of the row), for messages.
  * @param parts What each technique contributes.
- * @throws {TypeError} when two parts both provide a trunk transform, a gradient source or an optimizer wrapper.
+ * @throws {TypeError} when two parts both provide a trunk transform, a gradient source, an optimizer wrapper, a model
+ * rewrite or a training step, or a training step is combined with a selector, trunk, source or optimizer wrapper.
  *
  * @example Usage
  * ```ts
@@ -163,7 +187,18 @@ export function composeTechniques(
     const trunk = single(name, labels, parts, "trunk", "a trunk transform");
     const source = single(name, labels, parts, "source", "a gradient source");
     const wrap = single(name, labels, parts, "optimizer", "an optimizer wrapper");
-    const chained = chainSelectors(parts.flatMap((p) => (p.selector ? [p.selector] : [])));
+    const rewrite = single(name, labels, parts, "model", "a model rewrite");
+    const makeStep = single(name, labels, parts, "step", "a training step");
+    const selectors = parts.flatMap((p) => (p.selector ? [p.selector] : []));
+    const wraps = parts.some((p) => p.wrapSelector !== undefined);
+    if (makeStep && (source || wrap || trunk || selectors.length > 0 || wraps)) {
+      const owner = labels[parts.findIndex((p) => p.step !== undefined)];
+      throw new TypeError(
+        `Cannot combine techniques "${name}": "${owner}" provides a whole training step (forward passes only), ` +
+          "which leaves nothing for a selector, trunk transform, gradient source or optimizer wrapper to act on",
+      );
+    }
+    const chained = chainSelectors(selectors);
     const selector = parts.reduceRight<PolicySelector>((s, p) => (p.wrapSelector ? p.wrapSelector(s) : s), chained);
     return {
       name,
@@ -171,6 +206,8 @@ export function composeTechniques(
       selector,
       trunk: trunk ?? ((layers) => layers.slice()),
       optimizer: <S>(base: GradientTransform<S>) => (wrap ? wrap(base as GradientTransform<unknown>) : base),
+      prepare: <C>(model: Model<C>) => (rewrite ? rewrite(model) : model),
+      ...(makeStep ? { step: makeStep() } : {}),
       dispose,
     };
   } catch (e) {

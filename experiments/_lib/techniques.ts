@@ -8,7 +8,9 @@
  */
 import { z } from "zod";
 import { checkpointCli } from "../../lib/checkpoint/cli.ts";
+import { loraCli } from "../../lib/lora/cli.ts";
 import { mesaCli } from "../../lib/mesa/cli.ts";
+import { mezoCli } from "../../lib/mezo/cli.ts";
 import { wtacrsCli } from "../../lib/wtacrs/cli.ts";
 import { UsageError } from "./errors.ts";
 import {
@@ -32,6 +34,8 @@ export const TECHNIQUES = {
   checkpoint: checkpointCli,
   mesa: mesaCli,
   wtacrs: wtacrsCli,
+  lora: loraCli,
+  mezo: mezoCli,
 } satisfies Readonly<Record<string, TechniqueCli>>;
 
 /** A key of {@linkcode TECHNIQUES}. */
@@ -41,6 +45,7 @@ export type TechniqueKey = keyof typeof TECHNIQUES;
 export const COMBINATIONS: readonly string[] = Object.freeze([
   "checkpoint-sqrt+mesa-head-wise",
   "wtacrs+mesa-head-wise",
+  "lora+mezo",
 ]);
 
 /** The row name of plain backprop: no technique. */

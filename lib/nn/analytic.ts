@@ -27,16 +27,40 @@ export interface PredictedSaved extends SavedSpec {
   bytes: number;
 }
 
-/** Applies `selector` to each spec (tags are the spec names) and predicts the packed bytes. */
-export function predictSaved(specs: SavedSpec[], selector: PolicySelector = keepAll): PredictedSaved[] {
-  return specs.map((s) => {
+/**
+ * True when a forward with the `trainable` predicate saves `spec`: always, unless the spec is saved only for the
+ * gradients of some parameters of its layer (`onlyFor`) and all of them are frozen. A spec named
+ * `"blocks.0.mlp.fc1.input"` with `onlyFor: ["w"]` is saved iff `trainable("blocks.0.mlp.fc1.w")`.
+ */
+export function specSaved(spec: SavedSpec, trainable?: (name: string) => boolean): boolean {
+  if (!trainable || !spec.onlyFor) return true;
+  const dot = spec.name.lastIndexOf(".");
+  const layer = dot < 0 ? "" : spec.name.slice(0, dot);
+  return spec.onlyFor.some((p) => trainable(layer === "" ? p : `${layer}.${p}`));
+}
+
+/**
+ * Applies `selector` to each spec (tags are the spec names) and predicts the packed bytes. With `trainable` (a
+ * model's frozen set, see `ContextOptions.trainable`), specs a forward would not save are left out
+ * ({@linkcode specSaved}).
+ */
+export function predictSaved(
+  specs: SavedSpec[],
+  selector: PolicySelector = keepAll,
+  trainable?: (name: string) => boolean,
+): PredictedSaved[] {
+  return specs.filter((s) => specSaved(s, trainable)).map((s) => {
     const info = { tag: s.name, role: s.role, ...(s.groupAxis === undefined ? {} : { groupAxis: s.groupAxis }) };
     const policy = selector(info);
     return { ...s, policy: policy.name, bytes: policy.predictBytes(s.shape, s.dtype, info) };
   });
 }
 
-/** Total predicted bytes. */
-export function predictSavedBytes(specs: SavedSpec[], selector: PolicySelector = keepAll): number {
-  return predictSaved(specs, selector).reduce((a, p) => a + p.bytes, 0);
+/** Total predicted bytes (see {@linkcode predictSaved}). */
+export function predictSavedBytes(
+  specs: SavedSpec[],
+  selector: PolicySelector = keepAll,
+  trainable?: (name: string) => boolean,
+): number {
+  return predictSaved(specs, selector, trainable).reduce((a, p) => a + p.bytes, 0);
 }

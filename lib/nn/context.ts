@@ -125,9 +125,17 @@ export interface ContextOptions {
   training?: boolean;
   /** The pass's key, copied into every {@linkcode SavedInfo}. @default {DEFAULT_FORWARD_KEY} */
   key?: ForwardKey;
+  /**
+   * Which parameters (full paths) are trained. A frozen parameter gets no gradient ({@linkcode Context.accumulate}
+   * drops it), and layers skip what only its gradient needs (a Linear with a frozen weight saves no input).
+   * @default {every parameter}
+   */
+  trainable?: (name: string) => boolean;
   /** The batch's per-example facts (`Batch.rows`), put into every {@linkcode SavedInfo}. @default {undefined} */
   rows?: BatchRows;
 }
+
+const ALL_TRAINABLE = (_name: string): boolean => true;
 
 /**
  * A view on the saved store, parameters and gradients at one layer path.
@@ -163,6 +171,8 @@ export class Context {
   readonly training: boolean;
   /** The pass's key (shared by all views). */
   readonly key: ForwardKey;
+  /** Which parameters (full paths) are trained (shared by all views); see {@linkcode ContextOptions.trainable}. */
+  readonly isTrainable: (name: string) => boolean;
   /** The batch's per-example facts, when given (shared by all views). */
   readonly rows: BatchRows | undefined;
 
@@ -175,6 +185,7 @@ export class Context {
     this.path = options.path ?? "";
     this.training = options.training ?? true;
     this.key = options.key ?? DEFAULT_FORWARD_KEY;
+    this.isTrainable = options.trainable ?? ALL_TRAINABLE;
     this.rows = options.rows;
   }
 
@@ -213,8 +224,14 @@ export class Context {
       path: o.path ?? this.path,
       training: this.training,
       key: this.key,
+      trainable: this.isTrainable,
       ...(this.rows ? { rows: this.rows } : {}),
     });
+  }
+
+  /** Whether the parameter `path.name` is trained (gets a gradient) in this pass. */
+  trainable(name: string): boolean {
+    return this.isTrainable(this.at(name));
   }
 
   /**
@@ -261,7 +278,10 @@ export class Context {
     return this.store.has(this.at(name));
   }
 
-  /** Adds `g` to the gradient of parameter `path.name` (keeps the sum out of any enclosing tidy). */
+  /**
+   * Adds `g` to the gradient of parameter `path.name` (keeps the sum out of any enclosing tidy). The gradient of a
+   * frozen parameter ({@linkcode ContextOptions.trainable}) is dropped: it never enters `grads`.
+   */
   accumulate(name: string, g: tf.Tensor): void {
     const k = this.at(name);
     const shape = this.provider.shape(k);
@@ -269,6 +289,7 @@ export class Context {
     if (g.shape.join(",") !== shape.join(",")) {
       throw new TypeError(`Cannot accumulate gradient of "${k}": shape [${g.shape}] does not match [${shape}]`);
     }
+    if (!this.isTrainable(k)) return;
     const old = this.grads[k];
     if (old) {
       this.grads[k] = tf.keep(tf.add(old, g));

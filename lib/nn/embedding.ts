@@ -31,9 +31,15 @@ export class Embedding implements Layer {
     ];
   }
 
-  /** The ids `[B·T]` (int32). */
+  /** The ids `[B·T]` (int32), for the `wte` gradient only. */
   savedSpecs(inputShape: readonly number[]): SavedSpec[] {
-    return [{ name: "ids", role: "embedding.ids", shape: [inputShape[0] * inputShape[1]], dtype: "int32" }];
+    return [{
+      name: "ids",
+      role: "embedding.ids",
+      shape: [inputShape[0] * inputShape[1]],
+      dtype: "int32",
+      onlyFor: ["wte"],
+    }];
   }
 
   /** `[B, T] -> [B, T, D]`. */
@@ -51,18 +57,21 @@ export class Embedding implements Layer {
     }
     return tf.tidy(() => {
       const flat = ids.reshape([-1]); // [B*T]
-      ctx.save("ids", flat, "embedding.ids");
+      if (ctx.trainable("wte")) ctx.save("ids", flat, "embedding.ids");
       return embed(ctx.param("wte"), ctx.param("wpe"), flat, t).reshape([b, t, this.dim]); // [B, T, D]
     });
   }
 
-  /** Accumulates `wte` and `wpe` gradients; ids have no gradient, so returns null. */
+  /** Accumulates the `wte` and `wpe` gradients (of those trained); ids have no gradient, so returns null. */
   backward(dy: tf.Tensor, ctx: Context): null {
     tf.tidy(() => {
       const [, t, d] = dy.shape;
-      const ids = ctx.load("ids");
-      const dy2 = dy.reshape([-1, d]); // [B*T, D]
-      ctx.accumulate("wte", tf.unsortedSegmentSum(dy2, ids as tf.Tensor1D, this.vocab));
+      if (ctx.trainable("wte")) {
+        const ids = ctx.load("ids");
+        const dy2 = dy.reshape([-1, d]); // [B*T, D]
+        ctx.accumulate("wte", tf.unsortedSegmentSum(dy2, ids as tf.Tensor1D, this.vocab));
+      }
+      if (!ctx.trainable("wpe")) return;
       let dpos = columnSum(dy.reshape([-1, t * d])).reshape([t, d]); // [T, D]: the sum over the batch
       if (t < this.context) dpos = tf.pad(dpos, [[0, this.context - t], [0, 0]]);
       ctx.accumulate("wpe", dpos);

@@ -64,7 +64,7 @@ export interface StepOutcome<S> {
 export interface TrainStep<S = unknown> {
   /** Readable name. */
   readonly name: string;
-  /** The state before the first step. */
+  /** The state before the first step, for these parameters: the model's trainable ones (`trainableParams`). */
   init(params: Params): S;
   /**
    * One step on `batch` from `model.params` and `state` with the pass key `key`. Throws (and changes nothing the

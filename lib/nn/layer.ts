@@ -56,6 +56,11 @@ export interface SavedSpec {
   dtype: tf.DataType;
   /** Group axis as passed to `ctx.save`. */
   groupAxis?: number;
+  /**
+   * When the tensor is saved only for the gradients of some parameters of the same layer (local names, e.g. `["w"]`
+   * for a Linear's input): a forward whose those parameters are all frozen does not save it. Absent: always saved.
+   */
+  onlyFor?: readonly string[];
 }
 
 /** Prefixes the names of child specs with `prefix.`. */

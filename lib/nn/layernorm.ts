@@ -65,7 +65,7 @@ export class LayerNorm implements Layer {
       const mean = ctx.load("mean");
       const rstd = ctx.load("rstd");
       const { dx, dg, db } = layerNormGrad(dy2, x2, mean, rstd, ctx.param("g"));
-      ctx.accumulate("g", dg);
+      ctx.accumulate("g", dg); // dropped when frozen
       ctx.accumulate("b", db);
       return dx.reshape(dy.shape);
     });

@@ -17,7 +17,8 @@ export interface LinearOptions {
 
 /**
  * Linear layer over the last axis: `x [..., in] -> y [..., out]`. Saves its input (role `linear.input`), whose policy
- * may offer `weightGrad` (WTA-CRS) instead of a dense input.
+ * may offer `weightGrad` (WTA-CRS) instead of a dense input, only when its weight is trained: with a frozen `w`
+ * ({@linkcode Context.trainable}) it saves nothing, since the input gradient `dy·Wᵀ` needs only W.
  *
  * @example Usage
  * ```ts
@@ -61,10 +62,17 @@ export class Linear implements Layer {
     return specs;
   }
 
-  /** Saves the input, flattened to `[N, in]`. */
+  /** Saves the input, flattened to `[N, in]`, for the weight gradient only (`onlyFor: ["w"]`). */
   savedSpecs(inputShape: readonly number[]): SavedSpec[] {
     const n = inputShape.slice(0, -1).reduce((a, b) => a * b, 1);
-    return [{ name: "input", role: "linear.input", shape: [n, this.inDim], dtype: "float32", groupAxis: 1 }];
+    return [{
+      name: "input",
+      role: "linear.input",
+      shape: [n, this.inDim],
+      dtype: "float32",
+      groupAxis: 1,
+      onlyFor: ["w"],
+    }];
   }
 
   /** `[..., in] -> [..., out]`. */
@@ -77,7 +85,7 @@ export class Linear implements Layer {
     checkInput(`Linear "${ctx.at("")}"`, x, { lastDim: this.inDim });
     return tf.tidy(() => {
       const x2 = x.reshape([-1, this.inDim]); // [N, in]
-      ctx.save("input", x2, "linear.input", 1);
+      if (ctx.trainable("w")) ctx.save("input", x2, "linear.input", 1);
       const y = linear(
         x2 as tf.Tensor2D,
         ctx.param("w") as tf.Tensor2D,
@@ -87,24 +95,26 @@ export class Linear implements Layer {
     });
   }
 
-  /** `dW = xᵀ·dy`, `db = Σ dy`, `dx = dy·Wᵀ`. */
+  /** `dW = xᵀ·dy`, `db = Σ dy` (each only when trained), `dx = dy·Wᵀ`. */
   backward(dy: tf.Tensor, ctx: Context): tf.Tensor {
     return tf.tidy(() => {
       const dy2 = dy.reshape([-1, this.outDim]) as tf.Tensor2D; // [N, out]
-      const entry = ctx.take("input");
-      let dw: tf.Tensor;
-      try {
-        if (entry.policy.weightGrad) {
-          dw = entry.policy.weightGrad(entry.packed, dy2, entry.info);
-        } else {
-          const x2 = entry.policy.unpack(entry.packed, entry.info) as tf.Tensor2D; // [N, in]
-          dw = matMulLater(x2, dy2, true, false); // [in, out]: read by the optimizer, so it may finish later
+      if (ctx.trainable("w")) {
+        const entry = ctx.take("input");
+        let dw: tf.Tensor;
+        try {
+          if (entry.policy.weightGrad) {
+            dw = entry.policy.weightGrad(entry.packed, dy2, entry.info);
+          } else {
+            const x2 = entry.policy.unpack(entry.packed, entry.info) as tf.Tensor2D; // [N, in]
+            dw = matMulLater(x2, dy2, true, false); // [in, out]: read by the optimizer, so it may finish later
+          }
+        } finally {
+          entry.policy.dispose(entry.packed);
         }
-      } finally {
-        entry.policy.dispose(entry.packed);
+        ctx.accumulate("w", dw);
       }
-      ctx.accumulate("w", dw);
-      if (this.options.bias) ctx.accumulate("b", columnSumLater(dy2));
+      if (this.options.bias && ctx.trainable("b")) ctx.accumulate("b", columnSumLater(dy2));
       const dx = tf.matMul(dy2, ctx.param("w") as tf.Tensor2D, false, true); // [N, in]
       return dx.reshape([...dy.shape.slice(0, -1), this.inDim]);
     });

@@ -33,10 +33,10 @@ export {
   type SavedSpec,
   type TrunkTransform,
 } from "./layer.ts";
-export { type Batch, type Model, trunkSavedSpecs } from "./model.ts";
+export { type Batch, type Model, trainableParams, trunkSavedSpecs } from "./model.ts";
 export type { GradSource, LossAndGrads, PassOptions, StepOutcome, TrainStep } from "./grad_source.ts";
 export { forwardLoss, inferLogits } from "./forward.ts";
-export { type PredictedSaved, predictSaved, predictSavedBytes } from "./analytic.ts";
+export { type PredictedSaved, predictSaved, predictSavedBytes, specSaved } from "./analytic.ts";
 export { Linear, type LinearOptions } from "./linear.ts";
 export { LayerNorm } from "./layernorm.ts";
 export { Gelu } from "./gelu.ts";

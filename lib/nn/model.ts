@@ -36,10 +36,39 @@ export interface Model<C = unknown> {
   readonly loss: SoftmaxCrossEntropy;
   /** Parameters by path (replaced by the training loop after each update). */
   params: Params;
+  /**
+   * Which parameters are trained, by path (LoRA freezes the base weights). Frozen parameters get no gradient
+   * (`ContextOptions.trainable`), no optimizer state and no update: the Trainer hands its step only
+   * {@linkcode trainableParams}. @default {every parameter}
+   */
+  readonly trainable?: (name: string) => boolean;
   /** Analytic list of every tensor a training forward saves for a batch with input shape `inputShape`. */
   savedSpecs(inputShape: readonly number[], weighted?: boolean): SavedSpec[];
   /** Forward FLOPs of one example (multiply-adds counted as 2), for GFLOP/s reports. */
   flopsPerExample(): number;
+}
+
+/**
+ * The parameters a training step updates: `model.params` restricted to `model.trainable` (all of them when the model
+ * freezes none). Same tensors, a new map.
+ *
+ * @example Usage
+ * ```ts
+ * import { trainableParams } from "./model.ts";
+ * import { createGpt, GPT_PRESETS } from "../models/mod.ts";
+ * import { disposeTree } from "./params.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 16 });
+ * const probe = { ...gpt, trainable: (name: string) => name.startsWith("head.") };
+ * assert.deepEqual(Object.keys(trainableParams(probe)), ["head.ln_f.g", "head.ln_f.b", "head.out.w", "head.out.b"]);
+ * disposeTree(gpt.params);
+ * ```
+ */
+export function trainableParams(model: Pick<Model, "params" | "trainable">): Params {
+  const keep = model.trainable;
+  if (!keep) return { ...model.params };
+  return Object.fromEntries(Object.entries(model.params).filter(([k]) => keep(k)));
 }
 
 /** The saved tensors of a trunk plus its loss, for a batch with input shape `inputShape`. */

@@ -80,7 +80,7 @@ export class PatchEmbedding implements Layer {
   /** Accumulates `pos` and `proj` gradients; images have no gradient. */
   backward(dy: tf.Tensor, ctx: Context): null {
     tf.tidy(() => {
-      ctx.accumulate("pos", tf.sum(dy, 0));
+      if (ctx.trainable("pos")) ctx.accumulate("pos", tf.sum(dy, 0));
       this.proj.backward(dy, ctx.child("proj"));
     });
     return null;

@@ -23,6 +23,7 @@ export interface BackpropOptions {
 
 /**
  * Plain explicit backprop: forward through the trunk saving through `selector`, loss, then backward in reverse.
+ * Gradients are returned for the trainable parameters only (`model.trainable`; frozen ones get none).
  *
  * @example Gradients of a tiny GPT, with checkpointing
  * ```ts
@@ -61,6 +62,7 @@ export function backprop(options: BackpropOptions = {}): GradSource {
         store,
         selector,
         ...(pass.key ? { key: pass.key } : {}),
+        ...(model.trainable ? { trainable: model.trainable } : {}),
         ...(batch.rows ? { rows: batch.rows } : {}),
       });
       const m = meter();

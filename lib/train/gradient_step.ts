@@ -3,12 +3,14 @@
  * @module
  */
 import type { GradSource, TrainStep } from "../nn/grad_source.ts";
+import { trainableParams } from "../nn/model.ts";
 import { disposeTree } from "../nn/params.ts";
 import { applyUpdates } from "../optim/apply.ts";
 import { disposeState, type GradientTransform } from "../optim/transform.ts";
 
 /**
- * A {@linkcode TrainStep} that takes loss and gradients from `source` and applies `optimizer`'s updates. Order (which
+ * A {@linkcode TrainStep} that takes loss and gradients from `source` and applies `optimizer`'s updates to the model's
+ * trainable parameters (`model.trainable`; frozen ones keep their tensors and have no optimizer state). Order (which
  * sets the step's memory peak): gradients; the optimizer's update; the old optimizer state is freed; the new
  * parameters are built and the old ones freed; the gradients are freed. A non-finite loss throws a RangeError before
  * anything is updated.
@@ -40,9 +42,10 @@ export function gradientStep<S>(source: GradSource, optimizer: GradientTransform
       const { loss, grads, savedBytes, forwardBytes } = source.lossAndGrads(model, batch, { key });
       try {
         if (!Number.isFinite(loss)) throw new RangeError(`Cannot take a training step: the loss is ${loss}`);
-        const next = optimizer.update(grads, state, model.params, { loss, step: key.step });
+        const trained = trainableParams(model); // frozen parameters get no update and are passed on as they are
+        const next = optimizer.update(grads, state, trained, { loss, step: key.step });
         disposeState(state);
-        const params = applyUpdates(model.params, next.updates);
+        const params = { ...model.params, ...applyUpdates(trained, next.updates) };
         return { loss, params, state: next.state, savedBytes, forwardBytes };
       } finally {
         disposeTree(grads);

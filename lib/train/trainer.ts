@@ -5,7 +5,7 @@
  */
 import { heapStep } from "../backend/heap_tracker.ts";
 import type { TrainStep } from "../nn/grad_source.ts";
-import type { Batch, Model } from "../nn/model.ts";
+import { type Batch, type Model, trainableParams } from "../nn/model.ts";
 import type { ForwardKey } from "../nn/policy.ts";
 import { disposeReplaced, disposeState, type GradientTransform } from "../optim/transform.ts";
 import { backprop } from "./backprop.ts";
@@ -83,8 +83,9 @@ export class Trainer<S> {
   stepCount = 0;
 
   /**
-   * Creates a trainer and initializes the step's state.
-   * @throws {TypeError} when neither `optimizer` nor `step` is given, or both are; {RangeError} for a bad `seed`.
+   * Creates a trainer and initializes the step's state for the model's trainable parameters (`model.trainable`).
+   * @throws {TypeError} when neither `optimizer` nor `step` is given, or both are; {RangeError} for a bad `seed` or
+   * a model that freezes every parameter.
    */
   constructor(model: Model, options: TrainerOptions<S>) {
     const o = options as { optimizer?: GradientTransform<S>; source?: GradSource; step?: TrainStep<S> };
@@ -100,8 +101,12 @@ export class Trainer<S> {
     }
     this.model = model;
     this.seed = seed;
+    const trained = trainableParams(model);
+    if (Object.keys(trained).length === 0) {
+      throw new RangeError("Cannot create Trainer: the model's 'trainable' predicate freezes every parameter");
+    }
     this.update = o.step ?? gradientStep(o.source ?? backprop(), o.optimizer!);
-    this.state = this.update.init(model.params);
+    this.state = this.update.init(trained);
   }
 
   /** The key of the next step's passes. */
