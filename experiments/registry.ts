@@ -7,16 +7,25 @@
  *
  * ```ts ignore
  * import { baseline } from "./baseline.ts";
+import { galoreExperiment } from "./galore.ts";
  * export const experiments: Registry = { baseline };
  * ```
  * @module
  */
 import type { Registry } from "./_lib/experiment.ts";
 import { baseline } from "./baseline.ts";
+import { galoreExperiment } from "./galore.ts";
 import { memory } from "./memory.ts";
 import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
 import { quickstart } from "./quickstart.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
-export const experiments: Registry = { baseline, memory, mesa, "mesa-ranges": mesaRanges, quickstart };
+export const experiments: Registry = {
+  baseline,
+  galore: galoreExperiment,
+  memory,
+  mesa,
+  "mesa-ranges": mesaRanges,
+  quickstart,
+};
