@@ -31,3 +31,29 @@ export * from "./lib/data/mod.ts";
 export * from "./lib/checkpoint/mod.ts";
 export * from "./lib/viz/mod.ts";
 export * from "./lib/mesa/mod.ts";
+export {
+  type AnalyticOptions,
+  type Factors,
+  type FinderCall,
+  galore,
+  type GaloreOptions,
+  type GaloreProjection,
+  type GaloreStateBytes,
+  galoreStateBytes,
+  galoreStateBytesAnalytic,
+  type GaloreTransform,
+  type GroupBytes,
+  type LapackDriver,
+  lowRankWeights,
+  type LowRankWeightsOptions,
+  type LowRankWeightsState,
+  type ProjType,
+  type RefreshEvent,
+  type ResolvedSvd,
+  scaleByGalore,
+  type ScaleByGaloreOptions,
+  type ScaleByGaloreState,
+  type Side,
+  type SubspaceFinder,
+  type SvdMethod,
+} from "./lib/galore/mod.ts";

@@ -46,10 +46,13 @@ interface ProbeStats {
   unprojectedBytes: number;
   /** Wall ms of every update, in order. */
   updateMs: number[];
+  /** The subspace finder a GaLore optimizer used (its `svd.detail`). */
+  svdUsed?: string;
 }
 
 /** Wraps `inner`: measures its init with the meter (whole and per group) and times every update. */
 function probe(inner: GradientTransform<unknown>, stats: ProbeStats): GradientTransform<unknown> {
+  stats.svdUsed = (inner as { svd?: { detail: string } }).svd?.detail;
   return {
     init(params) {
       const m = meter();
@@ -153,6 +156,7 @@ async function runTraining(
       lr,
       gap: optimizer === "galore" ? cfg.galoreUpdateProjGap : null,
       svd: optimizer === "galore" ? String(cfg.galoreSvd) : null,
+      svdUsed: stats.svdUsed ?? null,
       rotate: optimizer === "galore" ? cfg.galoreRotateMoments : null,
       stateMiB: mib(stats.stateBytes),
       stateAnalyticMiB: mib(analytic),
@@ -277,13 +281,13 @@ const schema = z.object({
     "GaLore ranks as d / divisor (d = 256)",
   ),
   adamwLrs: z.array(z.number().positive()).default([1e-3, 2e-3, 4e-3]).describe("AdamW peak learning rates"),
-  galoreLrs: z.array(z.number().positive()).default([4e-3, 8e-3, 1.6e-2]).describe("GaLore peak learning rates"),
+  galoreLrs: z.array(z.number().positive()).default([2e-3, 4e-3, 8e-3]).describe("GaLore peak learning rates"),
   ablationDivisor: z.number().int().positive().default(4).describe("rank d / divisor of the ablations"),
-  ablationLr: z.number().positive().default(8e-3).describe("peak learning rate of the ablations"),
+  ablationLr: z.number().positive().default(4e-3).describe("peak learning rate of the ablations"),
   gaps: z.array(z.number().int().positive()).default([10, 50, 1000]).describe(
     "refresh gaps T of the ablation (the grid's T = galoreUpdateProjGap is the fourth point)",
   ),
-  rotateGaps: z.array(z.number().int().positive()).default([10, 50, 200]).describe("gaps T run with rotateMoments"),
+  rotateGaps: z.array(z.number().int().positive()).default([10, 200]).describe("gaps T run with rotateMoments"),
   lowRankLrs: z.array(z.number().positive()).default([2e-3, 8e-3]).describe("learning rates of the W = BA baseline"),
   svdRounds: z.number().int().positive().default(3).describe("SVD micro-benchmark rounds (median reported)"),
   svdPowerIters: z.array(z.number().int().min(0)).default([1, 2]).describe(

@@ -72,3 +72,10 @@ export {
   galoreStateBytesAnalytic,
   type GroupBytes,
 } from "./memory.ts";
+export {
+  type Factors,
+  lowRankElements,
+  lowRankWeights,
+  type LowRankWeightsOptions,
+  type LowRankWeightsState,
+} from "./low_rank.ts";
