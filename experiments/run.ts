@@ -9,7 +9,7 @@ import { resolveConfig } from "./_lib/config.ts";
 import { UnknownExperimentError, UsageError } from "./_lib/errors.ts";
 import { type Registry, runCellsInOrder } from "./_lib/experiment.ts";
 import { describeExperiment, listExperiments } from "./_lib/help.ts";
-import { checkRows, collectEnv, writeResults } from "./_lib/results.ts";
+import { checkRows, collectEnv, gitVersion, writeResults } from "./_lib/results.ts";
 import { didYouMean } from "./_lib/suggest.ts";
 import { renderTable } from "./_lib/table.ts";
 import { ROWS_MARKER, runCellsInWorkers } from "./_lib/workers.ts";
@@ -24,7 +24,11 @@ export interface MainIO {
 
 /** Options for {@linkcode main} that tests replace. */
 export interface MainOptions {
-  /** Returns the git version recorded in results. @default {gitVersion()} from results.ts */
+  /**
+   * Returns the git version recorded in results; read when the run starts, so the code that ran is named and the
+   * artifacts an experiment writes into its results directory do not mark it dirty. @default {gitVersion()} from
+   * results.ts
+   */
   gitVersion?: () => Promise<string>;
 }
 
@@ -90,6 +94,7 @@ export async function main(
       return 0;
     }
     io.err(`running ${cli.name}${cli.quick ? " (quick)" : ""} on ${backend}: ${JSON.stringify(config)}`);
+    const git = await (options.gitVersion ?? gitVersion)();
     let rows;
     if ((cli.jobs ?? 1) > 1 && experiment.cells && experiment.runCell) {
       const cells = experiment.cells(config);
@@ -105,7 +110,7 @@ export async function main(
     const problem = checkRows(rows);
     if (problem) throw new TypeError(`experiment "${cli.name}" returned invalid rows: ${problem}`);
     io.out(renderTable(rows, experiment.columns));
-    const env = await collectEnv({ backend, quick: cli.quick, date, git: await options.gitVersion?.() });
+    const env = await collectEnv({ backend, quick: cli.quick, date, git });
     // Cells of --jobs ran in worker processes with MEMTRAIN_BLAS_THREADS (default 1) BLAS threads each (workers.ts).
     if ((cli.jobs ?? 1) > 1 && experiment.cells && experiment.runCell) {
       const count = Number(Deno.env.get("MEMTRAIN_BLAS_THREADS") ?? "1");
