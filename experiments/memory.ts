@@ -15,6 +15,7 @@ import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
 import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
 import { buildTechnique, COMBINATIONS, TECHNIQUE_NAMES, techniqueFields, techniqueName } from "./_lib/techniques.ts";
+import { memoryCharts } from "./_lib/charts.ts";
 
 interface Measured {
   peak: number;
@@ -109,9 +110,8 @@ export const memory = defineExperiment({
         : []),
     ];
   },
-  async runCell(config, cell, ctx) {
+  async runCell(config, cell) {
     const technique = String(cell.technique), layers = Number(cell.layers);
-    ctx.log(`${cell.model} L${layers}: ${technique}`);
     let label: string, make: () => Model, batch: Batch;
     if (cell.model === "gpt") {
       const corpus = await loadCharCorpus({ name: "moby-dick" });
@@ -162,4 +162,5 @@ export const memory = defineExperiment({
   run(config, ctx) {
     return runCellsInOrder(this, config, ctx);
   },
+  charts: (rows) => memoryCharts(rows),
 });

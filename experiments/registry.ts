@@ -7,7 +7,6 @@
  *
  * ```ts ignore
  * import { baseline } from "./baseline.ts";
-import { galoreExperiment } from "./galore.ts";
  * export const experiments: Registry = { baseline };
  * ```
  * @module
@@ -19,6 +18,7 @@ import { memory } from "./memory.ts";
 import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
 import { quickstart } from "./quickstart.ts";
+import { wtacrs } from "./wtacrs.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
 export const experiments: Registry = {
@@ -28,4 +28,5 @@ export const experiments: Registry = {
   mesa,
   "mesa-ranges": mesaRanges,
   quickstart,
+  wtacrs,
 };

@@ -40,4 +40,12 @@ export {
   type LoadCharCorpusOptions,
 } from "./char_corpus.ts";
 export { type LmBatch, lmEvalBatches, sampleLmBatch } from "./lm_batch.ts";
+export {
+  encodeNames,
+  loadNameGender,
+  type LoadNameGenderOptions,
+  type NameBatchArrays,
+  type NameGender,
+  type NameSplit,
+} from "./name_gender.ts";
 export { copyTask, countTask, type SyntheticBatch, type SyntheticTaskOptions } from "./synthetic.ts";
