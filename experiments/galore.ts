@@ -295,7 +295,7 @@ const schema = z.object({
   ),
   svdDrivers: z.array(z.enum(["gesdd", "gesvd"])).default(["gesdd", "gesvd"]).describe("LAPACK drivers benchmarked"),
   ...standardRunFields,
-  // Sized so the full run (14 training cells and the SVD benchmark, --jobs 2) takes ~20-25 minutes on 2 shared cores:
+  // Sized for a shared machine (14 training cells and the SVD benchmark, --jobs 2: 36 min at load 8-9 on 2 cores):
   // 250 steps of 8 sequences instead of the standard 400 x 16. With T = 200 the grid's projectors refresh at 0 and 200.
   gptSteps: standardRunFields.gptSteps.removeDefault().default(250).describe("GPT training steps (standard runs: 400)"),
   gptBatch: standardRunFields.gptBatch.removeDefault().default(8).describe(
