@@ -13,6 +13,7 @@
  */
 import type { Registry } from "./_lib/experiment.ts";
 import { baseline } from "./baseline.ts";
+import { galoreExperiment } from "./galore.ts";
 import { memory } from "./memory.ts";
 import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
@@ -23,6 +24,7 @@ import { wtacrs } from "./wtacrs.ts";
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
 export const experiments: Registry = {
   baseline,
+  galore: galoreExperiment,
   memory,
   mesa,
   "mesa-ranges": mesaRanges,

@@ -17,7 +17,7 @@ import {
 } from "./_lib/experiment.ts";
 import { describeExperiment, listExperiments } from "./_lib/help.ts";
 import { createProgress, type Progress } from "./_lib/progress.ts";
-import { checkRows, collectEnv, writeJson, writeResults } from "./_lib/results.ts";
+import { checkRows, collectEnv, gitVersion, writeJson, writeResults } from "./_lib/results.ts";
 import {
   findShardFiles,
   mergeShards,
@@ -40,7 +40,11 @@ export interface MainIO {
 
 /** Options for {@linkcode main} that tests replace. */
 export interface MainOptions {
-  /** Returns the git version recorded in results. @default {gitVersion()} from results.ts */
+  /**
+   * Returns the git version recorded in results; read when the run starts, so the code that ran is named and the
+   * artifacts an experiment writes into its results directory do not mark it dirty. @default {gitVersion()} from
+   * results.ts
+   */
   gitVersion?: () => Promise<string>;
   /** The progress reporter. @default {a bar on a terminal's stderr, else plain lines through `io.err`} */
   progress?: Progress;
@@ -207,6 +211,7 @@ export async function main(
     p.log(
       `running ${cli.name}${cli.quick ? " (quick)" : ""} on ${backend}: ${commandLine(experiment, config, cli.quick)}`,
     );
+    const git = await (options.gitVersion ?? gitVersion)();
     let rows: Row[];
     let shard: ShardInfo | undefined;
     const jobs = cli.jobs ?? 1;
@@ -258,7 +263,7 @@ export async function main(
     io.out(renderTable(rows, experiment.columns));
     if (cli.quick) io.out(QUICK_NOTE);
     if (shard) io.out(`shard ${shard.index}/${shard.count}: rows before finalize; join the shards with ${MERGE_HINT}`);
-    const env = await collectEnv({ backend, quick: cli.quick, date, git: await options.gitVersion?.() });
+    const env = await collectEnv({ backend, quick: cli.quick, date, git });
     // Cells ran in worker processes with workerThreads(jobs) BLAS threads each (workers.ts).
     if (inWorkers && backend === "blas") {
       const count = workerThreads(jobs);

@@ -33,7 +33,8 @@ export interface Mutant {
     | "experiments"
     | "wtacrs"
     | "mezo"
-    | "lora";
+    | "lora"
+    | "galore";
   /** One line: the bug, as a user would describe it. */
   description: string;
   file?: string;
@@ -795,5 +796,57 @@ export const MUTANTS: Mutant[] = [
     find: 'if (ctx.trainable("w")) ctx.save("input", x2, "linear.input", 1);',
     replace: 'ctx.save("input", x2, "linear.input", 1);',
     tests: ["tests/lora/lora_test.ts", "tests/nn/trainable_test.ts"],
+  },
+  // --- GaLore (issue 10) ------------------------------------------------------------------------------------------
+  {
+    name: "galore-refresh-off-by-one",
+    area: "galore",
+    description:
+      "GaLore refreshes the subspace at steps T-1, 2T-1, ... instead of 0, T, 2T (step 0 keeps the identity)",
+    file: "lib/galore/galore.ts",
+    find: "const refresh = count % gap === 0;",
+    replace: "const refresh = (count + 1) % gap === 0;",
+    tests: ["tests/galore/galore_test.ts"],
+    filter: "refreshes happen exactly",
+  },
+  {
+    name: "galore-nan-projector",
+    area: "galore",
+    description: "a refresh on a gradient with NaN (or an SVD returning NaN) installs the broken projector",
+    file: "lib/galore/galore.ts",
+    find: "if (!Number.isFinite(a[i])) return false;",
+    replace: "if (Number.isNaN(a[i]) && i < 0) return false;",
+    tests: ["tests/galore/galore_test.ts"],
+    filter: "NaN",
+  },
+  {
+    name: "galore-rotate-nu-linear",
+    area: "galore",
+    description: "rotateMoments rotates Adam's second moment with C instead of C squared (signs flip V negative)",
+    file: "lib/galore/galore.ts",
+    find: "const c2 = tf.square(c);",
+    replace: "const c2 = c;",
+    tests: ["tests/galore/galore_test.ts"],
+    filter: "rotateMoments",
+  },
+  {
+    name: "galore-side-from-shape",
+    area: "galore",
+    description:
+      "back-projection infers the side from the projected update's shape (wrong when it is square, ms-swift)",
+    file: "lib/galore/galore.ts",
+    find: "tf.mul(projectBack(u, proj[k].p, proj[k].side), scale)",
+    replace: 'tf.mul(projectBack(u, proj[k].p, u.shape[0]! < u.shape[1]! ? "left" : "right"), scale)',
+    tests: ["tests/galore/galore_test.ts"],
+    filter: "stored side",
+  },
+  {
+    name: "galore-analytic-projector-max",
+    area: "galore",
+    description: "the analytic state count sizes each projector r x max(m, n) instead of r x min(m, n)",
+    file: "lib/galore/memory.ts",
+    find: 'rank * (side === "left" ? shape[0] : shape[1]);',
+    replace: "rank * Math.max(shape[0], shape[1]);",
+    tests: ["tests/galore/memory_test.ts"],
   },
 ];

@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { galoreCli } from "../../lib/galore/cli.ts";
 import { adam, adamw, type GradientTransform, type Schedule, sgd } from "../../lib/optim/mod.ts";
 import {
   prefixedFields,
@@ -91,6 +92,7 @@ export const OPTIMIZERS = {
     }),
     build: (o, run) => sgd({ lr: run.lr, weightDecay: run.weightDecay, momentum: o.momentum, nesterov: o.nesterov }),
   },
+  galore: galoreCli,
 } satisfies Readonly<Record<string, OptimizerCli>>;
 
 /** A value of the `optimizer` config key. */
@@ -149,7 +151,7 @@ export function optimizerFields(): OptimizerFields {
  *
  * const opt = buildOptimizer({ optimizer: "sgd", sgdMomentum: 0.9 }, { lr: 0.1, weightDecay: 0 });
  * assert.equal((opt.init({}) as unknown[]).length, 2); // momentum, learning rate
- * assert.throws(() => buildOptimizer({ optimizer: "lion" }, { lr: 0.1, weightDecay: 0 }), /adamw", "adam", "sgd"/);
+ * assert.throws(() => buildOptimizer({ optimizer: "lion" }, { lr: 0.1, weightDecay: 0 }), /"adamw", "adam", "sgd", "galore"/);
  * ```
  */
 export function buildOptimizer(

@@ -157,12 +157,47 @@ function noEnv(_name: string): string | undefined {
   return undefined;
 }
 
-function shortReason(e: unknown): string {
+function shortReason(e: unknown, symbol = "cblas_sgemm"): string {
   if (e instanceof Deno.errors.NotCapable) return "no --allow-ffi permission";
   const msg = e instanceof Error ? e.message : String(e);
   if (/cannot open shared object|no such file|image not found/i.test(msg)) return "not found";
-  if (/symbol|cblas_sgemm/i.test(msg)) return "no cblas_sgemm";
+  if (/symbol/i.test(msg) || msg.includes(symbol)) return `no ${symbol}`;
   return msg.split("\n")[0].slice(0, 120);
+}
+
+/**
+ * Opens the first of `candidates` that loads with all the required `symbols` (a generic form of
+ * {@linkcode findBlas}, for other libraries of the same package such as LAPACK). Nothing is cached.
+ *
+ * @param candidates Sonames or paths, tried in order.
+ * @param symbols The FFI interface to bind.
+ * @param symbol The symbol named in a failure reason ("no <symbol>").
+ * @returns The library and the candidate it came from, or only the failures.
+ *
+ * @example Usage
+ * ```ts
+ * import { dlopenFirst } from "./blas.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const { lib, failures } = dlopenFirst(["/nonexistent/libx.so"], { f: { parameters: [], result: "void" } }, "f");
+ * assert.equal(lib, undefined);
+ * assert.equal(failures[0].reason, "not found");
+ * ```
+ */
+export function dlopenFirst<S extends Deno.ForeignLibraryInterface>(
+  candidates: readonly string[],
+  symbols: S,
+  symbol: string,
+): { lib?: Deno.DynamicLibrary<S>; path?: string; failures: FindBlasResult["failures"] } {
+  const failures: FindBlasResult["failures"] = [];
+  for (const path of candidates) {
+    try {
+      return { lib: Deno.dlopen(path, symbols), path, failures };
+    } catch (e) {
+      failures.push({ path, reason: shortReason(e, symbol) });
+    }
+  }
+  return { failures };
 }
 
 const found = new Map<string, BlasLibrary>(); // candidate list -> the library it found

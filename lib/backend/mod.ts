@@ -38,6 +38,7 @@ export {
   type BlasLibrary,
   blasSgemm,
   DEFAULT_BLAS_CANDIDATES,
+  dlopenFirst,
   findBlas,
   type FindBlasResult,
   loadBlas,

@@ -24,6 +24,10 @@ export interface LineChartOptions {
   width?: number;
   /** Height in px. @default {320} */
   height?: number;
+  /** Bottom of the y axis (e.g. just below the data for loss curves). @default {0} */
+  yMin?: number;
+  /** Logarithmic x axis (all x must be > 0; the ticks are the data's x values). @default {false} */
+  xLog?: boolean;
 }
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"];
@@ -61,10 +65,17 @@ export function lineChartSvg(series: Series[], options: LineChartOptions = {}): 
   if (pts.length === 0) throw new RangeError("Cannot draw a line chart: no points in any series");
   const w = options.width ?? 560, h = options.height ?? 320;
   const m = { l: 60, r: 150, t: options.title ? 30 : 12, b: 45 };
+  const fx = options.xLog ? Math.log10 : (x: number) => x;
+  if (options.xLog && pts.some((p) => !(p[0] > 0))) {
+    throw new RangeError("Cannot draw a line chart: 'xLog' needs every x > 0");
+  }
   const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs), y1 = Math.max(...ys, 0) * 1.05 || 1;
-  const sx = (x: number) => m.l + ((x - x0) / (x1 - x0 || 1)) * (w - m.l - m.r);
-  const sy = (y: number) => h - m.b - (y / y1) * (h - m.t - m.b);
+  const x0 = fx(Math.min(...xs)), x1 = fx(Math.max(...xs));
+  const y0 = options.yMin ?? 0;
+  const top = Math.max(...ys, y0);
+  const y1 = y0 === 0 ? top * 1.05 || 1 : top + 0.05 * (top - y0 || 1);
+  const sx = (x: number) => m.l + ((fx(x) - x0) / (x1 - x0 || 1)) * (w - m.l - m.r);
+  const sy = (y: number) => h - m.b - ((y - y0) / (y1 - y0)) * (h - m.t - m.b);
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`,
     `<rect width="${w}" height="${h}" fill="white"/>`,
@@ -72,11 +83,14 @@ export function lineChartSvg(series: Series[], options: LineChartOptions = {}): 
   if (options.title) {
     parts.push(`<text x="${w / 2}" y="18" text-anchor="middle" font-size="13">${esc(options.title)}</text>`);
   }
-  for (const t of ticks(0, y1)) {
+  for (const t of ticks(y0, y1)) {
     parts.push(`<line x1="${m.l}" x2="${w - m.r}" y1="${sy(t)}" y2="${sy(t)}" stroke="#eee"/>`);
     parts.push(`<text x="${m.l - 5}" y="${sy(t) + 4}" text-anchor="end">${t}</text>`);
   }
-  for (const t of [...new Set(xs)].sort((a, b) => a - b)) {
+  // Every distinct x is labelled, unless there are too many (then round ticks on a linear axis).
+  const distinct = [...new Set(xs)].sort((a, b) => a - b);
+  const xTicks = distinct.length > 12 && !options.xLog ? ticks(Math.min(...xs), Math.max(...xs), 8) : distinct;
+  for (const t of xTicks) {
     parts.push(`<text x="${sx(t)}" y="${h - m.b + 15}" text-anchor="middle">${t}</text>`);
   }
   parts.push(`<line x1="${m.l}" x2="${w - m.r}" y1="${h - m.b}" y2="${h - m.b}" stroke="black"/>`);

@@ -63,11 +63,14 @@ Deno.test("the optimizer config value selects the transform, with today's adamw 
 });
 
 Deno.test("a bad optimizer value errors listing the allowed values", () => {
-  assert.deepEqual(OPTIMIZER_NAMES, ["adamw", "adam", "sgd"]);
+  assert.deepEqual(OPTIMIZER_NAMES, ["adamw", "adam", "sgd", "galore"]);
   for (const e of [baseline, memory, quickstart] as AnyExperiment[]) {
     assert.throws(() => resolveConfig(e, [{ key: "optimizer", value: "adamW" }], false), (err: Error) => {
       assert.ok(err instanceof ConfigValueError, String(err));
-      assert.match(err.message, /^bad value for "optimizer": expected one of "adamw", "adam", "sgd", got "adamW"/);
+      assert.match(
+        err.message,
+        /^bad value for "optimizer": expected one of "adamw", "adam", "sgd", "galore", got "adamW"/,
+      );
       return true;
     });
   }
@@ -76,7 +79,7 @@ Deno.test("a bad optimizer value errors listing the allowed values", () => {
     (e: Error) =>
       e instanceof RangeError &&
       e.message ===
-        `Cannot build optimizer: 'optimizer' must be one of "adamw", "adam", "sgd": current value is "lion"`,
+        `Cannot build optimizer: 'optimizer' must be one of "adamw", "adam", "sgd", "galore": current value is "lion"`,
   );
   assert.throws(
     () => buildOptimizer({ optimizer: "adam" }, { lr: 0.1, weightDecay: 0.01, weightDecayKey: "gptWeightDecay" }),
@@ -91,8 +94,24 @@ Deno.test("a bad optimizer value errors listing the allowed values", () => {
 Deno.test("the optimizer and its options appear in --help", () => {
   for (const e of [baseline, memory, quickstart] as AnyExperiment[]) {
     const help = describeExperiment(e);
-    assert.match(help, /--optimizer=<adamw\|adam\|sgd> +default "adamw"/, e.name);
-    for (const key of ["adamwB1", "adamwB2", "adamwEps", "adamB1", "adamB2", "adamEps", "sgdMomentum", "sgdNesterov"]) {
+    assert.match(help, /--optimizer=<adamw\|adam\|sgd\|galore> +default "adamw"/, e.name);
+    for (
+      const key of [
+        "adamwB1",
+        "adamwB2",
+        "adamwEps",
+        "adamB1",
+        "adamB2",
+        "adamEps",
+        "sgdMomentum",
+        "sgdNesterov",
+        "galoreRank",
+        "galoreUpdateProjGap",
+        "galoreScale",
+        "galoreSvd",
+        "galoreRotateMoments",
+      ]
+    ) {
       assert.ok(help.includes(`--${key}=`), `${e.name}: --${key} missing`);
     }
   }

@@ -175,6 +175,30 @@ Deno.test("run.ts as a subprocess: one error line, exit 2, no stack", async () =
   assert.equal(text.split("\n").length, 1);
 });
 
+Deno.test("main() reads the git version when the run starts: artifacts written into --out do not mark it dirty", async () => {
+  const writes = defineExperiment({
+    name: "writes",
+    description: "writes an artifact next to its results",
+    schema: z.object({}),
+    quick: {},
+    async run(_config, ctx) {
+      await Deno.writeTextFile(`${ctx.outDir}/artifact.txt`, "x");
+      return [{ technique: "t", model: "m" }];
+    },
+  });
+  const io = capture();
+  const out = await Deno.makeTempDir();
+  try {
+    // A stand-in for `git status`: "dirty" once the artifact exists.
+    const git = async () => (await Deno.stat(`${out}/artifact.txt`).then(() => true, () => false)) ? "dirty" : "clean";
+    const code = await main(["writes", "--out", out, "--backend=cpu"], { writes }, io, { gitVersion: git });
+    assert.equal(code, 0, io.stderr.join("\n"));
+    assert.equal(JSON.parse(await Deno.readTextFile(`${out}/writes.json`)).env.git, "clean");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 Deno.test("main() refuses an experiment that returns no rows and writes nothing (exit 1)", async () => {
   const empty = defineExperiment({
     name: "empty",
