@@ -145,6 +145,7 @@ export {
   type AdamwState,
   chain,
   type ChainState,
+  checkSeparable,
   clipByGlobalNorm,
   constantSchedule,
   disposeState,
@@ -185,6 +186,8 @@ export {
   tokenBatch,
   Trainer,
   type TrainerOptions,
+  updateInBackward,
+  type UpdateMode,
 } from "./lib/train/mod.ts";
 
 // Techniques.

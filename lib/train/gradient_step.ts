@@ -5,13 +5,29 @@
 import type { GradSource, TrainStep } from "../nn/grad_source.ts";
 import { disposeTree } from "../nn/params.ts";
 import { applyUpdates } from "../optim/apply.ts";
+import { globalTransforms, ParamUpdater } from "../optim/separable.ts";
 import { disposeState, type GradientTransform } from "../optim/transform.ts";
+
+/** Options for {@linkcode gradientStep}. */
+export interface GradientStepOptions {
+  /**
+   * How the optimizer's update is applied. `"per-param"` (for a separable optimizer; otherwise it falls back to
+   * `"whole-set"`): parameter by parameter, each old parameter, its old state tensors and its gradient freed as soon
+   * as its new values exist, so the step never holds two parameter sets or two optimizer states. `"whole-set"`: the
+   * optimizer updates every parameter at once (new state and all updates beside the old ones), then the parameters
+   * are replaced tensor by tensor: the step as it was before the in-place update (for comparisons).
+   * @default {"per-param"}
+   */
+  update?: "per-param" | "whole-set";
+}
 
 /**
  * A {@linkcode TrainStep} that takes loss and gradients from `source` and applies `optimizer`'s updates. Order (which
- * sets the step's memory peak): gradients; the optimizer's update; the old optimizer state is freed; the new
- * parameters are built and the old ones freed; the gradients are freed. A non-finite loss throws a RangeError before
- * anything is updated.
+ * sets the step's memory peak), per parameter for a separable optimizer (`update: "per-param"`, the default): the
+ * gradients; then for each parameter its update, its new state and new value, and its old value, old state and
+ * gradient are freed at once. For a global optimizer (or `update: "whole-set"`): the optimizer's update of the whole
+ * set; the old optimizer state is freed; the parameters are replaced tensor by tensor; the gradients are freed. A
+ * non-finite loss throws a RangeError before anything is updated.
  *
  * @example Usage
  * ```ts
@@ -32,7 +48,18 @@ import { disposeState, type GradientTransform } from "../optim/transform.ts";
  * tf.dispose([batch.x, batch.y, ...Object.values(gpt.params)]);
  * ```
  */
-export function gradientStep<S>(source: GradSource, optimizer: GradientTransform<S>): TrainStep<S> {
+export function gradientStep<S>(
+  source: GradSource,
+  optimizer: GradientTransform<S>,
+  options: GradientStepOptions = {},
+): TrainStep<S> {
+  const mode = options.update ?? "per-param";
+  if (mode !== "per-param" && mode !== "whole-set") {
+    throw new RangeError(
+      `Cannot create gradientStep: 'update' must be "per-param" or "whole-set": current value is ${String(mode)}`,
+    );
+  }
+  const perParam = mode === "per-param" && globalTransforms(optimizer as GradientTransform<unknown>).length === 0;
   return {
     name: `gradientStep(${source.name})`,
     init: (params) => optimizer.init(params),
@@ -40,6 +67,24 @@ export function gradientStep<S>(source: GradSource, optimizer: GradientTransform
       const { loss, grads, savedBytes, forwardBytes } = source.lossAndGrads(model, batch, { key });
       try {
         if (!Number.isFinite(loss)) throw new RangeError(`Cannot take a training step: the loss is ${loss}`);
+        if (perParam) {
+          const old = model.params, keys = Object.keys(old);
+          for (const k of keys) {
+            if (!grads[k]) throw new TypeError(`Cannot take a training step: no gradient for parameter '${k}'`);
+          }
+          const extra = Object.keys(grads).find((k) => !Object.hasOwn(old, k));
+          if (extra !== undefined) {
+            throw new TypeError(`Cannot take a training step: a gradient for '${extra}', which is not a parameter`);
+          }
+          const updater = new ParamUpdater(optimizer, state, keys, { loss, step: key.step });
+          const params: typeof old = {};
+          for (const k of keys) {
+            params[k] = updater.update(k, grads[k], old[k]);
+            old[k].dispose(); // in place: the old value goes as soon as the new one exists
+            grads[k].dispose();
+          }
+          return { loss, params, state: updater.finish(), savedBytes, forwardBytes };
+        }
         const next = optimizer.update(grads, state, model.params, { loss, step: key.step });
         disposeState(state);
         const params = applyUpdates(model.params, next.updates);
