@@ -37,7 +37,11 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
   const optimizer = buildOptimizer(config, { lr: config.lr, weightDecay: config.weightDecay });
   const tech = buildTechnique(name, config);
   const model = make();
-  const trainer = new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source });
+  const trainer = new Trainer(model, {
+    optimizer: tech.optimizer(optimizer),
+    source: tech.source,
+    update: tech.update,
+  });
   const m = meter();
   try {
     for (let i = 0; i < config.warmup; i++) trainer.step(batch);

@@ -46,6 +46,7 @@ export const quickstart = defineExperiment({
         model,
         optimizer: tech.optimizer(optimizer),
         source: tech.source,
+        update: tech.update,
         data: corpus,
         steps: config.steps,
         batch: config.batch,

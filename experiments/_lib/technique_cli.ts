@@ -11,7 +11,7 @@
 import type { z } from "zod";
 import { type GradSource, keepAll, keepPolicy, type PolicySelector, type TrunkTransform } from "../../lib/nn/mod.ts";
 import type { GradientTransform } from "../../lib/optim/mod.ts";
-import { backprop } from "../../lib/train/mod.ts";
+import { backprop, type UpdateMode } from "../../lib/train/mod.ts";
 
 /** What the seams get from one technique; every part is optional. */
 export interface TechniqueParts {
@@ -33,6 +33,11 @@ export interface TechniqueParts {
   source?: (seams: { selector: PolicySelector; trunk?: TrunkTransform }) => GradSource;
   /** Seam C: wraps the run's optimizer (e.g. a projection around it). At most one per combination. */
   optimizer?: (base: GradientTransform<unknown>) => GradientTransform<unknown>;
+  /**
+   * Seam C, the step side: how the optimizer's updates are applied (`"in-backward"`, `"whole-set"`). At most one per
+   * combination; without one the step updates in place (`"per-param"`).
+   */
+  update?: UpdateMode;
   /** Frees technique state (e.g. Mesa's running ranges). */
   dispose?(): void;
 }
@@ -95,6 +100,8 @@ export interface BuiltTechnique {
   readonly trunk: TrunkTransform;
   /** Wraps the run's optimizer (identity when no technique does). */
   optimizer<S>(base: GradientTransform<S>): GradientTransform<unknown>;
+  /** How the step applies the optimizer's updates (`Trainer`'s `update`; `"per-param"` when no technique says). */
+  readonly update: UpdateMode;
   /** Frees every technique's state. */
   dispose(): void;
 }
@@ -113,7 +120,7 @@ function chainSelectors(selectors: readonly PolicySelector[]): PolicySelector {
 }
 
 /** The single part of kind `key` among `parts`, or `undefined`; throws when two techniques provide one. */
-function single<K extends "trunk" | "source" | "optimizer">(
+function single<K extends "trunk" | "source" | "optimizer" | "update">(
   name: string,
   labels: readonly string[],
   parts: readonly TechniqueParts[],
@@ -139,7 +146,8 @@ function single<K extends "trunk" | "source" | "optimizer">(
  * @param name The row name, for messages and {@linkcode BuiltTechnique.name}.
  * @param labels One label per part (the technique names of the row), for messages.
  * @param parts What each technique contributes.
- * @throws {TypeError} when two parts both provide a trunk transform, a gradient source or an optimizer wrapper.
+ * @throws {TypeError} when two parts both provide a trunk transform, a gradient source, an optimizer wrapper or an
+ *   update mode.
  *
  * @example Usage
  * ```ts
@@ -163,6 +171,7 @@ export function composeTechniques(
     const trunk = single(name, labels, parts, "trunk", "a trunk transform");
     const source = single(name, labels, parts, "source", "a gradient source");
     const wrap = single(name, labels, parts, "optimizer", "an optimizer wrapper");
+    const update = single(name, labels, parts, "update", "an update mode");
     const chained = chainSelectors(parts.flatMap((p) => (p.selector ? [p.selector] : [])));
     const selector = parts.reduceRight<PolicySelector>((s, p) => (p.wrapSelector ? p.wrapSelector(s) : s), chained);
     return {
@@ -171,6 +180,7 @@ export function composeTechniques(
       selector,
       trunk: trunk ?? ((layers) => layers.slice()),
       optimizer: <S>(base: GradientTransform<S>) => (wrap ? wrap(base as GradientTransform<unknown>) : base),
+      update: update ?? "per-param",
       dispose,
     };
   } catch (e) {

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { checkpointCli } from "../../lib/checkpoint/cli.ts";
 import { mesaCli } from "../../lib/mesa/cli.ts";
 import { wtacrsCli } from "../../lib/wtacrs/cli.ts";
+import { updateCli } from "../../lib/train/cli.ts";
 import { UsageError } from "./errors.ts";
 import {
   prefixedFields,
@@ -32,6 +33,7 @@ export const TECHNIQUES = {
   checkpoint: checkpointCli,
   mesa: mesaCli,
   wtacrs: wtacrsCli,
+  update: updateCli,
 } satisfies Readonly<Record<string, TechniqueCli>>;
 
 /** A key of {@linkcode TECHNIQUES}. */

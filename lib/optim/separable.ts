@@ -209,11 +209,11 @@ export class ParamUpdater<S> {
   }
 
   /**
-   * Updates parameter `k`: returns the new parameter (kept), disposes `k`'s old state tensors and the update. Does not
-   * dispose `grad` or `param`.
+   * Updates parameter `k`: returns the new parameter (kept), disposes `k`'s old state tensors and the update, and,
+   * with `consume`, the gradient as soon as the optimizer has read it. Never disposes `param`.
    * @throws {RangeError} when `k` is unknown or already updated.
    */
-  update(k: string, grad: tf.Tensor, param: tf.Tensor): tf.Tensor {
+  update(k: string, grad: tf.Tensor, param: tf.Tensor, consume = false): tf.Tensor {
     if (!this.#keys.has(k)) {
       throw new RangeError(`Cannot update parameter '${k}': it is not one of the optimizer's parameters`);
     }
@@ -223,14 +223,19 @@ export class ParamUpdater<S> {
     let next: tf.Tensor;
     try {
       this.#next = merge(this.state, this.#next, r.state, this.#keys, k, this.#done.size === 0);
-      next = tf.keep(tf.add(param, r.updates[k]));
     } catch (e) {
       tf.dispose([...tensorsOf(r.state, new Set()), ...Object.values(r.updates)]);
       throw e;
     }
-    for (const t of Object.values(r.updates)) t.dispose();
-    disposeAt(this.state, this.#keys, k, tensorsOf(r.state, new Set()));
     this.#done.add(k);
+    // The old state tensors (and, when consumed, the gradient) go before the new value is built: a smaller peak.
+    disposeAt(this.state, this.#keys, k, tensorsOf(r.state, new Set()));
+    if (consume) grad.dispose();
+    try {
+      next = tf.keep(tf.add(param, r.updates[k]));
+    } finally {
+      for (const t of Object.values(r.updates)) t.dispose();
+    }
     return next;
   }
 

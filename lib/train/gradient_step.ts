@@ -79,9 +79,8 @@ export function gradientStep<S>(
           const updater = new ParamUpdater(optimizer, state, keys, { loss, step: key.step });
           const params: typeof old = {};
           for (const k of keys) {
-            params[k] = updater.update(k, grads[k], old[k]);
+            params[k] = updater.update(k, grads[k], old[k], true);
             old[k].dispose(); // in place: the old value goes as soon as the new one exists
-            grads[k].dispose();
           }
           return { loss, params, state: updater.finish(), savedBytes, forwardBytes };
         }

@@ -141,9 +141,9 @@ export function updateInBackward<S>(source: GradSource, optimizer: GradientTrans
           const g = raw[k];
           delete raw[k];
           try {
-            next[k] = updater!.update(k, g, old[k]);
+            next[k] = updater!.update(k, g, old[k], true);
           } finally {
-            g.dispose();
+            if (!g.isDisposed) g.dispose();
           }
           release[s.firstReader.get(k) ?? s.current].push(k);
         },

@@ -78,7 +78,8 @@ function policyNames(model: Model, trunk: TrunkTransform, selector: PolicySelect
 }
 
 /** The row names added since (WTA-CRS's estimators, then its Mesa combination), in table order. */
-const ADDED = ["wtacrs", "wtacrs-crs", "wtacrs-topk"], ADDED_COMBINATIONS = ["wtacrs+mesa-head-wise"];
+const ADDED = ["wtacrs", "wtacrs-crs", "wtacrs-topk", "update-in-backward", "update-whole-set"],
+  ADDED_COMBINATIONS = ["wtacrs+mesa-head-wise"];
 const EXPECTED_NAMES = [
   ...Object.keys(BEFORE).filter((n) => !n.includes("+")),
   ...ADDED,
