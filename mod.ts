@@ -175,6 +175,7 @@ export {
   type EvalResult,
   evaluate,
   gradientStep,
+  type GradientStepOptions,
   type LmRunOptions,
   runClassifier,
   runLm,

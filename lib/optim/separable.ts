@@ -14,7 +14,20 @@ import * as tf from "@tensorflow/tfjs";
 import type { Grads, Params } from "../nn/params.ts";
 import type { GradientTransform, UpdateExtras } from "./transform.ts";
 
-/** The transforms that are not separable by parameter, innermost names first (empty when separable). */
+/**
+ * The names of the transforms that are not separable by parameter (the innermost offenders of a chain; empty when the
+ * whole transform is separable).
+ *
+ * @example Usage
+ * ```ts
+ * import { adamw, chain, clipByGlobalNorm } from "./mod.ts";
+ * import { globalTransforms } from "./separable.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(globalTransforms(adamw({ lr: 1e-3 })), []);
+ * assert.deepEqual(globalTransforms(chain(clipByGlobalNorm(1), adamw({ lr: 1e-3 }))), ["clipByGlobalNorm"]);
+ * ```
+ */
 export function globalTransforms(t: GradientTransform<unknown>): string[] {
   if (t.separable === true) return [];
   const kids = t.children ?? [];

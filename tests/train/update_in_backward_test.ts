@@ -184,8 +184,12 @@ testOnBackends("the in-place step's peak is lower than the whole-set step's by a
     trainer.dispose();
     tf.dispose(Object.values(gpt.params));
   }
+  // Above the parameters and AdamW's state, the whole-set step holds the gradients, the new moments (two sets) and the
+  // updates (4 sets; the step before the in-place update also built the new parameters beside the old ones); in place,
+  // the gradients and one parameter's transients. So the peak falls by more than the one parameter set the issue asks
+  // for: at least 2 sets (measured 2.66 here), which also fails if the old parameters or old moments are kept.
   assert.ok(
-    peaks["whole-set"] - peaks["per-param"] >= paramBytes,
+    peaks["whole-set"] - peaks["per-param"] >= 2 * paramBytes,
     `whole-set ${peaks["whole-set"]} B, per-param ${peaks["per-param"]} B, one parameter set ${paramBytes} B`,
   );
 });
