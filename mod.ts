@@ -177,6 +177,7 @@ export {
   gradientStep,
   type GradientStepOptions,
   type LmRunOptions,
+  predictUpdateBytes,
   runClassifier,
   runLm,
   type RunOptions,
@@ -187,6 +188,8 @@ export {
   tokenBatch,
   Trainer,
   type TrainerOptions,
+  type UpdateBytes,
+  type UpdateBytesOptions,
   updateInBackward,
   type UpdateMode,
 } from "./lib/train/mod.ts";

@@ -15,6 +15,7 @@ import { type Grads, type Params, treeBytes } from "../../lib/nn/params.ts";
 import type { PolicySelector } from "../../lib/nn/policy.ts";
 import { adamw, chain, clipByGlobalNorm, type GradientTransform, sgd } from "../../lib/optim/mod.ts";
 import { backprop, disposeBatch, tokenBatch, Trainer, type UpdateMode } from "../../lib/train/mod.ts";
+import { predictUpdateBytes } from "../../lib/train/update_memory.ts";
 import { testOnBackends } from "../_util/backends.ts";
 import { normRelError } from "../_util/assert_close.ts";
 
@@ -175,34 +176,48 @@ testOnBackends("update in backward frees each gradient before the next parameter
   );
 });
 
-testOnBackends("the in-place step's peak is lower than the whole-set step's by at least one parameter set", () => {
-  const cfg = { ...GPT_PRESETS.tiny, vocab: 16, context: 8, layers: 2 };
-  const peaks: Record<string, number> = {};
-  const m = meter();
-  let paramBytes = 0;
-  for (const update of ["whole-set", "per-param"] as const) {
+testOnBackends(
+  "the in-place step's peak is lower than the whole-set step's by at least one parameter set",
+  (backend) => {
+    const cfg = { ...GPT_PRESETS.tiny, vocab: 16, context: 8, layers: 2 };
+    const peaks: Record<string, number> = {};
+    const m = meter();
+    let paramBytes = 0;
+    for (const update of ["whole-set", "per-param"] as const) {
+      const gpt = createGpt(cfg, { seed: 0 });
+      paramBytes = treeBytes(gpt.params);
+      const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 1e-2 }), update });
+      const b = tokenBatch(countTask(new Rng(0), { batch: 1, context: 8, vocab: 16 }), 1, 8);
+      trainer.step(b);
+      m.resetPeak();
+      const before = m.live;
+      trainer.step(b);
+      peaks[update] = m.peak - before;
+      disposeBatch(b);
+      trainer.dispose();
+      tf.dispose(Object.values(gpt.params));
+    }
+    // Above the parameters and AdamW's state, the whole-set step holds the gradients, the new moments (two sets) and the
+    // updates (4 sets; the step before the in-place update also built the new parameters beside the old ones); in place,
+    // the gradients and one parameter's transients. So the peak falls by more than the one parameter set the issue asks
+    // for: at least 2 sets (measured 2.66 here), which also fails if the old parameters or old moments are kept.
+    assert.ok(
+      peaks["whole-set"] - peaks["per-param"] >= 2 * paramBytes,
+      `whole-set ${peaks["whole-set"]} B, per-param ${peaks["per-param"]} B, one parameter set ${paramBytes} B`,
+    );
+    // The analytic count: with so few activations the whole-set update is the step's peak, and the meter sees exactly
+    // the predicted (2 + 2)·P with the fused AdamW (wasm, blas); the cpu backend runs the unfused chain, which holds one
+    // intermediate update set more, so there the meter sees more. The in-place step's update phase is below its
+    // backward peak, so the meter sees at least it.
     const gpt = createGpt(cfg, { seed: 0 });
-    paramBytes = treeBytes(gpt.params);
-    const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 1e-2 }), update });
-    const b = tokenBatch(countTask(new Rng(0), { batch: 1, context: 8, vocab: 16 }), 1, 8);
-    trainer.step(b);
-    m.resetPeak();
-    const before = m.live;
-    trainer.step(b);
-    peaks[update] = m.peak - before;
-    disposeBatch(b);
-    trainer.dispose();
+    const whole = predictUpdateBytes(gpt, { mode: "whole-set", stateSets: 2 }).updateBytes;
+    if (backend === "cpu") assert.ok(peaks["whole-set"] >= whole);
+    else assert.equal(peaks["whole-set"], whole);
+    const inPlace = predictUpdateBytes(gpt, { mode: "per-param", stateSets: 2 }).updateBytes;
+    assert.ok(peaks["per-param"] >= inPlace, `per-param ${peaks["per-param"]} B < predicted ${inPlace} B`);
     tf.dispose(Object.values(gpt.params));
-  }
-  // Above the parameters and AdamW's state, the whole-set step holds the gradients, the new moments (two sets) and the
-  // updates (4 sets; the step before the in-place update also built the new parameters beside the old ones); in place,
-  // the gradients and one parameter's transients. So the peak falls by more than the one parameter set the issue asks
-  // for: at least 2 sets (measured 2.66 here), which also fails if the old parameters or old moments are kept.
-  assert.ok(
-    peaks["whole-set"] - peaks["per-param"] >= 2 * paramBytes,
-    `whole-set ${peaks["whole-set"]} B, per-param ${peaks["per-param"]} B, one parameter set ${paramBytes} B`,
-  );
-});
+  },
+);
 
 // --- tied parameters ----------------------------------------------------------------------------------------------
 
