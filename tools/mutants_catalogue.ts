@@ -690,7 +690,7 @@ export const MUTANTS: Mutant[] = [
     find: "release[s.firstReader.get(k) ?? s.current].push(k);",
     replace: "old[k].dispose();",
     tests: ["tests/train/update_in_backward_test.ts"],
-    filter: "bitwise on wasm",
+    filter: "bit for bit",
   },
   {
     name: "per-param-keeps-old-state",

@@ -17,7 +17,6 @@ import { adamw, chain, clipByGlobalNorm, type GradientTransform, sgd } from "../
 import { backprop, disposeBatch, tokenBatch, Trainer, type UpdateMode } from "../../lib/train/mod.ts";
 import { predictUpdateBytes } from "../../lib/train/update_memory.ts";
 import { testOnBackends } from "../_util/backends.ts";
-import { normRelError } from "../_util/assert_close.ts";
 
 const CFG = { ...GPT_PRESETS.tiny, vocab: 16, context: 8, layers: 3 };
 type Setup = { name: string; source: () => { source: GradSource; dispose(): void } };
@@ -70,13 +69,9 @@ function run(setup: Setup, opt: () => GradientTransform<unknown>, update: Update
 }
 
 testOnBackends(
-  "update in backward and the in-place step equal the whole-set step (bitwise on wasm, cpu; 1e-6 on blas): AdamW, SGD; plain, checkpoint, Mesa",
-  (backend) => {
-    // Bitwise on wasm and cpu: the same ops run per element, only at another time. On blas, within 1e-6 (norm-relative
-    // per parameter, and the loss): OpenBLAS is one library per process, and the test files running in parallel set
-    // its thread count, so a GEMM may be split differently between two runs of the same step and round its last bit
-    // differently (seen once in the whole suite: 1-ulp differences in 'embed.wte' at step 1; alone, blas is bitwise).
-    const exact = backend !== "blas";
+  "update in backward and the in-place step equal the whole-set step bit for bit: AdamW, SGD; plain, checkpoint, Mesa",
+  () => {
+    // Bitwise: the same ops run per element, only at another time.
     for (const setup of SOURCES) {
       for (const o of OPTIMIZERS) {
         const whole = run(setup, o.make, "whole-set", 2);
@@ -84,20 +79,22 @@ testOnBackends(
           const got = run(setup, o.make, mode, 2);
           got.forEach((step, i) => {
             const what = `${mode} vs whole-set, ${o.name}, ${setup.name}, step ${i}`;
-            if (exact) assert.equal(step.loss, whole[i].loss, what);
-            else assert.ok(Math.abs(step.loss - whole[i].loss) <= 1e-6 * Math.abs(whole[i].loss), what);
+            assert.equal(step.loss, whole[i].loss, what);
             assert.deepEqual(Object.keys(step.params), Object.keys(whole[i].params), what);
             for (const k of Object.keys(step.params)) {
-              if (exact) assert.deepEqual(step.params[k], whole[i].params[k], `${what}: ${k}`);
-              else {
-                const err = normRelError(step.params[k], whole[i].params[k]);
-                assert.ok(err <= 1e-6, `${what}: ${k}: norm-relative error ${err}`);
-              }
+              assert.deepEqual(step.params[k], whole[i].params[k], `${what}: ${k}`);
             }
           });
         }
       }
     }
+  },
+  {
+    // Alone, blas is bitwise too; in the parallel suite, OpenBLAS is one library per process whose threads other test
+    // files set, so a GEMM may round its last bit differently between two runs of the same step, and AdamW turns the
+    // rounding noise of a gradient that is zero in exact arithmetic (the key bias: softmax ignores a shift of all keys)
+    // into a full-size update (seen: 4e-4 norm-relative in blocks.0.attn.qkv.b). No tolerance would be honest there.
+    blas: "not deterministic inside the parallel suite (OpenBLAS threads are shared); wasm and cpu run the same path",
   },
 );
 
