@@ -157,6 +157,7 @@ export {
   type AdamwState,
   chain,
   type ChainState,
+  checkSeparable,
   clipByGlobalNorm,
   constantSchedule,
   disposeState,
@@ -186,7 +187,9 @@ export {
   type EvalResult,
   evaluate,
   gradientStep,
+  type GradientStepOptions,
   type LmRunOptions,
+  predictUpdateBytes,
   runClassifier,
   runLm,
   type RunOptions,
@@ -197,6 +200,10 @@ export {
   tokenBatch,
   Trainer,
   type TrainerOptions,
+  type UpdateBytes,
+  type UpdateBytesOptions,
+  updateInBackward,
+  type UpdateMode,
 } from "./lib/train/mod.ts";
 
 // Techniques.

@@ -64,7 +64,7 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
   const model = tech.prepare(make());
   const trainer = tech.step
     ? new Trainer(model, { step: tech.step })
-    : new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source });
+    : new Trainer(model, { optimizer: tech.optimizer(optimizer), source: tech.source, update: tech.update });
   const m = meter(), heap = physicalMeter();
   try {
     for (let i = 0; i < config.warmup; i++) trainer.step(batch);

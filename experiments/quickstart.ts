@@ -47,6 +47,7 @@ export const quickstart = defineExperiment({
         model,
         optimizer: tech.optimizer(optimizer),
         source: tech.source,
+        update: tech.update,
         data: corpus,
         steps: config.steps,
         batch: config.batch,

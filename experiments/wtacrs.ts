@@ -95,7 +95,7 @@ function train(
     init: opts.lr / 100,
   });
   const optimizer = tech.optimizer(buildOptimizer(config, { lr, weightDecay: config.weightDecay }));
-  const trainer = new Trainer(model, { optimizer, source: tech.source, seed: opts.seed });
+  const trainer = new Trainer(model, { optimizer, source: tech.source, update: tech.update, seed: opts.seed });
   const m = meter();
   let peak = 0, saved = 0, ms = 0, timed = 0;
   try {

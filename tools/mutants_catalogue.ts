@@ -849,4 +849,59 @@ export const MUTANTS: Mutant[] = [
     replace: "rank * Math.max(shape[0], shape[1]);",
     tests: ["tests/galore/memory_test.ts"],
   },
+  // --- update in backward (issue 13) ---------------------------------------------------------------------------
+  {
+    name: "uib-final-on-first-contribution",
+    area: "train",
+    description:
+      "update in backward treats a gradient as final at its first contribution, so a tied parameter is updated before all its uses are summed",
+    file: "lib/train/update_in_backward.ts",
+    find: "if (n === s.reads.get(k)) s.final(k);",
+    replace: "if (n === 1) s.final(k);",
+    tests: ["tests/train/update_in_backward_test.ts"],
+    filter: "tied",
+  },
+  {
+    name: "uib-old-param-freed-at-update",
+    area: "train",
+    description:
+      "update in backward frees a parameter's old value as soon as it is updated, while its layer's backward still reads it (a Linear's dx)",
+    file: "lib/train/update_in_backward.ts",
+    find: "release[s.firstReader.get(k) ?? s.current].push(k);",
+    replace: "old[k].dispose();",
+    tests: ["tests/train/update_in_backward_test.ts"],
+    filter: "bit for bit",
+  },
+  {
+    name: "per-param-keeps-old-state",
+    area: "optim",
+    description: "the per-parameter update keeps every old moment until the step ends (two optimizer states coexist)",
+    file: "lib/optim/separable.ts",
+    find: "disposeAt(this.state, this.#keys, k, tensorsOf(r.state, new Set()));",
+    replace: "tensorsOf(r.state, new Set());",
+    tests: ["tests/train/update_in_backward_test.ts"],
+    filter: "lower than the whole-set",
+  },
+  {
+    name: "in-place-step-never-chosen",
+    area: "train",
+    description: "the standard step takes the whole-set path for a separable optimizer too (no in-place update)",
+    file: "lib/train/gradient_step.ts",
+    find: 'const perParam = mode === "per-param" &&',
+    replace: 'const perParam = mode !== "per-param" &&',
+    tests: ["tests/train/update_in_backward_test.ts"],
+    filter: "lower than the whole-set",
+  },
+
+  {
+    name: "clip-declared-separable",
+    area: "optim",
+    description:
+      "clipByGlobalNorm declares itself separable, so update in backward clips each parameter by its own norm",
+    file: "lib/optim/clip.ts",
+    find: "separable: false,",
+    replace: "separable: true,",
+    tests: ["tests/train/update_in_backward_test.ts"],
+    filter: "refuses a global transform",
+  },
 ];

@@ -104,7 +104,7 @@ export async function runGptSmall(
     return runLm({
       model,
       optimizer,
-      ...(technique ? { source: technique.source } : {}),
+      ...(technique ? { source: technique.source, update: technique.update } : {}),
       data: corpus,
       steps: config.gptSteps,
       batch: config.gptBatch,
@@ -140,7 +140,7 @@ export async function runVitSmall(
     return runClassifier({
       model,
       optimizer,
-      ...(technique ? { source: technique.source } : {}),
+      ...(technique ? { source: technique.source, update: technique.update } : {}),
       train,
       test,
       steps: config.vitSteps,

@@ -19,7 +19,7 @@ import {
   type TrunkTransform,
 } from "../../lib/nn/mod.ts";
 import type { GradientTransform } from "../../lib/optim/mod.ts";
-import { backprop } from "../../lib/train/mod.ts";
+import { backprop, type UpdateMode } from "../../lib/train/mod.ts";
 
 /** What the seams get from one technique; every part is optional. */
 export interface TechniqueParts {
@@ -52,6 +52,11 @@ export interface TechniqueParts {
    * wrapper (a forward-only step saves nothing for backward and keeps no optimizer state).
    */
   step?: () => TrainStep<unknown>;
+  /**
+   * Seam C, the step side: how the optimizer's updates are applied (`"in-backward"`, `"whole-set"`). At most one per
+   * combination; without one the step updates in place (`"per-param"`).
+   */
+  update?: UpdateMode;
   /** Frees technique state (e.g. Mesa's running ranges). */
   dispose?(): void;
 }
@@ -118,6 +123,8 @@ export interface BuiltTechnique {
   prepare<C>(model: Model<C>): Model<C>;
   /** A whole training step replacing `source` and `optimizer` (MeZO), when a technique provides one. */
   readonly step?: TrainStep<unknown>;
+  /** How the step applies the optimizer's updates (`Trainer`'s `update`; `"per-param"` when no technique says). */
+  readonly update: UpdateMode;
   /** Frees every technique's state. */
   dispose(): void;
 }
@@ -136,7 +143,7 @@ function chainSelectors(selectors: readonly PolicySelector[]): PolicySelector {
 }
 
 /** The single part of kind `key` among `parts`, or `undefined`; throws when two techniques provide one. */
-function single<K extends "trunk" | "source" | "optimizer" | "model" | "step">(
+function single<K extends "trunk" | "source" | "optimizer" | "model" | "step" | "update">(
   name: string,
   labels: readonly string[],
   parts: readonly TechniqueParts[],
@@ -163,7 +170,8 @@ function single<K extends "trunk" | "source" | "optimizer" | "model" | "step">(
  * @param labels One label per part (the technique names of the row), for messages.
  * @param parts What each technique contributes.
  * @throws {TypeError} when two parts both provide a trunk transform, a gradient source, an optimizer wrapper, a model
- * rewrite or a training step, or a training step is combined with a selector, trunk, source or optimizer wrapper.
+ * rewrite, a training step or an update mode, or a training step is combined with a selector, trunk, source,
+ * optimizer wrapper or update mode.
  *
  * @example Usage
  * ```ts
@@ -187,15 +195,16 @@ export function composeTechniques(
     const trunk = single(name, labels, parts, "trunk", "a trunk transform");
     const source = single(name, labels, parts, "source", "a gradient source");
     const wrap = single(name, labels, parts, "optimizer", "an optimizer wrapper");
+    const update = single(name, labels, parts, "update", "an update mode");
     const rewrite = single(name, labels, parts, "model", "a model rewrite");
     const makeStep = single(name, labels, parts, "step", "a training step");
     const selectors = parts.flatMap((p) => (p.selector ? [p.selector] : []));
     const wraps = parts.some((p) => p.wrapSelector !== undefined);
-    if (makeStep && (source || wrap || trunk || selectors.length > 0 || wraps)) {
+    if (makeStep && (source || wrap || trunk || update || selectors.length > 0 || wraps)) {
       const owner = labels[parts.findIndex((p) => p.step !== undefined)];
       throw new TypeError(
         `Cannot combine techniques "${name}": "${owner}" provides a whole training step (forward passes only), ` +
-          "which leaves nothing for a selector, trunk transform, gradient source or optimizer wrapper to act on",
+          "which leaves nothing for a selector, trunk transform, gradient source, optimizer wrapper or update mode to act on",
       );
     }
     const chained = chainSelectors(selectors);
@@ -208,6 +217,7 @@ export function composeTechniques(
       optimizer: <S>(base: GradientTransform<S>) => (wrap ? wrap(base as GradientTransform<unknown>) : base),
       prepare: <C>(model: Model<C>) => (rewrite ? rewrite(model) : model),
       ...(makeStep ? { step: makeStep() } : {}),
+      update: update ?? "per-param",
       dispose,
     };
   } catch (e) {

@@ -12,6 +12,7 @@ import { loraCli } from "../../lib/lora/cli.ts";
 import { mesaCli } from "../../lib/mesa/cli.ts";
 import { mezoCli } from "../../lib/mezo/cli.ts";
 import { wtacrsCli } from "../../lib/wtacrs/cli.ts";
+import { updateCli } from "../../lib/train/cli.ts";
 import { UsageError } from "./errors.ts";
 import {
   prefixedFields,
@@ -36,6 +37,7 @@ export const TECHNIQUES = {
   wtacrs: wtacrsCli,
   lora: loraCli,
   mezo: mezoCli,
+  update: updateCli,
 } satisfies Readonly<Record<string, TechniqueCli>>;
 
 /** A key of {@linkcode TECHNIQUES}. */

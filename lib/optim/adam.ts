@@ -99,6 +99,8 @@ export function scaleByAdam(options: ScaleByAdamOptions = {}): GradientTransform
   const b2 = checkDecay(fn, "b2", options.b2 ?? 0.999);
   const eps = checkNonNegative(fn, "eps", options.eps ?? 1e-8);
   return {
+    name: fn,
+    separable: true,
     init: (params) => ({ count: 0, mu: zerosLikeKept(params), nu: zerosLikeKept(params) }),
     update(grads, state) {
       const count = checkCount(fn, state) + 1;
@@ -186,6 +188,8 @@ export function addDecayedWeights(options: AddDecayedWeightsOptions): GradientTr
     options.mask ?? defaultDecayMask,
   );
   return {
+    name: fn,
+    separable: true,
     init: () => ({}),
     update(grads, _state, params) {
       if (params === undefined) {
@@ -232,6 +236,8 @@ export interface ScaleByLearningRateState {
 export function scaleByLearningRate(lr: number | Schedule): GradientTransform<ScaleByLearningRateState> {
   const rate = checkLearningRate("scaleByLearningRate", "lr", lr);
   return {
+    name: "scaleByLearningRate",
+    separable: true,
     init: () => ({ count: 0 }),
     update(grads, state) {
       const count = checkCount("scaleByLearningRate", state);
@@ -351,6 +357,9 @@ interface FusedAdamOptions {
 function withFusedUpdate<S>(base: GradientTransform<S>, o: FusedAdamOptions): GradientTransform<S> {
   const parts = o.decay ? 3 : 2;
   return {
+    name: o.decay ? "adamw" : "adam",
+    separable: base.separable,
+    ...(base.children ? { children: base.children } : {}),
     init: (params) => base.init(params),
     update(grads: Params, state: S, params?: Params, extras?: UpdateExtras) {
       if (!adamUpdate.active() || !Array.isArray(state) || state.length !== parts) {

@@ -8,7 +8,8 @@ import { checkSameKeys } from "./_validate.ts";
 
 /**
  * Returns new parameters `params[k] + updates[k]` and **disposes the old parameter tensors and the updates** (both
- * maps are consumed: do not use them afterwards). The new tensors are `tf.keep`-ed, so they survive a surrounding
+ * maps are consumed: do not use them afterwards), tensor by tensor: each old parameter goes as soon as its new value
+ * exists, so two parameter sets never coexist. The new tensors are `tf.keep`-ed, so they survive a surrounding
  * `tf.tidy`. Keys and shapes are checked before anything is computed or disposed, so a mismatch leaves both maps
  * intact.
  *
@@ -45,9 +46,11 @@ export function applyUpdates<P extends Params>(params: P, updates: Updates): P {
       );
     }
   }
+  // In place, tensor by tensor: each old parameter and its update are freed as soon as the new value exists, so two
+  // parameter sets never coexist (at most one parameter is held twice).
   const next: Params = {};
-  for (const k in params) next[k] = tf.keep(tf.add(params[k], updates[k]));
   for (const k in params) {
+    next[k] = tf.keep(tf.add(params[k], updates[k]));
     params[k].dispose();
     updates[k].dispose();
   }

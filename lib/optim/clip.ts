@@ -66,6 +66,8 @@ export function globalNorm(grads: Grads): number {
 export function clipByGlobalNorm(maxNorm: number): GradientTransform<EmptyState> {
   checkPositive("clipByGlobalNorm", "maxNorm", maxNorm);
   return {
+    name: "clipByGlobalNorm",
+    separable: false,
     init: () => ({}),
     update(grads) {
       const scale = tf.tidy(() => tf.div(maxNorm, tf.maximum(globalNormTensor(grads), maxNorm)));

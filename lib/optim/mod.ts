@@ -64,3 +64,4 @@ export {
 export { clipByGlobalNorm, globalNorm } from "./clip.ts";
 export { constantSchedule, type Schedule, warmupCosineSchedule, type WarmupCosineScheduleOptions } from "./schedule.ts";
 export { applyUpdates } from "./apply.ts";
+export { checkSeparable, globalTransforms, ParamUpdater } from "./separable.ts";

@@ -72,6 +72,8 @@ export function scaleByMomentum(options: ScaleByMomentumOptions): GradientTransf
   const nesterov = options.nesterov ?? false;
   momentumOptions(fn, momentum, nesterov);
   return {
+    name: fn,
+    separable: true,
     init: (params) => ({ trace: zerosLikeKept(params) }),
     update(grads, state) {
       checkSameKeys(`update ${fn}`, "grads", grads, "state.trace", state?.trace);

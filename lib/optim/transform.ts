@@ -90,6 +90,17 @@ export interface GradientTransform<S> {
    * @returns New updates and the new state.
    */
   update(grads: Grads, state: S, params?: Params, extras?: UpdateExtras): TransformResult<S>;
+  /**
+   * True when the transform is separable by parameter: updating one parameter with its slice of the state (the
+   * per-parameter maps cut to that key, see `lib/optim/separable.ts`) gives that parameter's part of the full update,
+   * so a step may run it parameter by parameter (update in backward, in-place updates). Unset means global (e.g.
+   * `clipByGlobalNorm`, which needs every gradient). {@linkcode chain} is separable when all its children are.
+   */
+  readonly separable?: boolean;
+  /** A readable name for messages, e.g. `"clipByGlobalNorm"`. */
+  readonly name?: string;
+  /** The children of a {@linkcode chain} or {@linkcode namedChain}, for messages that name the global one. */
+  readonly children?: readonly GradientTransform<unknown>[];
 }
 
 /** The state of a stateless transform. */
@@ -165,6 +176,9 @@ export function chain<const T extends readonly GradientTransform<unknown>[]>(
   transforms.forEach((t, i) => checkTransform("chain", `transform ${i}`, t));
   const children = [...transforms];
   return {
+    name: "chain",
+    separable: children.every((t) => t.separable === true),
+    children,
     init(params) {
       return initAll(children, params) as ChainState<T>;
     },
@@ -228,6 +242,9 @@ export function namedChain<const T extends Record<string, GradientTransform<unkn
   const children = names.map((n) => transforms[n]);
   const pack = (states: unknown[]) => Object.fromEntries(names.map((n, i) => [n, states[i]])) as S;
   return {
+    name: "namedChain",
+    separable: children.every((t) => t.separable === true),
+    children,
     init(params) {
       return pack(initAll(children, params));
     },
@@ -266,6 +283,8 @@ export function namedChain<const T extends Record<string, GradientTransform<unkn
  */
 export function identity(): GradientTransform<EmptyState> {
   return {
+    name: "identity",
+    separable: true,
     init: () => ({}),
     update: (grads) => ({ updates: cloneKept(grads), state: {} }),
   };

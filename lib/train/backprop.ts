@@ -21,6 +21,26 @@ export interface BackpropOptions {
   trunk?: TrunkTransform;
 }
 
+const OPTIONS = new WeakMap<GradSource, BackpropOptions>();
+
+/**
+ * The options a {@linkcode backprop} source was made with, or undefined for any other source: how a step that runs
+ * the passes itself (update in backward) rebuilds the same forward and backward.
+ *
+ * @example Usage
+ * ```ts
+ * import { backprop, backpropOptionsOf } from "./backprop.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options = {};
+ * assert.equal(backpropOptionsOf(backprop(options)), options);
+ * assert.equal(backpropOptionsOf({ name: "other", lossAndGrads: () => ({ loss: 0, grads: {}, savedBytes: 0, forwardBytes: 0 }) }), undefined);
+ * ```
+ */
+export function backpropOptionsOf(source: GradSource): BackpropOptions | undefined {
+  return OPTIONS.get(source);
+}
+
 /**
  * Plain explicit backprop: forward through the trunk saving through `selector`, loss, then backward in reverse.
  * Gradients are returned for the trainable parameters only (`model.trainable`; frozen ones get none).
@@ -52,7 +72,7 @@ export function backprop(options: BackpropOptions = {}): GradSource {
     }
     return seq;
   };
-  return {
+  const source: GradSource = {
     name: "backprop",
     lossAndGrads(model: Model, batch: Batch, pass: PassOptions = {}): LossAndGrads {
       const trunk = trunkOf(model);
@@ -96,4 +116,6 @@ export function backprop(options: BackpropOptions = {}): GradSource {
       }
     },
   };
+  OPTIONS.set(source, options);
+  return source;
 }

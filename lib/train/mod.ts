@@ -3,9 +3,11 @@
  * seam types (`GradSource`, `TrainStep`, `TrunkTransform`) and forward-only passes are in `lib/nn`.
  * @module
  */
-export { backprop, type BackpropOptions } from "./backprop.ts";
-export { gradientStep } from "./gradient_step.ts";
-export { type StepResult, Trainer, type TrainerOptions } from "./trainer.ts";
+export { backprop, type BackpropOptions, backpropOptionsOf } from "./backprop.ts";
+export { gradientStep, type GradientStepOptions } from "./gradient_step.ts";
+export { type StepResult, Trainer, type TrainerOptions, type UpdateMode } from "./trainer.ts";
+export { updateInBackward } from "./update_in_backward.ts";
+export { predictUpdateBytes, type UpdateBytes, type UpdateBytesOptions } from "./update_memory.ts";
 export { type EvalResult, evaluate } from "./evaluate.ts";
 export { disposeBatch, type TokenArrays, tokenBatch } from "./batch.ts";
 export {

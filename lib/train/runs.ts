@@ -14,7 +14,7 @@ import type { GradientTransform } from "../optim/transform.ts";
 import { disposeBatch, tokenBatch } from "./batch.ts";
 import { evaluate } from "./evaluate.ts";
 import type { GradSource } from "../nn/grad_source.ts";
-import { Trainer } from "./trainer.ts";
+import { Trainer, type UpdateMode } from "./trainer.ts";
 
 /** What a run reports. */
 export interface RunSummary {
@@ -58,6 +58,8 @@ export interface RunOptions<S> {
   optimizer: GradientTransform<S>;
   /** Gradient source (checkpointing, Mesa, ... plug in here). @default {backprop()} */
   source?: GradSource;
+  /** How the step applies the optimizer's updates (the Trainer's `update`). @default {"per-param"} */
+  update?: UpdateMode;
   /** Training steps. */
   steps: number;
   /** Batch size. */
@@ -106,6 +108,7 @@ function trainLoop<S>(opts: RunOptions<S>, nextBatch: () => Batch): {
   const trainer = new Trainer(opts.model, {
     optimizer: opts.optimizer,
     ...(opts.source ? { source: opts.source } : {}),
+    ...(opts.update ? { update: opts.update } : {}),
   });
   const m = meter();
   const losses: number[] = [], ms: number[] = [];

@@ -11,6 +11,15 @@ import { disposeReplaced, disposeState, type GradientTransform } from "../optim/
 import { backprop } from "./backprop.ts";
 import { gradientStep } from "./gradient_step.ts";
 import type { GradSource } from "../nn/grad_source.ts";
+import { updateInBackward } from "./update_in_backward.ts";
+
+/**
+ * How a gradient step applies the optimizer: `"per-param"` (in place, parameter by parameter after backward; the
+ * whole set for a global optimizer), `"whole-set"` (every update built before a parameter is replaced: the step as it
+ * was before in-place updates) or `"in-backward"` (each parameter as soon as its gradient is final, see
+ * `updateInBackward`).
+ */
+export type UpdateMode = "per-param" | "whole-set" | "in-backward";
 
 /**
  * Options for {@linkcode Trainer}: either an `optimizer` (with an optional gradient `source`, default
@@ -27,6 +36,8 @@ export type TrainerOptions<S> =
       optimizer: GradientTransform<S>;
       /** Where gradients come from. @default {backprop()} */
       source?: GradSource;
+      /** How the optimizer's updates are applied (see {@linkcode UpdateMode}). @default {"per-param"} */
+      update?: UpdateMode;
       step?: never;
     }
     | {
@@ -34,6 +45,7 @@ export type TrainerOptions<S> =
       step: TrainStep<S>;
       optimizer?: never;
       source?: never;
+      update?: never;
     }
   );
 
@@ -88,12 +100,25 @@ export class Trainer<S> {
    * a model that freezes every parameter.
    */
   constructor(model: Model, options: TrainerOptions<S>) {
-    const o = options as { optimizer?: GradientTransform<S>; source?: GradSource; step?: TrainStep<S> };
+    const o = options as {
+      optimizer?: GradientTransform<S>;
+      source?: GradSource;
+      step?: TrainStep<S>;
+      update?: UpdateMode;
+    };
     if ((o.step === undefined) === (o.optimizer === undefined)) {
       throw new TypeError("Cannot create Trainer: give exactly one of 'optimizer' (with 'source') or 'step'");
     }
-    if (o.step !== undefined && o.source !== undefined) {
-      throw new TypeError("Cannot create Trainer: 'source' is part of 'step'; give one or the other");
+    if (o.step !== undefined && (o.source !== undefined || o.update !== undefined)) {
+      throw new TypeError("Cannot create Trainer: 'source' and 'update' are part of 'step'; give one or the other");
+    }
+    const update = o.update ?? "per-param";
+    if (update !== "per-param" && update !== "whole-set" && update !== "in-backward") {
+      throw new RangeError(
+        `Cannot create Trainer: 'update' must be "per-param", "whole-set" or "in-backward": current value is ${
+          String(update)
+        }`,
+      );
     }
     const seed = options.seed ?? 0;
     if (!Number.isSafeInteger(seed)) {
@@ -105,7 +130,11 @@ export class Trainer<S> {
     if (Object.keys(trained).length === 0) {
       throw new RangeError("Cannot create Trainer: the model's 'trainable' predicate freezes every parameter");
     }
-    this.update = o.step ?? gradientStep(o.source ?? backprop(), o.optimizer!);
+    const source = o.source ?? backprop();
+    this.update = o.step ??
+      (update === "in-backward"
+        ? updateInBackward(source, o.optimizer!)
+        : gradientStep(source, o.optimizer!, { update }));
     this.state = this.update.init(trained);
   }
 

@@ -77,8 +77,18 @@ function policyNames(model: Model, trunk: TrunkTransform, selector: PolicySelect
   );
 }
 
-/** The row names added since (WTA-CRS's estimators, LoRA and MeZO, then the combinations), in table order. */
-const ADDED = ["wtacrs", "wtacrs-crs", "wtacrs-topk", "lora", "lora-all", "mezo", "mezo-rademacher"];
+/** The row names added since (WTA-CRS's estimators, LoRA and MeZO, the update modes, then the combinations), in table order. */
+const ADDED = [
+  "wtacrs",
+  "wtacrs-crs",
+  "wtacrs-topk",
+  "lora",
+  "lora-all",
+  "mezo",
+  "mezo-rademacher",
+  "update-in-backward",
+  "update-whole-set",
+];
 const ADDED_COMBINATIONS = ["wtacrs+mesa-head-wise", "lora+mezo"];
 const EXPECTED_NAMES = [
   ...Object.keys(BEFORE).filter((n) => !n.includes("+")),
