@@ -14,7 +14,14 @@ import { type Batch, disposeTree, type Model, predictSavedBytes, trunkSavedSpecs
 import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
 import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
-import { buildTechnique, COMBINATIONS, TECHNIQUE_NAMES, techniqueFields, techniqueName } from "./_lib/techniques.ts";
+import {
+  buildTechnique,
+  COMBINATIONS,
+  TECHNIQUE_NAMES,
+  techniqueAppliesTo,
+  techniqueFields,
+  techniqueName,
+} from "./_lib/techniques.ts";
 
 interface Measured {
   peak: number;
@@ -49,6 +56,10 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
       ms += r.ms;
     }
     const trunk = tech.trunk(model.layers);
+    // The analytic counts describe backprop through the (transformed) trunk; another gradient source has its own.
+    if (tech.source.name !== "backprop") {
+      return { peak, saved, predicted: NaN, predictedPeakSaved: NaN, ms: ms / config.steps };
+    }
     const predicted = predictSavedBytes(
       trunkSavedSpecs(trunk, model.loss, batch.x.shape, !!batch.weights),
       tech.selector,
@@ -102,11 +113,11 @@ export const memory = defineExperiment({
   ],
   cells(config) {
     const techniques = ["baseline", ...config.techniques.filter((t) => t !== "baseline")];
+    const gpt = techniques.filter((t) => techniqueAppliesTo(t, "gpt"));
+    const vit = techniques.filter((t) => techniqueAppliesTo(t, "vit")); // StreamBP trains causal LMs only
     return [
-      ...config.gptDepths.flatMap((layers) => techniques.map((technique) => ({ model: "gpt", layers, technique }))),
-      ...(config.vit
-        ? techniques.map((technique) => ({ model: "vit", layers: VIT_PRESETS.small.layers, technique }))
-        : []),
+      ...config.gptDepths.flatMap((layers) => gpt.map((technique) => ({ model: "gpt", layers, technique }))),
+      ...(config.vit ? vit.map((technique) => ({ model: "vit", layers: VIT_PRESETS.small.layers, technique })) : []),
     ];
   },
   async runCell(config, cell, ctx) {
@@ -136,8 +147,8 @@ export const memory = defineExperiment({
         model: label,
         peakMiB: mib(r.peak),
         savedMiB: mib(r.saved),
-        predictedSavedMiB: mib(r.predicted),
-        predictedPeakSavedMiB: mib(r.predictedPeakSaved),
+        predictedSavedMiB: Number.isNaN(r.predicted) ? null : mib(r.predicted),
+        predictedPeakSavedMiB: Number.isNaN(r.predictedPeakSaved) ? null : mib(r.predictedPeakSaved),
         msPerStep: r.ms,
       }];
     } finally {
@@ -149,7 +160,7 @@ export const memory = defineExperiment({
     return rows.map((row) => {
       const base = rows.find((b) => b.model === row.model && b.technique === "baseline");
       if (!base) return row;
-      const ratio = (k: string) => Number(row[k]) / Number(base[k]);
+      const ratio = (k: string) => (row[k] === null ? null : Number(row[k]) / Number(base[k]));
       return {
         ...row,
         peakRatio: ratio("peakMiB"),

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { checkpointCli } from "../../lib/checkpoint/cli.ts";
 import { mesaCli } from "../../lib/mesa/cli.ts";
+import { streambpCli } from "../../lib/streambp/cli.ts";
 import { UsageError } from "./errors.ts";
 import {
   prefixedFields,
@@ -30,6 +31,7 @@ export type { BuiltTechnique, TechniqueCli, TechniqueParts } from "./technique_c
 export const TECHNIQUES = {
   checkpoint: checkpointCli,
   mesa: mesaCli,
+  streambp: streambpCli,
 } satisfies Readonly<Record<string, TechniqueCli>>;
 
 /** A key of {@linkcode TECHNIQUES}. */
@@ -133,11 +135,26 @@ export function parseTechnique(name: string): TechniquePart[] {
 }
 
 /**
+ * Whether every technique of the row `name` can train a model of kind `kind` (its spec's `models`, default all).
+ *
+ * @example Usage
+ * ```ts
+ * import { techniqueAppliesTo } from "./techniques.ts";
+ * techniqueAppliesTo("streambp", "vit"); // false: StreamBP needs a causal language model
+ * ```
+ * @throws {UnknownTechniqueError} when the name does not resolve.
+ */
+export function techniqueAppliesTo(name: string, kind: string): boolean {
+  return parseTechnique(name).every((p) => !p.technique.models || p.technique.models.includes(kind));
+}
+
+/**
  * The config key of a technique's option: `<technique><Option>` in camelCase, e.g. `mesaEmaDecay`.
  *
  * @example Usage
  * ```ts
  * import { mesaCli } from "../../lib/mesa/cli.ts";
+import { streambpCli } from "../../lib/streambp/cli.ts";
  * import { techniqueOptionKey } from "./techniques.ts";
  * techniqueOptionKey(mesaCli, "emaDecay"); // "mesaEmaDecay"
  * ```
