@@ -17,6 +17,7 @@ import { memory } from "./memory.ts";
 import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
 import { quickstart } from "./quickstart.ts";
+import { streambp } from "./streambp.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
-export const experiments: Registry = { baseline, memory, mesa, "mesa-ranges": mesaRanges, quickstart };
+export const experiments: Registry = { baseline, memory, mesa, "mesa-ranges": mesaRanges, quickstart, streambp };

@@ -20,9 +20,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Context, SavedStore } from "../nn/context.ts";
 import type { Layer } from "../nn/layer.ts";
+import { Linear } from "../nn/linear.ts";
+import type { Grads } from "../nn/params.ts";
 import { discardAll } from "../nn/policy.ts";
-import { softmaxXent, softmaxXentGrad } from "../nn/_fused.ts";
-import { chunkContext, mergeGrads } from "./accumulate.ts";
+import { Sequence } from "../nn/sequence.ts";
+import { columnSumLater, softmaxXent, softmaxXentGrad } from "../nn/_fused.ts";
+import { accumulate, chunkContext, matMulAccumulate, mergeGrads } from "./accumulate.ts";
 import type { ChunkRange } from "./chunks.ts";
 
 /**
@@ -138,21 +141,26 @@ export function chunkedLoss(
           const hc = hidden.slice([0, start, 0], [b, c, d]); // [B, c, D]
           const yc = targets.slice([0, start], [b, c]).reshape([-1]); // [B·c]
           const wc = weights?.slice([0, start], [b, c]); // [B, c]
+          // Each [B·c, V] tensor is freed as soon as the next one exists: at most two live at a time.
           const logits = head.forward(hc, cctx.child(head.name)); // [B, c, V]: this chunk's only
           const v = logits.shape[2] as number;
-          const { probs, nll } = softmaxXent(logits.reshape([b * c, v]), yc); // [B·c, V], [B·c]
+          const z = logits.reshape([b * c, v]);
+          const { probs, nll } = softmaxXent(z, yc); // [B·c, V], [B·c]
+          tf.dispose([logits, z]);
           const weighted = wc ? tf.mul(nll.reshape([b, c]), wc) : nll.reshape([b, c]);
           const rowSum = tf.sum(weighted, 1); // [B]
           if (!options.backward) return [rowSum];
           // d(Σ_b g_b·rowSum_b / N)/dlogits = (softmax − onehot(y))·w·g_b/N, row by row.
-          let dlogits: tf.Tensor;
-          if (!wc && !factor) dlogits = softmaxXentGrad(probs, yc, (b * c) / n); // (p − onehot)/N
-          else {
+          const dlogits = tf.tidy(() => {
+            if (!wc && !factor) return softmaxXentGrad(probs, yc, (b * c) / n); // (p − onehot)/N
             let f: tf.Tensor = wc ?? tf.ones([b, c]); // [B, c]
             f = factor ? tf.mul(f, factor) : tf.div(f, n);
-            dlogits = tf.mul(tf.sub(probs, tf.oneHot(yc as tf.Tensor1D, v)), f.reshape([b * c, 1])); // [B·c, V]
-          }
-          const dh = head.backward(dlogits.reshape([b, c, v]), cctx.child(head.name))!; // [B, c, D]
+            return tf.mul(tf.sub(probs, tf.oneHot(yc as tf.Tensor1D, v)), f.reshape([b * c, 1])); // [B·c, V]
+          });
+          probs.dispose();
+          const d3 = dlogits.reshape([b, c, v]);
+          const dh = headBackward(head, d3, cctx.child(head.name), ctx.grads); // [B, c, D]
+          tf.dispose([dlogits, d3]);
           return [rowSum, dh];
         });
         rowParts.push(out[0]);
@@ -178,4 +186,50 @@ export function chunkedLoss(
     tf.dispose(rowParts);
     tf.dispose(grads);
   }
+}
+
+/**
+ * The backward of `linear` (as `Linear.backward`) whose weight gradient is added straight into `running` (the pass's
+ * running sums) with {@linkcode matMulAccumulate}: for the LM head's `[D, vocab]` weight no per-chunk gradient is
+ * ever allocated. The bias gradient goes into `ctx` as usual. Returns the input gradient.
+ */
+function linearBackwardInto(linear: Linear, dy: tf.Tensor, ctx: Context, running: Grads): tf.Tensor {
+  return tf.tidy(() => {
+    const dy2 = dy.reshape([-1, linear.outDim]) as tf.Tensor2D; // [N, out]
+    const key = ctx.at("w");
+    const entry = ctx.take("input");
+    try {
+      const old = running[key];
+      let next: tf.Tensor;
+      if (entry.policy.weightGrad) {
+        const dw = entry.policy.weightGrad(entry.packed, dy2, entry.info); // a policy that never re-materializes x
+        next = old ? accumulate(old, dw) : dw.clone();
+      } else {
+        const x2 = entry.policy.unpack(entry.packed, entry.info); // [N, in]
+        next = old ? matMulAccumulate(old, x2, dy2, true, false) : tf.matMul(x2, dy2, true, false); // [in, out]
+      }
+      running[key] = tf.keep(next);
+      if (old && old !== next) old.dispose();
+    } finally {
+      entry.policy.dispose(entry.packed);
+    }
+    if (linear.options.bias) ctx.accumulate("b", columnSumLater(dy2));
+    const dx = tf.matMul(dy2, ctx.param("w") as tf.Tensor2D, false, true); // [N, in]
+    return dx.reshape([...dy.shape.slice(0, -1), linear.inDim]);
+  });
+}
+
+/** The head's backward, with its last Linear (the output projection) accumulating into `running`. */
+function headBackward(head: Layer, dy: tf.Tensor, ctx: Context, running: Grads): tf.Tensor {
+  if (head instanceof Linear) return linearBackwardInto(head, dy, ctx, running);
+  const layers = head instanceof Sequence ? head.layers : [];
+  const last = layers[layers.length - 1];
+  if (!(last instanceof Linear)) return head.backward(dy, ctx)!;
+  let g = linearBackwardInto(last, dy, ctx.child(last.name), running);
+  for (let i = layers.length - 2; i >= 0; i--) {
+    const next = layers[i].backward(g, ctx.child(layers[i].name))!;
+    g.dispose();
+    g = next;
+  }
+  return g;
 }

@@ -36,12 +36,23 @@ export interface KvBackward {
   dPast: KeyValues | null;
 }
 
+/** Options for {@linkcode kvBlockForward}. */
+export interface KvForwardOptions {
+  /**
+   * `prefix` already holds the chunk's own keys and values as its last `c` rows (a cache of the rows `0..e-1`):
+   * attention reads it as it is, and the chunk's recomputed keys/values are not concatenated to it (they equal those
+   * rows). @default {false}
+   */
+  includesChunk?: boolean;
+}
+
 /**
- * Block forward of the rows `s..e-1` given as `x [B, c, D]` (c = e − s) against `past`, the keys and values of the
- * rows `0..s-1` (`[B, H, s, dh]`, or null when s = 0): queries, residual, norms and MLP run on the chunk's rows only,
- * attention reads the keys and values of all `e` rows with the causal mask aligned bottom right. Equals the rows
- * `s..e-1` of the full block's forward. Saves through `ctx` what {@linkcode kvBlockBackward} needs (the chunk's
- * LayerNorm/Linear/GELU inputs, q `[B, H, c, dh]`, k and v of all `e` rows, and p `[B, H, c, e]`).
+ * Block forward of the rows `s..e-1` given as `x [B, c, D]` (c = e − s) against `prefix`, the keys and values of the
+ * rows `0..s-1` (`[B, H, s, dh]`, or null when s = 0; with `includesChunk`, of the rows `0..e-1`): queries,
+ * residual, norms and MLP run on the chunk's rows only, attention reads the keys and values of all `e` rows with the
+ * causal mask aligned bottom right. Equals the rows `s..e-1` of the full block's forward. Saves through `ctx` what
+ * {@linkcode kvBlockBackward} needs (the chunk's LayerNorm/Linear/GELU inputs, q `[B, H, c, dh]`, k and v of all `e`
+ * rows, and p `[B, H, c, e]`).
  *
  * @example One chunk against the keys/values of the rows before it
  * ```ts
@@ -59,25 +70,36 @@ export interface KvBackward {
  * assert.deepEqual(second.y.shape, [1, 2, 8]); // rows 4..5, attending to the keys of rows 0..5
  * ```
  */
-export function kvBlockForward(block: TransformerBlock, x: tf.Tensor, past: KeyValues | null, ctx: Context): KvForward {
+export function kvBlockForward(
+  block: TransformerBlock,
+  x: tf.Tensor,
+  prefix: KeyValues | null,
+  ctx: Context,
+  options: KvForwardOptions = {},
+): KvForward {
   const attn = block.attn;
   const [b, c] = x.shape;
   const h = attn.heads, dh = attn.headDim;
+  if (options.includesChunk && !prefix) {
+    throw new TypeError("kvBlockForward: 'includesChunk' needs the keys/values of the rows 0..e-1 as 'prefix'");
+  }
   return tf.tidy(() => {
     const actx = ctx.child(attn.name);
     const a = block.ln1.forward(x, ctx.child(block.ln1.name)); // [B, c, D]
     const qkv = attn.qkv.forward(a, actx.child(attn.qkv.name)); // [B, c, 3D]
     const [q, k, v] = splitHeads(qkv, h, 3); // each [B, H, c, dh]
-    const kAll = past ? tf.concat([past.k, k], 2) : k; // [B, H, e, dh]
-    const vAll = past ? tf.concat([past.v, v], 2) : v;
+    const kAll = options.includesChunk ? prefix!.k : prefix ? tf.concat([prefix.k, k], 2) : k; // [B, H, e, dh]
+    const vAll = options.includesChunk ? prefix!.v : prefix ? tf.concat([prefix.v, v], 2) : v;
     const e = kAll.shape[2] as number;
     actx.save("q", q, "attn.q", 1);
     actx.save("k", kAll, "attn.k", 1);
     actx.save("v", vAll, "attn.v", 1);
     const scores = tf.matMul(q.reshape([b * h, c, dh]), kAll.reshape([b * h, e, dh]), false, true); // [BH, c, e]
     const p = attentionProbs(scores, 1 / Math.sqrt(dh), attn.causal); // bottom-right causal mask
+    scores.dispose();
     actx.save("p", p.reshape([b, h, c, e]), "softmax.output", 1);
     const o = tf.matMul(p, vAll.reshape([b * h, e, dh])); // [BH, c, dh]
+    p.dispose();
     const out = attn.proj.forward(mergeHeads([o], b, h), actx.child(attn.proj.name)); // [B, c, D]
     const hid = tf.add(x, out);
     const mlp = block.mlp.forward(block.ln2.forward(hid, ctx.child(block.ln2.name)), ctx.child(block.mlp.name));
@@ -89,6 +111,7 @@ export function kvBlockForward(block: TransformerBlock, x: tf.Tensor, past: KeyV
  * Backward of {@linkcode kvBlockForward} for the output gradient `dy [B, c, D]` of the chunk's rows. `own` is the
  * gradient already collected for the chunk's own keys and values from later chunks (`[B, H, c, dh]`, or null), which
  * is added before it flows into the q/k/v projection. Accumulates the block's parameter gradients into `ctx`.
+ * Attention's `[B·H, c, e]` tensors are freed as soon as they are used, so at most two are live.
  *
  * @example Usage
  * ```ts ignore
@@ -117,19 +140,23 @@ export function kvBlockBackward(
     const dp = tf.matMul(dout, v, false, true); // [BH, c, e]
     const dv = tf.matMul(p, dout, true, false).reshape([b, h, e, dh]);
     const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, c, e]
+    tf.dispose([p4, p, dp]);
     const q = actx.load("q").reshape([b * h, c, dh]);
     const k = actx.load("k").reshape([b * h, e, dh]);
     const dq = tf.matMul(ds, k); // [BH, c, dh]
     const dk = tf.matMul(ds, q, true, false).reshape([b, h, e, dh]);
+    ds.dispose();
     const rows = (t: tf.Tensor, from: number, n: number) => t.slice([0, 0, from, 0], [b, h, n, dh]);
     let dkOwn = s === 0 ? dk : rows(dk, s, c), dvOwn = s === 0 ? dv : rows(dv, s, c); // [B, H, c, dh]
+    const past = s === 0 ? [] : [rows(dk, 0, s), rows(dv, 0, s)];
+    if (s > 0) tf.dispose([dk, dv]);
     if (own) {
       dkOwn = tf.add(dkOwn, own.k);
       dvOwn = tf.add(dvOwn, own.v);
     }
     const da = attn.qkv.backward(mergeHeads([dq, dkOwn, dvOwn], b, h), actx.child(attn.qkv.name)); // [B, c, D]
     const dx = tf.add(dhid, block.ln1.backward(da, ctx.child(block.ln1.name)));
-    return s === 0 ? [dx] : [dx, rows(dk, 0, s), rows(dv, 0, s)];
+    return [dx, ...past];
   });
   return { dx: out[0], dPast: out.length === 1 ? null : { k: out[1], v: out[2] } };
 }

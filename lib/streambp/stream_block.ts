@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { TransformerBlock } from "../nn/block.ts";
 import { type Context, SavedStore } from "../nn/context.ts";
 import { discardAll } from "../nn/policy.ts";
-import { chunkContext, mergeGrads } from "./accumulate.ts";
+import { accumulate, chunkContext, mergeGrads } from "./accumulate.ts";
 import type { ChunkRange } from "./chunks.ts";
 import { type KeyValues, type KvBackward, kvBlockBackward, kvBlockForward, kvBlockKeys } from "./kv_block.ts";
 
@@ -144,27 +144,30 @@ function cachedBackward(
   chunks: readonly ChunkRange[],
 ): tf.Tensor {
   const n = chunks.length;
-  const pieces: (KeyValues | null)[] = []; // keys/values of chunk j's rows, for the chunks after it
   const dxs: tf.Tensor[] = [];
-  let acc: KeyValues | null = null; // gradient of the keys/values of rows [0, end) collected from later chunks
-  let past: KeyValues | null = null;
+  let cache: KeyValues | null = null; // keys/values of the rows [0, end) of the current chunk
+  let acc: KeyValues | null = null; // gradient of those keys/values collected from later chunks
   try {
+    // The keys/values of every row, once: chunk by chunk (no [B, T, 3D] projection at once), then one tensor each.
     const kctx = ctx.withSelector(discardAll);
-    for (let j = 0; j < n - 1; j++) {
-      const { start, end } = chunks[j];
-      pieces.push(withStore(kctx, "keys", false, (c) => {
-        const xc = rows3(x, start, end);
-        try {
-          return kvBlockKeys(block, xc, c);
-        } finally {
-          xc.dispose();
-        }
-      }));
+    const pieces: KeyValues[] = [];
+    try {
+      for (const { start, end } of chunks) {
+        pieces.push(withStore(kctx, "keys", false, (c) => {
+          const xc = rows3(x, start, end);
+          try {
+            return kvBlockKeys(block, xc, c);
+          } finally {
+            xc.dispose();
+          }
+        }));
+      }
+      cache = { k: concatRows(pieces.map((p) => p.k)), v: concatRows(pieces.map((p) => p.v)) };
+    } finally {
+      pieces.forEach(disposeKv);
     }
     for (let i = n - 1; i >= 0; i--) {
       const { start, end } = chunks[i];
-      const before = pieces.slice(0, i) as KeyValues[];
-      past = i === 0 ? null : { k: concatRows(before.map((p) => p.k)), v: concatRows(before.map((p) => p.v)) };
       let own: KeyValues | null = null, accPast: KeyValues | null = null;
       if (acc) {
         own = { k: rows4(acc.k, start, end), v: rows4(acc.v, start, end) };
@@ -172,10 +175,11 @@ function cachedBackward(
         disposeKv(acc);
         acc = null;
       }
+      const kv: KeyValues = cache!;
       const r: KvBackward = withStore(ctx, `backward of "${ctx.at("")}" rows [${start}, ${end})`, true, (c) => {
         const xc = rows3(x, start, end), dyc = rows3(dy, start, end);
         try {
-          const f = kvBlockForward(block, xc, past, c);
+          const f = kvBlockForward(block, xc, kv, c, { includesChunk: true });
           tf.dispose([f.y, f.kv.k, f.kv.v]);
           return kvBlockBackward(block, dyc, own, c);
         } finally {
@@ -184,26 +188,22 @@ function cachedBackward(
         }
       });
       dxs.unshift(r.dx);
-      disposeKv(past);
-      past = null;
       if (r.dPast && accPast) {
-        acc = { k: tf.add(accPast.k, r.dPast.k), v: tf.add(accPast.v, r.dPast.v) };
+        acc = { k: accumulate(accPast.k, r.dPast.k), v: accumulate(accPast.v, r.dPast.v) }; // into accPast's buffers
         disposeKv(accPast);
         disposeKv(r.dPast);
       } else {
         acc = r.dPast;
         disposeKv(accPast);
       }
-      if (i > 0) {
-        disposeKv(pieces[i - 1]); // chunk i-1 recomputes its own rows' keys/values
-        pieces[i - 1] = null;
-      }
+      // The next chunk (i − 1) reads the keys/values of the rows [0, start).
+      cache = start > 0 ? { k: rows4(kv.k, 0, start), v: rows4(kv.v, 0, start) } : null;
+      disposeKv(kv);
     }
     return concatRows(dxs);
   } finally {
-    pieces.forEach(disposeKv);
+    disposeKv(cache);
     disposeKv(acc);
-    disposeKv(past);
     tf.dispose(dxs);
   }
 }
