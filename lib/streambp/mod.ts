@@ -20,6 +20,7 @@
  * @module
  */
 export { type ChunkRange, chunkRanges } from "./chunks.ts";
+export { streamDpo, type StreamDpoOptions, type StreamDpoSource } from "./dpo.ts";
 export { chunkedLoss, type ChunkedLossOptions, type ChunkedLossResult, lossDenominator } from "./head.ts";
 export { type KeyValues, kvBlockBackward, kvBlockForward, kvBlockKeys } from "./kv_block.ts";
 export { type KvMode, streamBlockBackward, streamBlockForward } from "./stream_block.ts";

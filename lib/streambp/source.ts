@@ -22,9 +22,10 @@ import { drainDeferred } from "../backend/mod.ts";
 import { meter } from "../memory/meter.ts";
 import { Context, SavedStore } from "../nn/context.ts";
 import type { GradSource, LossAndGrads, PassOptions } from "../nn/grad_source.ts";
+import type { Layer } from "../nn/layer.ts";
 import type { Batch, Model } from "../nn/model.ts";
-import { dtypeBytes, keepAll, type PolicySelector } from "../nn/policy.ts";
-import { checkChunkSize, chunkRanges } from "./chunks.ts";
+import { discardAll, dtypeBytes, keepAll, type PolicySelector } from "../nn/policy.ts";
+import { checkChunkSize, type ChunkRange, chunkRanges } from "./chunks.ts";
 import { chunkedLoss } from "./head.ts";
 import { type KvMode, streamBlockBackward, streamBlockForward } from "./stream_block.ts";
 import { type StreamTrunk, streamTrunk } from "./trunk.ts";
@@ -88,83 +89,156 @@ function bytesOf(ts: readonly tf.Tensor[]): number {
  * is not position-wise) or a batch that is not `[B, T]` token ids.
  */
 export function streamBp(options: StreamBpOptions = {}): StreamBpSource {
-  const chunk = options.chunk ?? 128;
-  checkChunkSize("StreamBP", "chunk", chunk);
-  const logitsChunk = options.logitsChunk ?? chunk;
-  checkChunkSize("StreamBP", "logitsChunk", logitsChunk);
-  const kv = options.kv ?? "cache";
-  if (!KV_MODES.includes(kv)) {
-    throw new RangeError(`Cannot create StreamBP: 'kv' must be "cache" or "recompute": current value is ${kv}`);
-  }
+  const config = resolveStreamConfig("StreamBP", options);
+  const { chunk, logitsChunk, kv } = config;
   const selector = options.selector ?? keepAll;
-  const trunks = new WeakMap<Model, StreamTrunk>();
-  const trunkOf = (model: Model): StreamTrunk => {
-    let t = trunks.get(model);
-    if (!t) trunks.set(model, t = streamTrunk(model));
-    return t;
-  };
-  const config: StreamBpConfig = Object.freeze({ chunk, logitsChunk, kv });
+  const trunkOf = trunkCache();
   return {
     name: `streambp(chunk=${chunk}${logitsChunk === chunk ? "" : `, logits=${logitsChunk}`}, kv=${kv})`,
     config,
     lossAndGrads(model: Model, batch: Batch, pass: PassOptions = {}): LossAndGrads {
-      const trunk = trunkOf(model);
-      const { x, y } = batch;
-      if (x.rank !== 2 || x.dtype !== "int32") {
-        throw new TypeError(`StreamBP: 'x' must be [B, T] int32 token ids: current shape [${x.shape}] ${x.dtype}`);
-      }
-      const t = x.shape[1] as number;
-      const blockChunks = chunkRanges(t, chunk), headChunks = chunkRanges(t, logitsChunk);
-      const store = new SavedStore(); // the stem's saved tensors (the token ids)
-      const ctx = new Context({
-        params: pass.params ?? model.params,
-        store,
-        selector,
-        ...(pass.key ? { key: pass.key } : {}),
+      return streamedLossAndGrads(trunkOf(model), model, batch, pass, config, selector, (head, hidden, ctx, chunks) => {
+        const r = chunkedLoss(head, hidden, batch.y, batch.weights, ctx, { chunks, backward: true });
+        return { loss: r.loss, dHidden: r.dHidden! };
       });
-      const m = meter();
-      const before = m.live;
-      const inputs: tf.Tensor[] = []; // each block's input, [B, T, D]
-      let h: tf.Tensor | null = null, dh: tf.Tensor | null = null;
-      try {
-        h = trunk.stem.forward(x, ctx);
-        for (const block of trunk.blocks) {
-          const next = streamBlockForward(block, h, ctx.child(block.name), blockChunks, kv);
-          inputs.push(h);
-          h = next;
-        }
-        const forwardBytes = m.live - before;
-        const savedBytes = store.bytes() + bytesOf(inputs);
-        const head = chunkedLoss(trunk.head, h, y, batch.weights, ctx, { chunks: headChunks, backward: true });
-        h.dispose();
-        h = null;
-        dh = head.dHidden!;
-        for (let i = trunk.blocks.length - 1; i >= 0; i--) {
-          const block = trunk.blocks[i];
-          const dx = streamBlockBackward(block, inputs[i], dh, ctx.child(block.name), blockChunks, kv);
-          dh.dispose();
-          dh = dx;
-          inputs.pop()!.dispose();
-        }
-        trunk.stem.backward(dh, ctx)?.dispose();
-        dh.dispose();
-        dh = null;
-        drainDeferred(); // deferred gradient matmuls finish before the optimizer allocates (as in backprop)
-        if (store.size !== 0) {
-          throw new Error(
-            `StreamBP: ${store.size} saved tensors were never used by backward (${store.report()[0].tag})`,
-          );
-        }
-        return { loss: head.loss, grads: ctx.grads, savedBytes, forwardBytes };
-      } catch (e) {
-        store.dispose();
-        for (const g of Object.values(ctx.grads)) g.dispose();
-        throw e;
-      } finally {
-        tf.dispose(inputs);
-        h?.dispose();
-        dh?.dispose();
-      }
     },
+  };
+}
+
+/**
+ * What a streamed pass's objective does with the final hidden state `[B, T, D]`: runs the head on it chunk by chunk
+ * (forward-only passes first if it needs them) and returns the loss and `dloss/dhidden` (which the caller owns).
+ */
+export type HeadObjective = (
+  head: Layer,
+  hidden: tf.Tensor,
+  ctx: Context,
+  chunks: readonly ChunkRange[],
+) => { loss: number; dHidden: tf.Tensor };
+
+/** Checks a batch's token ids: `[B, T]` int32. */
+export function checkTokens(where: string, x: tf.Tensor): void {
+  if (x.rank !== 2 || x.dtype !== "int32") {
+    throw new TypeError(`${where}: 'x' must be [B, T] int32 token ids: current shape [${x.shape}] ${x.dtype}`);
+  }
+}
+
+/**
+ * One streamed gradient pass: the trunk's forward chunk by chunk keeping only block inputs, the objective on the
+ * final hidden state, then the blocks' backward from the top, chunk by chunk, and the stem's. Leaks nothing; on an
+ * error frees what it made.
+ */
+export function streamedLossAndGrads(
+  trunk: StreamTrunk,
+  model: Model,
+  batch: Batch,
+  pass: PassOptions,
+  config: StreamBpConfig,
+  selector: PolicySelector,
+  objective: HeadObjective,
+): LossAndGrads {
+  const { x } = batch;
+  checkTokens("StreamBP", x);
+  const t = x.shape[1] as number;
+  const blockChunks = chunkRanges(t, config.chunk), headChunks = chunkRanges(t, config.logitsChunk);
+  const store = new SavedStore(); // the stem's saved tensors (the token ids)
+  const ctx = new Context({
+    params: pass.params ?? model.params,
+    store,
+    selector,
+    ...(pass.key ? { key: pass.key } : {}),
+  });
+  const m = meter();
+  const before = m.live;
+  const inputs: tf.Tensor[] = []; // each block's input, [B, T, D]
+  let h: tf.Tensor | null = null, dh: tf.Tensor | null = null;
+  try {
+    h = trunk.stem.forward(x, ctx);
+    for (const block of trunk.blocks) {
+      const next = streamBlockForward(block, h, ctx.child(block.name), blockChunks, config.kv);
+      inputs.push(h);
+      h = next;
+    }
+    const forwardBytes = m.live - before;
+    const savedBytes = store.bytes() + bytesOf(inputs);
+    const head = objective(trunk.head, h, ctx, headChunks);
+    h.dispose();
+    h = null;
+    dh = head.dHidden;
+    for (let i = trunk.blocks.length - 1; i >= 0; i--) {
+      const block = trunk.blocks[i];
+      const dx = streamBlockBackward(block, inputs[i], dh, ctx.child(block.name), blockChunks, config.kv);
+      dh.dispose();
+      dh = dx;
+      inputs.pop()!.dispose();
+    }
+    trunk.stem.backward(dh, ctx)?.dispose();
+    dh.dispose();
+    dh = null;
+    drainDeferred(); // deferred gradient matmuls finish before the optimizer allocates (as in backprop)
+    if (store.size !== 0) {
+      throw new Error(`StreamBP: ${store.size} saved tensors were never used by backward (${store.report()[0].tag})`);
+    }
+    return { loss: head.loss, grads: ctx.grads, savedBytes, forwardBytes };
+  } catch (e) {
+    store.dispose();
+    for (const g of Object.values(ctx.grads)) g.dispose();
+    throw e;
+  } finally {
+    tf.dispose(inputs);
+    h?.dispose();
+    dh?.dispose();
+  }
+}
+
+/**
+ * The final hidden state `[B, T, D]` of a forward-only streamed pass (nothing saved, no `[B, H, T, T]` tensor), e.g.
+ * for a reference model's log-probabilities.
+ */
+export function streamedHidden(
+  trunk: StreamTrunk,
+  x: tf.Tensor,
+  ctx: Context,
+  config: StreamBpConfig,
+): tf.Tensor {
+  checkTokens("StreamBP", x);
+  const chunks = chunkRanges(x.shape[1] as number, config.chunk);
+  const fctx = ctx.withSelector(discardAll).withStore(new SavedStore());
+  let h = trunk.stem.forward(x, fctx);
+  try {
+    for (const block of trunk.blocks) {
+      const next = streamBlockForward(block, h, fctx.child(block.name), chunks, config.kv);
+      h.dispose();
+      h = next;
+    }
+    return h;
+  } catch (e) {
+    h.dispose();
+    throw e;
+  } finally {
+    fctx.store.dispose();
+  }
+}
+
+/** Resolves and checks StreamBP's chunk options. */
+export function resolveStreamConfig(where: string, options: StreamBpOptions): StreamBpConfig {
+  const chunk = options.chunk ?? 128;
+  checkChunkSize(where, "chunk", chunk);
+  const logitsChunk = options.logitsChunk ?? chunk;
+  checkChunkSize(where, "logitsChunk", logitsChunk);
+  const kv = options.kv ?? "cache";
+  if (!KV_MODES.includes(kv)) {
+    throw new RangeError(`Cannot create ${where}: 'kv' must be "cache" or "recompute": current value is ${kv}`);
+  }
+  return Object.freeze({ chunk, logitsChunk, kv });
+}
+
+/** A per-model cache of {@linkcode streamTrunk}. */
+export function trunkCache(): (model: Model) => StreamTrunk {
+  const trunks = new WeakMap<Model, StreamTrunk>();
+  return (model) => {
+    let t = trunks.get(model);
+    if (!t) trunks.set(model, t = streamTrunk(model));
+    return t;
   };
 }
