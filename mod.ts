@@ -31,3 +31,19 @@ export * from "./lib/data/mod.ts";
 export * from "./lib/checkpoint/mod.ts";
 export * from "./lib/viz/mod.ts";
 export * from "./lib/mesa/mod.ts";
+export {
+  chunkedLoss,
+  type ChunkedLossOptions,
+  type ChunkedLossResult,
+  type ChunkRange,
+  chunkRanges,
+  type KvMode,
+  lossDenominator,
+  streamBp,
+  type StreamBpConfig,
+  type StreamBpOptions,
+  type StreamBpSource,
+  streamDpo,
+  type StreamDpoOptions,
+  type StreamDpoSource,
+} from "./lib/streambp/mod.ts";
