@@ -27,8 +27,11 @@ import { buildTechnique, techniqueName } from "./_lib/techniques.ts";
 
 const CHECKPOINT = "checkpoint-every";
 
+/** A StreamBP variant: `rows[/logitsRows][@maxScores]`. */
+const VARIANT = /^(\d+)(?:\/(\d+))?(?:@(\d+))?$/;
+
 const schema = z.object({
-  budgetsMiB: z.array(z.number().positive()).default([128, 160]).describe(
+  budgetsMiB: z.array(z.number().positive()).default([112, 128]).describe(
     "memory budgets in MiB: the meter's peak of one gradient computation (parameters, gradients, activations)",
   ),
   methods: z.array(techniqueName()).default(["baseline", CHECKPOINT, "checkpoint-sqrt", "streambp"]).describe(
@@ -37,16 +40,22 @@ const schema = z.object({
   chunks: z.array(z.number().int().positive()).default([64, 128, 256]).describe(
     "StreamBP chunk sizes (blocks and LM head) of the max-length search and the timing",
   ),
-  timeLengths: z.array(z.number().int().positive()).default([1024, 2048]).describe(
+  variants: z.array(z.string().regex(VARIANT, "expected rows[/logitsRows][@maxScores], e.g. 256/64@262144"))
+    .default(["256/64@262144"]).describe(
+      "more StreamBP configurations, rows[/logitsRows][@maxScores]: block chunk rows, LM-head chunk rows, cap on a " +
+        "block chunk's attention scores",
+    ),
+  timeLengths: z.array(z.number().int().positive()).default([512, 1024, 2048]).describe(
     "sequence lengths of the ms/token comparison (every method at each)",
   ),
   timeRounds: z.number().int().positive().default(3).describe("interleaved timed rounds per length (median)"),
   ablationLength: z.number().int().nonnegative().default(2048).describe(
     "sequence length of the chunk ablation (0: none)",
   ),
-  ablationChunks: z.array(z.number().int().positive()).default([32, 64, 128, 256, 512]).describe(
+  ablationChunks: z.array(z.number().int().positive()).default([32, 64, 128, 256]).describe(
     "StreamBP chunk sizes of the ablation (each with keys/values cached and recomputed)",
   ),
+  ablationRounds: z.number().int().positive().default(2).describe("interleaved timed rounds of the ablation"),
   batch: z.number().int().positive().default(1).describe("sequences per batch"),
   dim: z.number().int().positive().default(GPT_PRESETS.small.dim).describe("GPT width (GPT-small: 256)"),
   layers: z.number().int().positive().default(GPT_PRESETS.small.layers).describe("GPT blocks (GPT-small: 4)"),
@@ -87,14 +96,24 @@ interface Method {
   label: string;
   technique: string;
   chunk?: number;
+  logitsChunk?: number;
+  maxScores?: number;
+}
+
+function streamMethod(technique: string, chunk: number, logitsChunk = 0, maxScores = 0): Method {
+  const label = `${technique}-c${chunk}${logitsChunk ? `-l${logitsChunk}` : ""}${maxScores ? `-s${maxScores}` : ""}`;
+  return { label, technique, chunk, ...(logitsChunk ? { logitsChunk } : {}), ...(maxScores ? { maxScores } : {}) };
 }
 
 function methodsOf(config: Config): Method[] {
-  return config.methods.flatMap((technique): Method[] =>
-    technique.startsWith("streambp") && !technique.includes("+")
-      ? config.chunks.map((chunk) => ({ label: `${technique}-c${chunk}`, technique, chunk }))
-      : [{ label: technique, technique }]
-  );
+  return config.methods.flatMap((technique): Method[] => {
+    if (!technique.startsWith("streambp") || technique.includes("+")) return [{ label: technique, technique }];
+    const variants = config.variants.map((v) => {
+      const [, rows, logits, cap] = VARIANT.exec(v)!;
+      return streamMethod(technique, Number(rows), Number(logits ?? 0), Number(cap ?? 0));
+    });
+    return [...config.chunks.map((chunk) => streamMethod(technique, chunk)), ...variants];
+  });
 }
 
 /** A model, a batch and a source for one length; `dispose` frees them. */
@@ -110,7 +129,13 @@ interface Setup {
 function setup(config: Config, corpus: BpeCorpus, method: Method, t: number): Setup {
   const tech = buildTechnique(method.technique, {
     ...config,
-    ...(method.chunk ? { streambpChunk: method.chunk, streambpLogitsChunk: 0 } : {}),
+    ...(method.chunk
+      ? {
+        streambpChunk: method.chunk,
+        streambpLogitsChunk: method.logitsChunk ?? 0,
+        streambpMaxScores: method.maxScores ?? 0,
+      }
+      : {}),
   });
   const gpt = createGpt({
     vocab: corpus.vocabSize,
@@ -193,6 +218,7 @@ function timeRows(
   methods: Method[],
   t: number,
   kind: string,
+  rounds: number,
   log: (m: string) => void,
 ): Row[] {
   const m = meter();
@@ -200,7 +226,7 @@ function timeRows(
   const setups = methods.map((method) => setup(config, corpus, method, t));
   try {
     setups.forEach((s) => measureStep(s, m.live)); // warm-up
-    for (let round = 0; round < config.timeRounds; round++) {
+    for (let round = 0; round < rounds; round++) {
       setups.forEach((s, i) => {
         // The other methods' models and batches are live too: the peak is measured above them, plus this
         // method's own parameters and batch (the max-length searches' measure).
@@ -224,6 +250,8 @@ function timeRows(
     kind,
     t,
     ...(method.chunk ? { chunk: method.chunk } : {}),
+    ...(method.logitsChunk ? { logitsChunk: method.logitsChunk } : {}),
+    ...(method.maxScores ? { maxScores: method.maxScores } : {}),
     msPerToken: median(times[i]) / (config.batch * t),
     stepPeakMiB: mib(peaks[i]),
     loss: losses[i],
@@ -239,8 +267,10 @@ export const streambp = defineExperiment({
     budgetsMiB: [12],
     methods: [CHECKPOINT, "streambp"],
     chunks: [32],
+    variants: ["64/16@2048"],
     timeLengths: [128],
     timeRounds: 1,
+    ablationRounds: 1,
     ablationLength: 128,
     ablationChunks: [32, 128],
     dim: 32,
@@ -290,6 +320,8 @@ export const streambp = defineExperiment({
         label: String(cell.label),
         technique: String(cell.technique),
         ...(Number(cell.chunk) > 0 ? { chunk: Number(cell.chunk) } : {}),
+        ...(Number(cell.logitsChunk) > 0 ? { logitsChunk: Number(cell.logitsChunk) } : {}),
+        ...(Number(cell.maxScores) > 0 ? { maxScores: Number(cell.maxScores) } : {}),
       };
       ctx.log(`max length: ${method.label} within ${cell.budgetMiB} MiB`);
       return maxLengthRows(config, corpus, method, Number(cell.budgetMiB), ctx.log);
@@ -299,13 +331,13 @@ export const streambp = defineExperiment({
       const methods = methodsOf(config);
       if (!methods.some((m) => m.label === CHECKPOINT)) methods.unshift({ label: CHECKPOINT, technique: CHECKPOINT });
       ctx.log(`time per token at T=${t}: ${methods.map((m) => m.label).join(", ")}`);
-      return timeRows(config, corpus, methods, t, "time", ctx.log);
+      return timeRows(config, corpus, methods, t, "time", config.timeRounds, ctx.log);
     }
     const methods = config.ablationChunks.flatMap((chunk) =>
       ["streambp", "streambp-recompute"].map((technique) => ({ label: `${technique}-c${chunk}`, technique, chunk }))
     );
     ctx.log(`chunk ablation at T=${t}: ${methods.map((m) => m.label).join(", ")}`);
-    return timeRows(config, corpus, methods, t, "ablation", ctx.log);
+    return timeRows(config, corpus, methods, t, "ablation", config.ablationRounds, ctx.log);
   },
   finalize(rows) {
     // Max length relative to per-block checkpointing at the same budget; time relative to it at the same length;

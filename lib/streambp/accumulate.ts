@@ -56,7 +56,7 @@ const accumulateOp = fusedOp({
  * import { accumulate } from "./accumulate.ts";
  * import assert from "node:assert/strict";
  *
- * let acc = tf.tensor1d([1, 2]);
+ * let acc: tf.Tensor = tf.tensor1d([1, 2]);
  * const g = tf.tensor1d([10, 20]);
  * const next = accumulate(acc, g);
  * acc.dispose();
@@ -104,7 +104,7 @@ export function chunkContext(ctx: Context, store: SavedStore): { ctx: Context; g
  * import { mergeGrads } from "./accumulate.ts";
  * import assert from "node:assert/strict";
  *
- * const into = { w: tf.tensor1d([1]) };
+ * const into: Record<string, tf.Tensor> = { w: tf.tensor1d([1]) };
  * mergeGrads(into, { w: tf.tensor1d([2]), b: tf.tensor1d([3]) });
  * assert.deepEqual([into.w.dataSync()[0], into.b.dataSync()[0]], [3, 3]);
  * tf.dispose(Object.values(into));

@@ -31,7 +31,10 @@ export function checkChunkSize(where: string, what: string, value: number): void
 }
 
 /**
- * The chunks of a sequence of `t` rows, in order: `[0, size), [size, 2·size), …`, the last ending at `t`.
+ * The chunks of a sequence of `t` rows, in order: `[0, size), [size, 2·size), …`, the last ending at `t`. With
+ * `maxScores`, a chunk `[s, e)` also keeps its causal attention scores (`(e − s)` query rows × `e` keys, per sequence
+ * and head) within `maxScores`: chunks late in a long sequence get fewer rows (at least one), so the largest attention
+ * tensor of a chunk no longer grows with the sequence, while short sequences keep chunks of `size` rows.
  *
  * @example Usage
  * ```ts
@@ -40,17 +43,30 @@ export function checkChunkSize(where: string, what: string, value: number): void
  *
  * assert.deepEqual(chunkRanges(7, 3).map((c) => [c.start, c.end]), [[0, 3], [3, 6], [6, 7]]);
  * assert.equal(chunkRanges(4, 10).length, 1); // a chunk longer than the sequence is the whole sequence
+ * // At most 64 scores per chunk: 8 rows x 8 keys, then 4 x 12, 4 x 16, 3 x 19, 2 x 21, 2 x 23, 1 x 24
+ * assert.deepEqual(chunkRanges(24, 8, 64).map((c) => c.end - c.start), [8, 4, 4, 3, 2, 2, 1]);
  * ```
- * @throws {RangeError} when `t` is not a positive integer or `size` is not a positive integer.
+ * @throws {RangeError} when `t` or `size` is not a positive integer, or `maxScores` is not a non-negative integer.
  */
-export function chunkRanges(t: number, size: number): ChunkRange[] {
+export function chunkRanges(t: number, size: number, maxScores = 0): ChunkRange[] {
   if (!Number.isInteger(t) || t < 1) {
     throw new RangeError(
       `Cannot cut a sequence into chunks: its length must be a positive integer: current value is ${t}`,
     );
   }
   checkChunkSize("chunks", "size", size);
+  if (!Number.isInteger(maxScores) || maxScores < 0) {
+    throw new RangeError(
+      `Cannot cut a sequence into chunks: 'maxScores' must be a non-negative integer: current value is ${maxScores}`,
+    );
+  }
   const out: ChunkRange[] = [];
-  for (let s = 0; s < t; s += size) out.push({ start: s, end: Math.min(t, s + size) });
+  for (let s = 0; s < t;) {
+    let c = Math.min(size, t - s);
+    // The most rows c with c·(s + c) <= maxScores.
+    if (maxScores > 0) c = Math.min(c, Math.max(1, Math.floor((-s + Math.sqrt(s * s + 4 * maxScores)) / 2)));
+    out.push({ start: s, end: s + c });
+    s += c;
+  }
   return out;
 }

@@ -8,11 +8,14 @@ import { z } from "zod";
 import type { PolicySelector, TrunkTransform } from "../nn/mod.ts";
 import { type KvMode, streamBp } from "./mod.ts";
 
-/** StreamBP's command-line options (config keys `streambpChunk`, `streambpLogitsChunk` in the experiments). */
+/** StreamBP's command-line options (config keys `streambpChunk`, `streambpLogitsChunk`, `streambpMaxScores`). */
 const options = z.object({
   chunk: z.number().int().positive().default(128).describe("StreamBP's rows per sequence chunk in the blocks"),
   logitsChunk: z.number().int().nonnegative().default(0).describe(
     "StreamBP's positions per chunk of the LM head and loss (0: the block chunk)",
+  ),
+  maxScores: z.number().int().nonnegative().default(0).describe(
+    "StreamBP's cap on a block chunk's attention scores, rows x keys (0: fixed chunks)",
   ),
 });
 
@@ -44,7 +47,7 @@ export const streambpCli = {
   build(o: { kv: KvMode } & z.infer<typeof options>, _ctx: { seed: number }) {
     const logitsChunk = o.logitsChunk === 0 ? o.chunk : o.logitsChunk;
     const make = (selector?: PolicySelector) =>
-      streamBp({ chunk: o.chunk, logitsChunk, kv: o.kv, ...(selector ? { selector } : {}) });
+      streamBp({ chunk: o.chunk, logitsChunk, kv: o.kv, maxScores: o.maxScores, ...(selector ? { selector } : {}) });
     make(); // validates the options now, not at the first step
     return {
       source: (seams: { selector: PolicySelector; trunk?: TrunkTransform }) => {

@@ -63,7 +63,7 @@ export interface KvForwardOptions {
  * import assert from "node:assert/strict";
  *
  * const block = new TransformerBlock("blk", { dim: 8, heads: 2 });
- * const ctx = new Context({ params: initParams(block.paramSpecs(), 0) }).child("blk");
+ * const ctx = new Context({ params: initParams(block.paramSpecs(), 0) }); // parameter paths relative to the block
  * const x = tf.randomNormal([1, 6, 8]);
  * const first = kvBlockForward(block, x.slice([0, 0, 0], [1, 4, 8]), null, ctx.withStore(new SavedStore()));
  * const second = kvBlockForward(block, x.slice([0, 4, 0], [1, 2, 8]), first.kv, ctx.withStore(new SavedStore()));

@@ -36,6 +36,12 @@ export interface StreamBpOptions {
   chunk?: number;
   /** Positions per chunk of the head and loss (the logits of `B·logitsChunk` positions live at a time). @default {chunk} */
   logitsChunk?: number;
+  /**
+   * At most this many attention scores (query rows × keys, per sequence and head) in one block chunk: chunks late in a
+   * long sequence then get fewer than `chunk` rows, so the attention tensors stop growing with T (`chunkRanges`).
+   * 0: every block chunk has `chunk` rows (the paper's fixed chunks). @default {0}
+   */
+  maxScores?: number;
   /** How a chunk gets its prefix's keys/values: computed once per block pass, or recomputed per chunk. @default {"cache"} */
   kv?: KvMode;
   /** Policy per tensor saved by a chunk's recompute (seam A inside a chunk: Mesa, WTA-CRS). @default {keepAll} */
@@ -52,6 +58,8 @@ export interface StreamBpConfig {
   readonly logitsChunk: number;
   /** Prefix key/value mode. */
   readonly kv: KvMode;
+  /** The cap on a block chunk's scores (0: none). */
+  readonly maxScores: number;
 }
 
 /** A StreamBP gradient source (see {@linkcode streamBp}). */
@@ -90,11 +98,13 @@ function bytesOf(ts: readonly tf.Tensor[]): number {
  */
 export function streamBp(options: StreamBpOptions = {}): StreamBpSource {
   const config = resolveStreamConfig("StreamBP", options);
-  const { chunk, logitsChunk, kv } = config;
+  const { chunk, logitsChunk, kv, maxScores } = config;
   const selector = options.selector ?? keepAll;
   const trunkOf = trunkCache();
   return {
-    name: `streambp(chunk=${chunk}${logitsChunk === chunk ? "" : `, logits=${logitsChunk}`}, kv=${kv})`,
+    name: `streambp(chunk=${chunk}${logitsChunk === chunk ? "" : `, logits=${logitsChunk}`}${
+      maxScores ? `, maxScores=${maxScores}` : ""
+    }, kv=${kv})`,
     config,
     lossAndGrads(model: Model, batch: Batch, pass: PassOptions = {}): LossAndGrads {
       return streamedLossAndGrads(trunkOf(model), model, batch, pass, config, selector, (head, hidden, ctx, chunks) => {
@@ -140,7 +150,7 @@ export function streamedLossAndGrads(
   const { x } = batch;
   checkTokens("StreamBP", x);
   const t = x.shape[1] as number;
-  const blockChunks = chunkRanges(t, config.chunk), headChunks = chunkRanges(t, config.logitsChunk);
+  const blockChunks = chunkRanges(t, config.chunk, config.maxScores), headChunks = chunkRanges(t, config.logitsChunk);
   const store = new SavedStore(); // the stem's saved tensors (the token ids)
   const ctx = new Context({
     params: pass.params ?? model.params,
@@ -202,7 +212,7 @@ export function streamedHidden(
   config: StreamBpConfig,
 ): tf.Tensor {
   checkTokens("StreamBP", x);
-  const chunks = chunkRanges(x.shape[1] as number, config.chunk);
+  const chunks = chunkRanges(x.shape[1] as number, config.chunk, config.maxScores);
   const fctx = ctx.withSelector(discardAll).withStore(new SavedStore());
   let h = trunk.stem.forward(x, fctx);
   try {
@@ -230,7 +240,13 @@ export function resolveStreamConfig(where: string, options: StreamBpOptions): St
   if (!KV_MODES.includes(kv)) {
     throw new RangeError(`Cannot create ${where}: 'kv' must be "cache" or "recompute": current value is ${kv}`);
   }
-  return Object.freeze({ chunk, logitsChunk, kv });
+  const maxScores = options.maxScores ?? 0;
+  if (!Number.isInteger(maxScores) || maxScores < 0) {
+    throw new RangeError(
+      `Cannot create ${where}: 'maxScores' must be a non-negative integer: current value is ${maxScores}`,
+    );
+  }
+  return Object.freeze({ chunk, logitsChunk, kv, maxScores });
 }
 
 /** A per-model cache of {@linkcode streamTrunk}. */

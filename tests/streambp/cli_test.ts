@@ -10,11 +10,15 @@ import { assertGradsMatch, disposeBatch, maskedBatch } from "./_util.ts";
 
 Deno.test("streambp rows build StreamBP sources from the config keys, and run the row's selector in the chunks", async () => {
   await initBackend({ backend: "wasm" });
-  assert.deepEqual(Object.keys(techniqueFields("streambp")), ["streambpChunk", "streambpLogitsChunk"]);
+  assert.deepEqual(Object.keys(techniqueFields("streambp")), [
+    "streambpChunk",
+    "streambpLogitsChunk",
+    "streambpMaxScores",
+  ]);
   const a = buildTechnique("streambp", { streambpChunk: 3 });
   assert.equal(a.source.name, "streambp(chunk=3, kv=cache)");
-  const b = buildTechnique("streambp-recompute", { streambpChunk: 4, streambpLogitsChunk: 2 });
-  assert.equal(b.source.name, "streambp(chunk=4, logits=2, kv=recompute)");
+  const b = buildTechnique("streambp-recompute", { streambpChunk: 4, streambpLogitsChunk: 2, streambpMaxScores: 40 });
+  assert.equal(b.source.name, "streambp(chunk=4, logits=2, maxScores=40, kv=recompute)");
   const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 17, context: 8 }, { seed: 1 });
   const batch = maskedBatch(2, 8, 17, 3);
   const ref = backprop().lossAndGrads(gpt, batch), got = a.source.lossAndGrads(gpt, batch);

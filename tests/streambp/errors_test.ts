@@ -24,10 +24,13 @@ Deno.test("bad chunk options are RangeErrors naming the option and the value", (
       e instanceof RangeError && /'kv' must be "cache" or "recompute": current value is both/.test(e.message),
   );
   assert.throws(() => chunkRanges(0, 4), /current value is 0/);
+  assert.throws(() => streamBp({ maxScores: -1 }), /'maxScores' must be a non-negative integer: current value is -1/);
+  assert.throws(() => chunkRanges(8, 4, 2.5), /'maxScores' must be a non-negative integer: current value is 2.5/);
   assert.equal(streamBp({ chunk: 3 }).name, "streambp(chunk=3, kv=cache)");
   assert.deepEqual(streamBp({ chunk: 8, logitsChunk: 2, kv: "recompute" }).config, {
     chunk: 8,
     logitsChunk: 2,
+    maxScores: 0,
     kv: "recompute",
   });
 });

@@ -47,20 +47,23 @@ testOnBackends(
   },
 );
 
-testOnBackends("head and block chunks may differ, and a chunk longer than T is the whole sequence", () => {
-  const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 23, context: 12, layers: 1 }, { seed: 8 });
-  const batch = maskedBatch(3, 7, 23, 5, { prompt: [2, 0, 4], pad: [0, 3, 1] });
-  const ref = backprop().lossAndGrads(gpt, batch);
-  for (const [chunk, logitsChunk] of [[2, 5], [4, 1], [100, 3], [7, 100]]) {
-    const got = streamBp({ chunk, logitsChunk }).lossAndGrads(gpt, batch);
-    assert.ok(Math.abs(got.loss - ref.loss) <= 1e-6 * ref.loss, `chunk ${chunk}/${logitsChunk}: loss`);
-    assertGradsMatch(got.grads, ref.grads, `chunk ${chunk}, logits ${logitsChunk}`);
-    tf.dispose(Object.values(got.grads));
-  }
-  tf.dispose(Object.values(ref.grads));
-  disposeBatch(batch);
-  tf.dispose(Object.values(gpt.params));
-});
+testOnBackends(
+  "head and block chunks may differ, block chunks may shrink (maxScores), a chunk longer than T is all of it",
+  () => {
+    const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 23, context: 12, layers: 1 }, { seed: 8 });
+    const batch = maskedBatch(3, 7, 23, 5, { prompt: [2, 0, 4], pad: [0, 3, 1] });
+    const ref = backprop().lossAndGrads(gpt, batch);
+    for (const [chunk, logitsChunk, maxScores] of [[2, 5, 0], [4, 1, 0], [100, 3, 0], [7, 100, 0], [4, 3, 10]]) {
+      const got = streamBp({ chunk, logitsChunk, maxScores }).lossAndGrads(gpt, batch);
+      assert.ok(Math.abs(got.loss - ref.loss) <= 1e-6 * ref.loss, `chunk ${chunk}/${logitsChunk}: loss`);
+      assertGradsMatch(got.grads, ref.grads, `chunk ${chunk}, logits ${logitsChunk}`);
+      tf.dispose(Object.values(got.grads));
+    }
+    tf.dispose(Object.values(ref.grads));
+    disposeBatch(batch);
+    tf.dispose(Object.values(gpt.params));
+  },
+);
 
 testOnBackends("a batch whose every target is masked has loss 0 and zero gradients, like plain backprop", () => {
   const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 11, context: 6, layers: 1 }, { seed: 9 });

@@ -54,12 +54,14 @@ testOnBackends(
     const plain = createdShapes(() => step(backprop(), gpt, batch));
     assert.ok(plain.some((s) => s.join() === `${B * H},${T},${T}`), "plain backprop makes [B·H, T, T] scores");
     assert.ok(plain.some((s) => s.join() === `${B * T},${V}`), "plain backprop makes [B·T, V] logits");
-    for (const [chunk, logitsChunk] of [[16, 16], [24, 24], [32, 8], [1, 1]]) {
-      const shapes = createdShapes(() => step(streamBp({ chunk, logitsChunk }), gpt, batch));
+    for (const [chunk, logitsChunk, maxScores] of [[16, 16, 0], [24, 24, 0], [32, 8, 0], [1, 1, 0], [48, 8, 1024]]) {
+      const shapes = createdShapes(() => step(streamBp({ chunk, logitsChunk, maxScores }), gpt, batch));
       const big = shapes.filter((s) => size(s) >= limit);
       assert.deepEqual(big, [], `chunk ${chunk}/${logitsChunk}: tensors with >= ${limit} elements`);
-      // The largest is a chunk's logits [B·c, V] or scores [B·H, c, e <= T], or the head's weight [D, V].
-      const bound = Math.max(B * logitsChunk * V, B * H * chunk * T, D * V);
+      // The largest is a chunk's logits [B·c, V] or scores [B·H, c, e <= T] (c·e <= maxScores when capped), or the
+      // head's weight [D, V].
+      const scores = B * H * (maxScores || chunk * T);
+      const bound = Math.max(B * logitsChunk * V, scores, D * V);
       assert.ok(size(shapes[0]) <= bound, `chunk ${chunk}/${logitsChunk}: largest tensor [${shapes[0]}] > ${bound}`);
     }
     disposeBatch(batch);
