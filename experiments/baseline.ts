@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { GPT_PRESETS } from "../lib/models/mod.ts";
 import { defineExperiment, type Row } from "./_lib/experiment.ts";
+import { memoryBars } from "./_lib/charts.ts";
 import { runGptSmall, runVitSmall, standardRunFields, standardRunQuick, summaryRow } from "./_lib/standard_runs.ts";
 
 /** The baseline experiment. */
@@ -18,14 +19,15 @@ export const baseline = defineExperiment({
   }).strict(),
   quick: standardRunQuick,
   columns: ["technique", "model", "steps", "loss", "valLoss", "accuracy", "msPerStep", "peakMiB", "savedMiB"],
+  charts: (rows) => memoryBars(rows, "memory per step, plain backprop"),
   async run(config, ctx) {
     const rows: Row[] = [];
     if (config.models !== "vit") {
-      const r = await runGptSmall(config, undefined, ctx.log);
+      const r = await runGptSmall(config, undefined, ctx.progress?.step);
       rows.push(summaryRow("baseline", "gpt-small", r, { batch: config.gptBatch, context: GPT_PRESETS.small.context }));
     }
     if (config.models !== "gpt") {
-      const r = await runVitSmall(config, undefined, ctx.log);
+      const r = await runVitSmall(config, undefined, ctx.progress?.step);
       rows.push(summaryRow("baseline", `vit-small/p${config.vitPatch}`, r, { batch: config.vitBatch }));
     }
     return rows;

@@ -22,6 +22,7 @@ import {
   techniqueFields,
   techniqueName,
 } from "./_lib/techniques.ts";
+import { memoryCharts } from "./_lib/charts.ts";
 
 interface Measured {
   peak: number;
@@ -120,9 +121,8 @@ export const memory = defineExperiment({
       ...(config.vit ? vit.map((technique) => ({ model: "vit", layers: VIT_PRESETS.small.layers, technique })) : []),
     ];
   },
-  async runCell(config, cell, ctx) {
+  async runCell(config, cell) {
     const technique = String(cell.technique), layers = Number(cell.layers);
-    ctx.log(`${cell.model} L${layers}: ${technique}`);
     let label: string, make: () => Model, batch: Batch;
     if (cell.model === "gpt") {
       const corpus = await loadCharCorpus({ name: "moby-dick" });
@@ -173,4 +173,5 @@ export const memory = defineExperiment({
   run(config, ctx) {
     return runCellsInOrder(this, config, ctx);
   },
+  charts: (rows) => memoryCharts(rows),
 });

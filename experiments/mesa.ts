@@ -8,6 +8,7 @@ import { z } from "zod";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
 import { runGptSmall, runVitSmall, standardRunFields, standardRunQuick, summaryRow } from "./_lib/standard_runs.ts";
 import { buildTechnique, techniqueFields } from "./_lib/techniques.ts";
+import { memoryBars } from "./_lib/charts.ts";
 
 const VARIANTS = ["baseline", "mesa-per-tensor", "mesa-head-wise"] as const;
 
@@ -44,12 +45,11 @@ export const mesa = defineExperiment({
   },
   async runCell(config, cell, ctx) {
     const name = cell.variant as (typeof VARIANTS)[number];
-    ctx.log(`${cell.model}: ${name}`);
     const tech = buildTechnique(name, config);
     try {
       const r = cell.model === "vit"
-        ? await runVitSmall(config, tech, ctx.log)
-        : await runGptSmall(config, tech, ctx.log);
+        ? await runVitSmall(config, tech, ctx.progress?.step)
+        : await runGptSmall(config, tech, ctx.progress?.step);
       return [summaryRow(name, cell.model === "vit" ? `vit-small/p${config.vitPatch}` : "gpt-small", r)];
     } finally {
       tech.dispose();
@@ -72,4 +72,5 @@ export const mesa = defineExperiment({
   run(config, ctx) {
     return runCellsInOrder(this, config, ctx);
   },
+  charts: (rows) => memoryBars(rows, "memory per step, fp32 vs Mesa"),
 });

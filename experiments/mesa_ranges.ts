@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { mesa } from "../lib/mesa/mod.ts";
+import { barChartSpec } from "../lib/viz/mod.ts";
 import { defineExperiment } from "./_lib/experiment.ts";
 import { runGptSmall, standardRunFields, standardRunQuick } from "./_lib/standard_runs.ts";
 import { composeTechniques } from "./_lib/technique_cli.ts";
@@ -41,6 +42,15 @@ export const mesaRanges = defineExperiment({
   }).strict(),
   quick: standardRunQuick,
   columns: ["technique", "role", "tensors", "meanOvershoot", "maxOvershoot", "beyondShare", "samples", "valLoss"],
+  charts: (rows) =>
+    rows.length === 0 ? [] : [{
+      name: "overshoot",
+      caption: "how far batches reach beyond the EMA range, per saved-tensor role (mean, in % of the range)",
+      spec: barChartSpec(
+        rows.map((r) => ({ label: String(r.role), value: 100 * Number(r.meanOvershoot) })),
+        { title: "mean overshoot beyond the running range", yLabel: "% of the range" },
+      ),
+    }],
   async run(config, ctx) {
     // Built by hand (not from the techniques table) to observe the running ranges; its defaults differ (clamp).
     const m = mesa({ grouping: config.grouping, outOfRange: config.outOfRange, emaDecay: config.emaDecay });
@@ -68,7 +78,11 @@ export const mesaRanges = defineExperiment({
     });
     try {
       const technique = `mesa-${config.grouping} (${config.outOfRange})`;
-      const r = await runGptSmall(config, composeTechniques(technique, ["mesa"], [{ selector: m.selector }]), ctx.log);
+      const r = await runGptSmall(
+        config,
+        composeTechniques(technique, ["mesa"], [{ selector: m.selector }]),
+        ctx.progress?.step,
+      );
       const rows = [...stats].map(([role, s]) => ({
         technique,
         model: "gpt-small",

@@ -9,6 +9,7 @@ import { mib } from "../lib/memory/mod.ts";
 import { createGpt, GPT_PRESETS } from "../lib/models/mod.ts";
 import { disposeTree, predictSavedBytes, trunkSavedSpecs } from "../lib/nn/mod.ts";
 import { runLm } from "../lib/train/mod.ts";
+import { memoryBars } from "./_lib/charts.ts";
 import { defineExperiment } from "./_lib/experiment.ts";
 import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
 import { summaryRow } from "./_lib/standard_runs.ts";
@@ -34,6 +35,7 @@ export const quickstart = defineExperiment({
   }).strict(),
   quick: { steps: 30 },
   columns: ["technique", "model", "steps", "loss", "valLoss", "accuracy", "msPerStep", "peakMiB", "savedMiB"],
+  charts: (rows) => memoryBars(rows, "memory per step, tiny GPT"),
   async run(config, ctx) {
     const corpus = await loadCharCorpus({ name: config.corpus });
     const optimizer = buildOptimizer(config, { lr: config.lr, weightDecay: config.weightDecay });
@@ -49,7 +51,7 @@ export const quickstart = defineExperiment({
         batch: config.batch,
         context: config.context,
         seed: config.seed,
-        log: ctx.log,
+        onStep: ctx.progress?.step,
       });
       const specs = trunkSavedSpecs(tech.trunk(model.layers), model.loss, [config.batch, config.context]);
       const predicted = predictSavedBytes(specs, tech.selector);

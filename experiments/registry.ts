@@ -18,6 +18,15 @@ import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
 import { quickstart } from "./quickstart.ts";
 import { streambp } from "./streambp.ts";
+import { wtacrs } from "./wtacrs.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
-export const experiments: Registry = { baseline, memory, mesa, "mesa-ranges": mesaRanges, quickstart, streambp };
+export const experiments: Registry = {
+  baseline,
+  memory,
+  mesa,
+  "mesa-ranges": mesaRanges,
+  quickstart,
+  streambp,
+  wtacrs,
+};

@@ -7,9 +7,25 @@ import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { parseCli, USAGE } from "./_lib/cli.ts";
 import { resolveConfig } from "./_lib/config.ts";
 import { UnknownExperimentError, UsageError } from "./_lib/errors.ts";
-import { type Registry, runCellsInOrder } from "./_lib/experiment.ts";
+import {
+  type AnyExperiment,
+  cellLabel,
+  type Registry,
+  type Row,
+  runCellsInOrder,
+  type RunContext,
+} from "./_lib/experiment.ts";
 import { describeExperiment, listExperiments } from "./_lib/help.ts";
-import { checkRows, collectEnv, writeResults } from "./_lib/results.ts";
+import { createProgress, type Progress } from "./_lib/progress.ts";
+import { checkRows, collectEnv, writeJson, writeResults } from "./_lib/results.ts";
+import {
+  findShardFiles,
+  mergeShards,
+  shardCells,
+  shardFileName,
+  type ShardInfo,
+  type ShardRecord,
+} from "./_lib/shards.ts";
 import { didYouMean } from "./_lib/suggest.ts";
 import { renderTable } from "./_lib/table.ts";
 import { ROWS_MARKER, runCellsInWorkers } from "./_lib/workers.ts";
@@ -26,10 +42,87 @@ export interface MainIO {
 export interface MainOptions {
   /** Returns the git version recorded in results. @default {gitVersion()} from results.ts */
   gitVersion?: () => Promise<string>;
+  /** The progress reporter. @default {a bar on a terminal's stderr, else plain lines through `io.err`} */
+  progress?: Progress;
 }
 
-/** The default results directory. */
-export const DEFAULT_OUT_DIR = "experiments/results";
+/** Printed under the table of a quick run. */
+export const QUICK_NOTE = "note: a quick run is a smoke test: its losses, timings and ratios (peak, saved, time) " +
+  "mean nothing; run without --quick for figures";
+
+const MERGE_HINT = "deno task experiment merge DIR... [--out DIR]";
+
+/** `merge DIR... [--out DIR]`: joins the shard files found in the DIRs into one result (see shards.ts). */
+async function merge(args: string[], registry: Registry, io: MainIO): Promise<number> {
+  const paths: string[] = [];
+  let out: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--out" || a.startsWith("--out=")) {
+      out = a === "--out" ? args[++i] : a.slice(6);
+      if (!out) throw new UsageError("option --out needs a value, e.g. --out=DIR");
+    } else if (a.startsWith("-")) throw new UsageError(`unknown option "${a}" for merge. Usage: ${MERGE_HINT}`);
+    else paths.push(a);
+  }
+  if (paths.length === 0) throw new UsageError(`merge needs the shards' directories. Usage: ${MERGE_HINT}`);
+  const files = await findShardFiles(paths);
+  const records: ShardRecord[] = [];
+  for (const f of files) {
+    try {
+      records.push(JSON.parse(await Deno.readTextFile(f)));
+    } catch (e) {
+      throw new UsageError(`cannot merge: ${f} is not a result JSON (${e instanceof Error ? e.message : e})`);
+    }
+  }
+  const merged = mergeShards(records, registry);
+  if (merged.env.quick && out !== undefined && isUnderResults(out)) {
+    throw new UsageError(`quick shards are smoke tests and are not written under ${RESULTS_DIR}/`);
+  }
+  const dir = out ?? await scratchDir(`${merged.experiment}-merged`, new Date(), merged.env.quick);
+  const experiment = registry[merged.experiment];
+  io.out(renderTable(merged.rows, experiment.columns));
+  const backends = [...new Set(merged.env.shards!.map((s) => s.backend))];
+  io.out(
+    `merged ${records.length} shards of ${merged.experiment}` +
+      (backends.length > 1 ? ` (backends ${backends.join(", ")}: time ratios across shards compare machines)` : ""),
+  );
+  io.out(`wrote ${await writeResults(dir, merged)}`);
+  return 0;
+}
+
+/** Where runs without `--out` write: a fresh folder per run (gitignored), never the committed results. */
+export const SCRATCH_DIR = "runs";
+
+/** The committed results directory: only an explicit `--out` under it writes there, and never a quick run. */
+export const RESULTS_DIR = "experiments/results";
+
+/**
+ * Claims a fresh folder for one run without `--out`: `runs/<name>-<UTC time>[-quick]` (with `-2`, `-3`, ... when two
+ * runs start in the same second) and returns its path.
+ */
+export async function scratchDir(name: string, date: Date, quick: boolean, root = SCRATCH_DIR): Promise<string> {
+  const stamp = date.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const base = `${root}/${name}-${stamp}${quick ? "-quick" : ""}`;
+  await Deno.mkdir(root, { recursive: true });
+  for (let i = 1;; i++) {
+    const dir = i === 1 ? base : `${base}-${i}`;
+    try {
+      await Deno.mkdir(dir);
+      return dir;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+  }
+}
+
+/** Whether `dir` is the committed results directory or inside it (relative to the current directory). */
+export function isUnderResults(dir: string): boolean {
+  const norm = (p: string) => p.replace(/\/+/g, "/").replace(/^\.\//, "").replace(/\/$/, "");
+  const cwd = norm(Deno.cwd());
+  const abs = dir.startsWith("/") ? norm(dir) : `${cwd}/${norm(dir)}`;
+  const results = `${cwd}/${RESULTS_DIR}`;
+  return abs === results || abs.startsWith(`${results}/`);
+}
 
 const consoleIO: MainIO = { out: (s) => console.log(s), err: (s) => console.error(s) };
 
@@ -51,7 +144,10 @@ export async function main(
   options: MainOptions = {},
 ): Promise<number> {
   const args0 = args;
+  let claimed: string | undefined; // the scratch folder this run made (removed again if the run fails)
+  let progress: Progress | undefined;
   try {
+    if (args[0] === "merge") return await merge(args.slice(1), registry, io);
     const cli = parseCli(args);
     if (cli.list) {
       io.out(listExperiments(registry));
@@ -77,49 +173,129 @@ export async function main(
     } catch (e) {
       throw new UsageError(e instanceof Error ? e.message : String(e));
     }
-    const outDir = cli.out ?? DEFAULT_OUT_DIR;
+    if (cli.quick && cli.out !== undefined && isUnderResults(cli.out) && cli.cell === undefined) {
+      throw new UsageError(
+        `a quick run is a smoke test and is not written under ${RESULTS_DIR}/ (its figures mean nothing): ` +
+          `drop --out (it then writes under ${SCRATCH_DIR}/) or give another directory`,
+      );
+    }
+    const hasCells = experiment.cells !== undefined && experiment.runCell !== undefined;
+    if (cli.shard && !hasCells) {
+      throw new UsageError(`experiment "${cli.name}" defines no cells, so it cannot be sharded (--shard)`);
+    }
     const date = new Date();
-    const ctx = { quick: cli.quick, log: (m: string) => io.err(m), outDir };
+    if (cli.out === undefined && cli.cell === undefined) claimed = await scratchDir(cli.name, date, cli.quick);
+    const outDir = cli.out ?? claimed ?? SCRATCH_DIR;
+    progress = options.progress ?? createProgress({
+      quiet: cli.quiet,
+      tty: io === consoleIO && Deno.stderr.isTerminal() && Deno.env.get("CI") !== "true",
+      writeLine: (s) => io.err(s),
+    });
+    const p = progress;
+    const ctx: RunContext = { quick: cli.quick, log: (m: string) => p.log(m), outDir, progress: p };
     if (cli.cell !== undefined) {
       // A worker of --jobs: run one cell and print its rows for the parent.
       const cells = experiment.cells?.(config) ?? [];
       if (!experiment.runCell || cli.cell >= cells.length) {
         throw new UsageError(`experiment "${cli.name}" has no cell ${cli.cell} (it has ${cells.length})`);
       }
-      io.out(ROWS_MARKER + JSON.stringify(await experiment.runCell(config, cells[cli.cell], ctx)));
+      const rows = await experiment.runCell(config, cells[cli.cell], ctx);
+      p.done();
+      io.out(ROWS_MARKER + JSON.stringify(rows));
       return 0;
     }
-    io.err(`running ${cli.name}${cli.quick ? " (quick)" : ""} on ${backend}: ${JSON.stringify(config)}`);
-    let rows;
-    if ((cli.jobs ?? 1) > 1 && experiment.cells && experiment.runCell) {
-      const cells = experiment.cells(config);
-      io.err(`${cells.length} cells in up to ${cli.jobs} worker processes`);
-      const args = stripJobs(args0);
-      const raw = await runCellsInWorkers({ args, cells: cells.length, jobs: cli.jobs!, log: ctx.log });
-      rows = experiment.finalize ? experiment.finalize(raw, config) : raw;
-    } else if (experiment.cells && experiment.runCell && cli.jobs !== undefined) {
+    p.log(
+      `running ${cli.name}${cli.quick ? " (quick)" : ""} on ${backend}: ${commandLine(experiment, config, cli.quick)}`,
+    );
+    let rows: Row[];
+    let shard: ShardInfo | undefined;
+    const jobs = cli.jobs ?? 1;
+    if (hasCells && (jobs > 1 || cli.shard)) {
+      const all = experiment.cells!(config);
+      const picked = cli.shard ? shardCells(all.length, cli.shard.index, cli.shard.count) : all.map((_, i) => i);
+      if (cli.shard) {
+        p.log(`shard ${cli.shard.index}/${cli.shard.count}: cells ${picked.join(", ") || "(none)"} of ${all.length}`);
+      }
+      let perCell: Row[][];
+      if (jobs > 1) {
+        p.log(`${picked.length} cells in up to ${jobs} worker processes`);
+        perCell = await runCellsInWorkers({
+          args: stripJobs(args0),
+          cells: picked,
+          jobs,
+          log: ctx.log,
+          onCell: (i, done) => p.cell(picked.indexOf(i), picked.length, cellLabel(all[i]), done),
+        });
+      } else {
+        perCell = [];
+        for (const [k, i] of picked.entries()) {
+          p.cell(k, picked.length, cellLabel(all[i]));
+          perCell.push(await experiment.runCell!(config, all[i], ctx));
+        }
+      }
+      const raw = perCell.flat();
+      if (cli.shard) {
+        shard = {
+          index: cli.shard.index,
+          count: cli.shard.count,
+          totalCells: all.length,
+          cells: picked.map((i, k) => [i, perCell[k].length]),
+        };
+        rows = raw;
+      } else {
+        rows = experiment.finalize ? experiment.finalize(raw, config) : raw;
+      }
+    } else if (hasCells && cli.jobs !== undefined) {
       rows = await runCellsInOrder(experiment, config, ctx);
     } else {
       rows = await experiment.run(config, ctx);
     }
-    const problem = checkRows(rows);
+    p.done();
+    const problem = checkRows(rows, shard !== undefined);
     if (problem) throw new TypeError(`experiment "${cli.name}" returned invalid rows: ${problem}`);
     io.out(renderTable(rows, experiment.columns));
+    if (cli.quick) io.out(QUICK_NOTE);
+    if (shard) io.out(`shard ${shard.index}/${shard.count}: rows before finalize; join the shards with ${MERGE_HINT}`);
     const env = await collectEnv({ backend, quick: cli.quick, date, git: await options.gitVersion?.() });
     // Cells of --jobs ran in worker processes with MEMTRAIN_BLAS_THREADS (default 1) BLAS threads each (workers.ts).
-    if ((cli.jobs ?? 1) > 1 && experiment.cells && experiment.runCell) {
+    if (jobs > 1 && hasCells) {
       const count = Number(Deno.env.get("MEMTRAIN_BLAS_THREADS") ?? "1");
-      env.threads = { count, via: count > 1 ? "openblas" : "single", processes: cli.jobs };
+      env.threads = { count, via: count > 1 ? "openblas" : "single", processes: jobs };
     }
-    const path = await writeResults(outDir, { experiment: cli.name, config, env, rows });
+    const record = { experiment: cli.name, config, env, rows, ...(shard ? { shard } : {}) };
+    const path = shard
+      ? await writeJson(outDir, shardFileName(cli.name, shard.index, shard.count), record)
+      : await writeResults(outDir, record);
     io.out(`wrote ${path}`);
+    claimed = undefined;
     return 0;
   } catch (e) {
+    progress?.done();
+    if (claimed !== undefined) await Deno.remove(claimed).catch(() => {}); // only if still empty
     const message = e instanceof Error ? e.message : String(e);
     io.err(`error: ${message}`);
     if (Deno.env.get("MEMTRAIN_DEBUG") === "1" && e instanceof Error && e.stack) io.err(e.stack);
     return e instanceof UsageError ? 2 : 1;
   }
+}
+
+/**
+ * The command that reproduces `config`: `deno task experiment <name> [--quick]` and the keys that differ from the
+ * defaults (with the quick preset when `quick`).
+ *
+ * @example Usage
+ * ```ts ignore
+ * commandLine(memory, { ...defaults, vit: false }, false); // "deno task experiment memory --vit=false"
+ * ```
+ */
+export function commandLine(experiment: AnyExperiment, config: Record<string, unknown>, quick: boolean): string {
+  const base = resolveConfig(experiment, [], quick) as Record<string, unknown>;
+  const parts = [`deno task experiment ${experiment.name}`, ...(quick ? ["--quick"] : [])];
+  for (const [k, v] of Object.entries(config)) {
+    if (JSON.stringify(v) === JSON.stringify(base[k])) continue;
+    parts.push(`--${k}=${Array.isArray(v) ? v.join(",") : String(v)}`);
+  }
+  return parts.join(" ");
 }
 
 /** The command line without `--jobs N` / `--jobs=N` (what each worker gets, plus `--cell I`). */

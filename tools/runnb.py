@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """Execute a Jupyter notebook on the Deno kernel and write the executed copy next to it.
 
-Usage: /usr/bin/python3 tools/runnb.py NOTEBOOK.ipynb [--grace S] [--timeout S] [--kernel NAME] [--out PATH]
-                                       [--stop-on-error]
+Usage: /usr/bin/python3 tools/runnb.py NOTEBOOK.ipynb [--grace S] [--timeout S] [--kernel NAME]
+                                       [--out PATH | --save] [--stamp JSON] [--stop-on-error]
 
 Why not nbclient / `jupyter execute`: the Deno kernel sometimes publishes outputs after `status: idle`, which
 nbclient stops listening at, so outputs get dropped at random. This runner keeps draining iopub for a grace period
-(default 0.5 s of quiet) after idle. Outputs go to NOTEBOOK.out.ipynb (gitignored).
+(default 0.5 s of quiet) after idle. The executed copy goes to --out (default runs/notebooks/NOTEBOOK.ipynb,
+gitignored); --save writes it back into NOTEBOOK.ipynb instead, but only when every cell ran (a failed run goes to the
+default --out path and the notebook is left as it was). --stamp merges a JSON object, plus the run's "seconds", into
+the notebook's metadata.memtrain.
 
 Prints one summary line (plus one line per failing cell) and exits 0 when every cell ran, 1 when a cell raised an
 error (all cells still run unless --stop-on-error), 2 when the notebook or kernel could not be used.
 """
 import argparse
+import json
 import os
 import queue
 import re
@@ -36,7 +40,9 @@ def parse_args(argv):
     p.add_argument("--grace", type=float, default=0.5, help="seconds of iopub quiet to wait for after idle")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per cell")
     p.add_argument("--kernel", help="kernel name (default: the notebook's kernelspec, else 'deno')")
-    p.add_argument("--out", help="output path (default: NOTEBOOK.out.ipynb)")
+    p.add_argument("--out", help="output path (default: runs/notebooks/NOTEBOOK.ipynb)")
+    p.add_argument("--save", action="store_true", help="write the outputs back into NOTEBOOK when every cell ran")
+    p.add_argument("--stamp", help="JSON object merged (with the run's seconds) into metadata.memtrain")
     p.add_argument("--stop-on-error", action="store_true", help="skip the remaining cells after an error")
     return p.parse_args(argv)
 
@@ -109,7 +115,16 @@ def run_cell(kc, km, cell, grace, timeout):
 def main(argv):
     args = parse_args(argv)
     path = args.notebook
-    out_path = args.out or re.sub(r"\.ipynb$", "", path) + ".out.ipynb"
+    scratch = os.path.join("runs", "notebooks", os.path.basename(path))
+    if args.save and args.out:
+        print(f"ERROR {path}: --save and --out exclude each other")
+        return 2
+    out_path = args.out or scratch
+    try:
+        stamp = json.loads(args.stamp) if args.stamp else None
+    except ValueError as e:
+        print(f"ERROR {path}: --stamp is not JSON: {e}")
+        return 2
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as e:  # noqa: BLE001 - any read/parse problem is a usage error
@@ -148,8 +163,13 @@ def main(argv):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    nbformat.write(nb, out_path)
     took = time.monotonic() - started
+    if stamp is not None:
+        nb.metadata["memtrain"] = {**stamp, "seconds": round(took, 1)}
+    if args.save and not failures:
+        out_path = path
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    nbformat.write(nb, out_path)
     if failures:
         print(f"FAIL {path}: {len(failures)} of {len(code_cells)} cells failed "
               f"({n_outputs} outputs, {took:.1f}s) -> {out_path}")

@@ -30,21 +30,30 @@ export interface CliArgs {
   jobs?: number;
   /** `--cell I` (internal): run only cell I and print its rows as JSON (a worker of `--jobs`). */
   cell?: number;
+  /** `--shard I/N`: run only the cells whose index is I-1 modulo N, and write their rows (merge them later). */
+  shard?: { index: number; count: number };
+  /** `--quiet`: no progress output (errors and the table still print). */
+  quiet: boolean;
   /** Config overrides in command-line order (later ones win). */
   overrides: Override[];
 }
 
 /** The usage text printed by `--help`. */
 export const USAGE = `Usage: deno task experiment <name> [options] [--key=value ...]
+       deno task experiment merge DIR... [--out DIR]   (join the outputs of --shard runs)
        deno task experiment --list
        deno task experiment <name> --help   (config keys, defaults and quick preset)
 
 Options:
   --quick            apply the experiment's quick preset (small, fast run)
-  --out DIR          results directory (default: experiments/results/); writes DIR/<name>.json
+  --out DIR          results directory; writes DIR/<name>.json (default: a new runs/<name>-<time>/ folder,
+                     gitignored). Committed results: --out experiments/results/<dir> (refused with --quick)
   --backend NAME     tfjs backend: auto, wasm, cpu, blas, tensorflow (default: auto or $MEMTRAIN_BACKEND)
   --jobs N           run the experiment's cells in up to N worker processes (experiments that define cells;
                      workers use one BLAS thread each unless MEMTRAIN_BLAS_THREADS is set)
+  --shard I/N        run only shard I of N (cells I, I+N, I+2N, ... counting from 1) and write their rows; join the
+                     shards' folders with: deno task experiment merge DIR... [--out DIR]
+  --quiet            no progress bar or progress lines (errors and the result table still print)
   --key=value        override a config key; numbers, booleans, enum values and comma lists are parsed
   --list             list the registered experiments
   -h, --help         show this help
@@ -64,27 +73,30 @@ Set MEMTRAIN_DEBUG=1 to print stack traces of errors.`;
  * @throws {UsageError} for an unknown short option, a missing option value or a second positional argument.
  */
 export function parseCli(args: string[]): CliArgs {
-  const out: CliArgs = { help: false, list: false, quick: false, overrides: [] };
+  const out: CliArgs = { help: false, list: false, quick: false, quiet: false, overrides: [] };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--") continue;
     if (arg === "-h" || arg === "--help") out.help = true;
     else if (arg === "--list") out.list = true;
     else if (arg === "--quick") out.quick = true;
+    else if (arg === "--quiet") out.quiet = true;
     else if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       const key = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
       let value = eq === -1 ? undefined : arg.slice(eq + 1);
       if (key === "") throw new UsageError(`bad option "${arg}"`);
-      if (key === "out" || key === "backend" || key === "jobs" || key === "cell") {
+      if (key === "out" || key === "backend" || key === "jobs" || key === "cell" || key === "shard") {
         if (value === undefined) {
           value = args[++i];
           if (value === undefined || value.startsWith("--")) {
-            const example = { out: "DIR", backend: "wasm", jobs: "2", cell: "0" }[key];
+            const example = { out: "DIR", backend: "wasm", jobs: "2", cell: "0", shard: "1/4" }[key];
             throw new UsageError(`option --${key} needs a value, e.g. --${key}=${example}`);
           }
         }
-        if (key === "jobs" || key === "cell") {
+        if (key === "shard") {
+          out.shard = parseShard(value);
+        } else if (key === "jobs" || key === "cell") {
           const n = Number(value);
           if (!Number.isInteger(n) || n < (key === "jobs" ? 1 : 0)) {
             throw new UsageError(
@@ -109,4 +121,23 @@ export function parseCli(args: string[]): CliArgs {
     }
   }
   return out;
+}
+
+/**
+ * Parses `I/N` (shard I of N, counting from 1).
+ *
+ * @example Usage
+ * ```ts
+ * import { parseShard } from "./cli.ts";
+ * parseShard("2/3"); // { index: 2, count: 3 }
+ * ```
+ * @throws {UsageError} unless I and N are integers with 1 <= I <= N.
+ */
+export function parseShard(text: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) {
+    throw new UsageError(`option --shard must be I/N with 1 <= I <= N, e.g. --shard=2/4: current value is "${text}"`);
+  }
+  return { index, count };
 }

@@ -5,7 +5,7 @@
 import type { z } from "zod";
 import { ConfigValueError, UnknownConfigKeyError } from "./errors.ts";
 import type { Experiment, ExperimentSchema } from "./experiment.ts";
-import { describeField, type FieldInfo } from "./fields.ts";
+import { describeField, type FieldInfo, valueHint } from "./fields.ts";
 import type { Override } from "./cli.ts";
 import { didYouMean } from "./suggest.ts";
 
@@ -18,7 +18,7 @@ const camel = (key: string) => key.replace(/-([a-z0-9])/g, (_, c: string) => c.t
 export function parseValue(key: string, raw: string | undefined, field: FieldInfo): unknown {
   if (raw === undefined) {
     if (field.kind === "boolean") return true;
-    throw new ConfigValueError(key, `missing value: write --${key}=<${field.kind}>`);
+    throw new ConfigValueError(key, `missing value: write --${key}=${valueHint(field)}`);
   }
   const text = raw.trim();
   const bad = (expected: string): never => {
@@ -35,13 +35,22 @@ export function parseValue(key: string, raw: string | undefined, field: FieldInf
       if (FALSE.includes(text.toLowerCase())) return false;
       return bad("boolean (true or false)");
     case "number[]": {
-      if (text === "") return [];
+      if (text === "") return bad("a comma-separated list of at least one number");
       const parts = text.split(",").map((s) => s.trim());
       const nums = parts.map(Number);
       return parts.some((s, i) => s === "" || Number.isNaN(nums[i])) ? bad("comma-separated numbers") : nums;
     }
-    case "string[]":
-      return text === "" ? [] : text.split(",").map((s) => s.trim());
+    case "string[]": {
+      const items = text.split(",").map((s) => s.trim());
+      if (items.some((s) => s === "")) {
+        return bad(
+          `a comma-separated list of at least one value${
+            field.options.length ? ` (${field.options.map((o) => JSON.stringify(o)).join(", ")})` : ""
+          }`,
+        );
+      }
+      return items;
+    }
     case "json":
       try {
         return JSON.parse(text);
@@ -62,7 +71,10 @@ function formatIssue(issue: z.ZodIssue, shown: string, field: FieldInfo | undefi
     case "invalid_union": {
       const options = field?.options ?? [];
       const value = issue.code === "invalid_enum_value" ? String(issue.received) : shown.replace(/^"|"$/g, "");
-      return `expected one of ${options.map((o) => JSON.stringify(o)).join(", ")}, got ${shown}.` +
+      // In a list, name the element that is wrong (its position counts from 1).
+      const element = typeof issue.path[1] === "number" ? ` (item ${issue.path[1] + 1} of the list)` : "";
+      const got = element ? JSON.stringify(value) + element : shown;
+      return `expected one of ${options.map((o) => JSON.stringify(o)).join(", ")}, got ${got}.` +
         didYouMean(value, options).trimEnd();
     }
     default:

@@ -8,6 +8,18 @@
  */
 import { z } from "zod";
 import { describeField } from "./fields.ts";
+import type { Progress } from "./progress.ts";
+import type { ChartSpec } from "../../lib/viz/mod.ts";
+
+/** A chart of a result, for `deno task report`: written as `<experiment>-<name>.svg` next to the result's JSON. */
+export interface NamedChart {
+  /** File-name part and caption key, e.g. "peak". */
+  name: string;
+  /** What the chart shows, one line (the image's caption and alt text). */
+  caption: string;
+  /** The Vega-Lite spec (built with `lib/viz`). */
+  spec: ChartSpec;
+}
 
 /** One result row. `technique` and `model` identify it; other keys are metrics or settings. */
 export interface Row {
@@ -27,6 +39,13 @@ export interface RunContext {
   log(msg: string): void;
   /** The results directory (`--out`); experiments may write extra artifacts here. */
   outDir: string;
+  /** Progress of training steps and cells (a bar on a terminal, plain lines otherwise, nothing with `--quiet`). */
+  progress?: Progress;
+}
+
+/** A cell's label for progress lines: its values joined, e.g. "gpt 8 mesa-head-wise". */
+export function cellLabel(cell: Cell): string {
+  return Object.values(cell).join(" ");
 }
 
 /** The schema type experiments use: a zod object whose every key has a `.default(...)`. */
@@ -61,6 +80,8 @@ export interface Experiment<S extends ExperimentSchema> {
   runCell?(config: z.infer<S>, cell: Cell, ctx: RunContext): Promise<Row[]>;
   /** Post-processes the rows of all cells, in cell order (e.g. ratios to a baseline row). */
   finalize?(rows: Row[], config: z.infer<S>): Row[];
+  /** Optional: the charts of a result (`deno task report` renders them to SVG); none when the rows cannot make one. */
+  charts?(rows: Row[], config: z.infer<S>): NamedChart[];
 }
 
 /** One independent unit of an experiment, as plain JSON data. */
@@ -81,7 +102,11 @@ export async function runCellsInOrder<S extends ExperimentSchema>(
 ): Promise<Row[]> {
   if (!e.cells || !e.runCell) throw new TypeError(`experiment "${e.name}" defines no cells`);
   const rows: Row[] = [];
-  for (const cell of e.cells(config)) rows.push(...await e.runCell(config, cell, ctx));
+  const cells = e.cells(config);
+  for (const [i, cell] of cells.entries()) {
+    ctx.progress?.cell(i, cells.length, cellLabel(cell));
+    rows.push(...await e.runCell(config, cell, ctx));
+  }
   return e.finalize ? e.finalize(rows, config) : rows;
 }
 
@@ -92,7 +117,17 @@ export type AnyExperiment = Experiment<ExperimentSchema>;
 export type Registry = Record<string, AnyExperiment>;
 
 /** Option names the command line reserves; config keys may not use them. */
-export const RESERVED_KEYS: readonly string[] = ["quick", "out", "backend", "help", "list", "jobs", "cell"];
+export const RESERVED_KEYS: readonly string[] = [
+  "quick",
+  "out",
+  "backend",
+  "help",
+  "list",
+  "jobs",
+  "cell",
+  "shard",
+  "quiet",
+];
 
 /**
  * Declares an experiment, checking its definition: a non-empty name, a default on every config key, no reserved

@@ -11,7 +11,7 @@ export type FieldKind = "number" | "integer" | "boolean" | "string" | "enum" | "
 export interface FieldInfo {
   /** How a command-line string is converted. */
   kind: FieldKind;
-  /** Allowed values of an `enum` field. */
+  /** Allowed values of an `enum` field, or of each element of a `string[]` field whose elements are an enum. */
   options: string[];
   /** Whether the field has a `.default(...)`. */
   hasDefault: boolean;
@@ -98,6 +98,22 @@ function unwrap(t: z.ZodTypeAny): { inner: z.ZodTypeAny; hasDefault: boolean; de
 }
 
 /**
+ * How `--help` writes a field's value: enum values joined with `|`, lists as `<element,...>`.
+ *
+ * @example Usage
+ * ```ts
+ * import { z } from "zod";
+ * import { describeField, valueHint } from "./fields.ts";
+ * valueHint(describeField(z.array(z.enum(["a", "b"])).default(["a"]))); // "<a|b,...>"
+ * valueHint(describeField(z.array(z.number()).default([4]))); // "<number,...>"
+ * ```
+ */
+export function valueHint(info: FieldInfo): string {
+  const one = info.options.length ? info.options.join("|") : info.kind.replace("[]", "");
+  return info.kind.endsWith("[]") ? `<${one},...>` : `<${info.kind === "enum" ? one : info.kind}>`;
+}
+
+/**
  * Describes a zod field for the command line: its kind, enum options, default and description.
  *
  * @example Usage
@@ -109,9 +125,11 @@ function unwrap(t: z.ZodTypeAny): { inner: z.ZodTypeAny; hasDefault: boolean; de
  */
 export function describeField(field: z.ZodTypeAny): FieldInfo {
   const { inner, hasDefault, defaultValue, desc } = unwrap(field);
+  const kind = kindOf(inner);
+  const element = def(inner).typeName === "ZodArray" ? unwrap(def(inner).type!).inner : undefined;
   return {
-    kind: kindOf(inner),
-    options: literalOptions(inner) ?? [],
+    kind,
+    options: (element ? literalOptions(element) : literalOptions(inner)) ?? [],
     hasDefault,
     defaultValue,
     description: desc,

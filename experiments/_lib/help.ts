@@ -4,7 +4,7 @@
  */
 import type { z } from "zod";
 import type { AnyExperiment, Registry } from "./experiment.ts";
-import { describeField } from "./fields.ts";
+import { describeField, valueHint } from "./fields.ts";
 
 /**
  * One line per registered experiment: name and description.
@@ -30,11 +30,10 @@ export function describeExperiment(e: AnyExperiment): string {
   const aliases = Object.entries(e.aliases ?? {});
   const entries = Object.entries(shape).map(([key, field]) => {
     const info = describeField(field);
-    const kind = info.kind === "enum" ? info.options.join("|") : info.kind;
     const q = key in quick ? `, quick ${JSON.stringify(quick[key])}` : "";
     const also = aliases.filter(([, k]) => k === key).map(([a]) => `--${a}`);
     const desc = [info.description ?? "", also.length ? `(also ${also.join(", ")})` : ""].filter((s) => s).join(" ");
-    return [`--${key}=<${kind}>`, `default ${JSON.stringify(info.defaultValue)}${q}`, desc];
+    return [`--${key}=${valueHint(info)}`, `default ${JSON.stringify(info.defaultValue)}${q}`, desc];
   });
   const w0 = Math.max(0, ...entries.map((e) => e[0].length));
   const w1 = Math.max(0, ...entries.map((e) => e[1].length));

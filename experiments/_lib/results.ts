@@ -27,6 +27,8 @@ export interface RunEnv {
     /** With `--jobs N`: cells ran in up to N worker processes, each with `count` threads. */
     processes?: number;
   };
+  /** A result merged from `--shard` runs: where and when each shard ran (ratios across shards mix machines). */
+  shards?: { index: number; backend: string; threads?: RunEnv["threads"]; date: string }[];
 }
 
 /** The JSON written to `<outDir>/<experiment>.json`. */
@@ -112,19 +114,26 @@ function threadsInUse(): RunEnv["threads"] {
  * const path = await writeResults("experiments/results", record); // "experiments/results/baseline.json"
  * ```
  */
-export async function writeResults(dir: string, record: ResultRecord): Promise<string> {
+export function writeResults(dir: string, record: ResultRecord): Promise<string> {
+  return writeJson(dir, `${record.experiment}.json`, record);
+}
+
+/** Writes `value` as pretty JSON to `<dir>/<name>` (creating `dir`) and returns the file path. */
+export async function writeJson(dir: string, name: string, value: unknown): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
-  const path = `${dir.replace(/\/+$/, "") || "."}/${record.experiment}.json`;
-  await Deno.writeTextFile(path, JSON.stringify(record, null, 2) + "\n");
+  const path = `${dir.replace(/\/+$/, "") || "."}/${name}`;
+  await Deno.writeTextFile(path, JSON.stringify(value, null, 2) + "\n");
   return path;
 }
 
 /**
- * Checks that an experiment returned an array of flat rows with a string `technique` and `model` and only string,
- * number, boolean or null values; returns a description of the first problem, or `undefined` when they are fine.
+ * Checks that an experiment returned a non-empty array (empty is fine with `allowEmpty`: a shard may hold no cell) of
+ * flat rows with a string `technique` and `model` and only string, number, boolean or null values; returns a
+ * description of the first problem, or `undefined` when they are fine.
  */
-export function checkRows(rows: unknown): string | undefined {
+export function checkRows(rows: unknown, allowEmpty = false): string | undefined {
   if (!Array.isArray(rows)) return `expected an array of rows, got ${rows === null ? "null" : typeof rows}`;
+  if (rows.length === 0 && !allowEmpty) return "no rows (nothing was measured; check list-valued config keys)";
   for (const [i, row] of rows.entries()) {
     if (typeof row !== "object" || row === null || Array.isArray(row)) return `row ${i} is not an object`;
     for (const k of ["technique", "model"]) {

@@ -10,7 +10,7 @@ import { mib } from "../../lib/memory/mod.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../../lib/models/mod.ts";
 import { disposeTree } from "../../lib/nn/mod.ts";
 import { warmupCosineSchedule } from "../../lib/optim/mod.ts";
-import { runClassifier, runLm, type RunSummary } from "../../lib/train/mod.ts";
+import { runClassifier, runLm, type RunSummary, type StepProgress } from "../../lib/train/mod.ts";
 import type { Row } from "./experiment.ts";
 import { buildOptimizer, optimizerFields } from "./optimizers.ts";
 import type { BuiltTechnique } from "./technique_cli.ts";
@@ -74,12 +74,13 @@ function schedule(peak: number, steps: number, endDivisor: number) {
 
 /**
  * Trains GPT-small on Moby Dick characters with `technique` (plain backprop when `undefined`); returns the summary.
- * The technique's source trains and its optimizer wrapper, if any, wraps the configured optimizer.
+ * The technique's source trains and its optimizer wrapper, if any, wraps the configured optimizer; `onStep` gets
+ * every step's progress.
  */
 export async function runGptSmall(
   config: StandardRunConfig,
   technique: BuiltTechnique | undefined,
-  log: (m: string) => void,
+  onStep?: (p: StepProgress) => void,
 ): Promise<RunSummary> {
   const lr = schedule(config.gptLr, config.gptSteps, 10);
   const base = buildOptimizer(config, { lr, weightDecay: config.gptWeightDecay, weightDecayKey: "gptWeightDecay" });
@@ -97,7 +98,7 @@ export async function runGptSmall(
       context: GPT_PRESETS.small.context,
       seed: config.seed,
       evalBatches: 16,
-      log,
+      onStep,
     });
   } finally {
     disposeTree(model.params);
@@ -106,12 +107,13 @@ export async function runGptSmall(
 
 /**
  * Trains ViT-small on Fashion-MNIST with `technique` (plain backprop when `undefined`); returns the summary (accuracy
- * on the test split). The technique's source trains and its optimizer wrapper, if any, wraps the configured optimizer.
+ * on the test split). The technique's source trains and its optimizer wrapper, if any, wraps the configured optimizer;
+ * `onStep` gets every step's progress.
  */
 export async function runVitSmall(
   config: StandardRunConfig,
   technique: BuiltTechnique | undefined,
-  log: (m: string) => void,
+  onStep?: (p: StepProgress) => void,
 ): Promise<RunSummary> {
   const lr = schedule(config.vitLr, config.vitSteps, 20);
   const base = buildOptimizer(config, { lr, weightDecay: config.vitWeightDecay, weightDecayKey: "vitWeightDecay" });
@@ -129,8 +131,7 @@ export async function runVitSmall(
       steps: config.vitSteps,
       batch: config.vitBatch,
       seed: config.seed,
-      log,
-      logEvery: 100,
+      onStep,
     });
   } finally {
     disposeTree(model.params);

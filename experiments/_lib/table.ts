@@ -1,8 +1,9 @@
 /**
- * Renders result rows as a plain-text table (cli-table3, no colours).
+ * Renders result rows as a compact plain-text table for the terminal: columns separated by two spaces, numbers
+ * right-aligned to about 3 significant digits, one rule under the header and none between rows, one block per model
+ * when the rows span several models. The JSON keeps every column; the table shows the experiment's `columns`.
  * @module
  */
-import Table from "cli-table3";
 import type { Row } from "./experiment.ts";
 
 /**
@@ -49,23 +50,57 @@ export function columnOrder(rows: Row[], preferred: string[] = []): string[] {
   return [...new Set(order)];
 }
 
+/** Options for {@linkcode renderTable}. */
+export interface RenderTableOptions {
+  /** Show every column, not only the preferred ones. @default {false} */
+  all?: boolean;
+}
+
+/** Lays out a header and cells as aligned text lines (numbers right-aligned), with a dashed rule under the header. */
+function layout(head: string[], cells: string[][], numeric: boolean[]): string[] {
+  const widths = head.map((h, j) => Math.max(h.length, ...cells.map((r) => r[j].length)));
+  const line = (r: string[]) =>
+    r.map((c, j) => (numeric[j] ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join("  ").trimEnd();
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)];
+}
+
 /**
- * Renders rows as a boxed text table with right-aligned numbers and uncoloured headers.
+ * Renders rows as a compact text table. With `preferred` columns (an experiment's `columns`), only those, plus
+ * `technique` and `model`, are shown and a last line names the other columns (they are in the JSON); rows of several
+ * models are shown in one block per model (`model: ...`, in first-seen order) without a model column.
  *
  * @example Usage
  * ```ts
  * import { renderTable } from "./table.ts";
  * console.log(renderTable([{ technique: "baseline", model: "gpt-tiny", loss: 2.3456 }]));
+ * // technique  model     loss
+ * // ---------  --------  ----
+ * // baseline   gpt-tiny  2.35
  * ```
  */
-export function renderTable(rows: Row[], preferred?: string[]): string {
+export function renderTable(rows: Row[], preferred?: string[], options: RenderTableOptions = {}): string {
   if (rows.length === 0) return "(no rows)";
-  const head = columnOrder(rows, preferred);
-  const table = new Table({ head, style: { head: [], border: [] } });
-  for (const row of rows) {
-    table.push(
-      head.map((k) => ({ content: formatCell(row[k]), hAlign: typeof row[k] === "number" ? "right" : "left" })),
-    );
-  }
-  return table.toString();
+  const every = columnOrder(rows, preferred);
+  const shown = preferred && !options.all
+    ? every.filter((k) => preferred.includes(k) || k === "technique" || k === "model")
+    : every;
+  const hidden = every.filter((k) => !shown.includes(k));
+  const models = [...new Set(rows.map((r) => String(r.model)))];
+  const grouped = models.length > 1 && shown.includes("model");
+  const head = grouped ? shown.filter((k) => k !== "model") : shown;
+  const numeric = head.map((k) => rows.some((r) => typeof r[k] === "number"));
+  const groups = grouped ? models.map((m) => rows.filter((r) => String(r.model) === m)) : [rows];
+  const allCells = groups.map((g) => g.map((r) => head.map((k) => formatCell(r[k]))));
+  // One set of widths for all blocks, so the blocks line up.
+  const all = layout(head, allCells.flat(), numeric);
+  const [header, rule] = all;
+  let next = 2;
+  const out: string[] = [];
+  groups.forEach((g, i) => {
+    if (grouped) out.push(`${i ? "\n" : ""}model: ${models[i]}`);
+    out.push(header, rule, ...all.slice(next, next + g.length));
+    next += g.length;
+  });
+  if (hidden.length) out.push(`(also in the JSON: ${hidden.join(", ")})`);
+  return out.join("\n");
 }

@@ -4,7 +4,8 @@
  * A technique folder exports one plain object of this shape (e.g. `lib/mesa/cli.ts`) without importing the
  * experiments; `experiments/_lib/techniques.ts` lists them and checks them with `satisfies`. Composition is generic:
  * the selectors are chained (the first technique of a row that picks a policy other than `keep` for a tensor wins),
- * and at most one technique may rewrite the trunk, provide the gradient source or wrap the optimizer.
+ * selector wrappers (WTA-CRS) then wrap that chain whatever their place in the row, and at most one technique may
+ * rewrite the trunk, provide the gradient source or wrap the optimizer.
  * @module
  */
 import type { z } from "zod";
@@ -16,6 +17,13 @@ import { backprop } from "../../lib/train/mod.ts";
 export interface TechniqueParts {
   /** Seam A: the policy per saved tensor. Return `keepPolicy` for tensors the technique leaves alone. */
   selector?: PolicySelector;
+  /**
+   * Seam A: a selector built around the selector of the row's other techniques (`rest`, `keepAll` when none): WTA-CRS
+   * samples the rows of the tensors it places and packs them with the policy `rest` picks (so `wtacrs+mesa-head-wise`
+   * keeps the sampled rows in 8 bits), leaving the others to `rest`. Wrappers apply outside the chained selectors, in
+   * row order (the first is outermost).
+   */
+  wrapSelector?: (rest: PolicySelector) => PolicySelector;
   /** Seam A: a trunk rewrite (checkpoint segments). At most one per combination. */
   trunk?: TrunkTransform;
   /**
@@ -157,7 +165,8 @@ export function composeTechniques(
     const trunk = single(name, labels, parts, "trunk", "a trunk transform");
     const source = single(name, labels, parts, "source", "a gradient source");
     const wrap = single(name, labels, parts, "optimizer", "an optimizer wrapper");
-    const selector = chainSelectors(parts.flatMap((p) => (p.selector ? [p.selector] : [])));
+    const chained = chainSelectors(parts.flatMap((p) => (p.selector ? [p.selector] : [])));
+    const selector = parts.reduceRight<PolicySelector>((s, p) => (p.wrapSelector ? p.wrapSelector(s) : s), chained);
     return {
       name,
       source: source ? source({ selector, ...(trunk ? { trunk } : {}) }) : backprop({ selector, trunk }),

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { checkpointCli } from "../../lib/checkpoint/cli.ts";
 import { mesaCli } from "../../lib/mesa/cli.ts";
 import { streambpCli } from "../../lib/streambp/cli.ts";
+import { wtacrsCli } from "../../lib/wtacrs/cli.ts";
 import { UsageError } from "./errors.ts";
 import {
   prefixedFields,
@@ -32,13 +33,17 @@ export const TECHNIQUES = {
   checkpoint: checkpointCli,
   mesa: mesaCli,
   streambp: streambpCli,
+  wtacrs: wtacrsCli,
 } satisfies Readonly<Record<string, TechniqueCli>>;
 
 /** A key of {@linkcode TECHNIQUES}. */
 export type TechniqueKey = keyof typeof TECHNIQUES;
 
 /** Named combinations listed after the single techniques (any `+` combination resolves; these are the listed ones). */
-export const COMBINATIONS: readonly string[] = Object.freeze(["checkpoint-sqrt+mesa-head-wise"]);
+export const COMBINATIONS: readonly string[] = Object.freeze([
+  "checkpoint-sqrt+mesa-head-wise",
+  "wtacrs+mesa-head-wise",
+]);
 
 /** The row name of plain backprop: no technique. */
 export const BASELINE = "baseline";
@@ -154,7 +159,6 @@ export function techniqueAppliesTo(name: string, kind: string): boolean {
  * @example Usage
  * ```ts
  * import { mesaCli } from "../../lib/mesa/cli.ts";
-import { streambpCli } from "../../lib/streambp/cli.ts";
  * import { techniqueOptionKey } from "./techniques.ts";
  * techniqueOptionKey(mesaCli, "emaDecay"); // "mesaEmaDecay"
  * ```

@@ -12,12 +12,14 @@ export const ROWS_MARKER = "@@memtrain-rows ";
 export interface WorkerOptions {
   /** The experiment command line of the parent, without `--jobs`. */
   args: string[];
-  /** Number of cells. */
-  cells: number;
+  /** The indices of the cells to run. */
+  cells: number[];
   /** Maximum concurrent workers. */
   jobs: number;
   /** Progress lines (stderr of the workers, prefixed with their cell). */
   log(msg: string): void;
+  /** Called when cell `index` starts, with the number of cells done so far. */
+  onCell?(index: number, done: number): void;
   /** The script to run. @default {experiments/run.ts next to this folder} */
   script?: string;
 }
@@ -35,15 +37,19 @@ async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: stri
   if (buf) onLine(buf);
 }
 
-/** Runs every cell in a worker process, at most `jobs` at a time, and returns the rows in cell order. */
-export async function runCellsInWorkers(options: WorkerOptions): Promise<Row[]> {
+/**
+ * Runs every cell in a worker process, at most `jobs` at a time, and returns each cell's rows, in the order of
+ * `cells`.
+ */
+export async function runCellsInWorkers(options: WorkerOptions): Promise<Row[][]> {
   const script = options.script ?? new URL("../run.ts", import.meta.url).pathname;
-  const results: Row[][] = new Array(options.cells);
-  let next = 0;
+  const results: Row[][] = new Array(options.cells.length);
+  let next = 0, done = 0;
   const env = { MEMTRAIN_BLAS_THREADS: Deno.env.get("MEMTRAIN_BLAS_THREADS") ?? "1", NO_COLOR: "1" };
   const worker = async () => {
-    while (next < options.cells) {
-      const i = next++;
+    while (next < options.cells.length) {
+      const k = next++, i = options.cells[k];
+      options.onCell?.(i, done);
       const child = new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", script, ...options.args, "--cell", String(i)],
         env,
@@ -65,9 +71,10 @@ export async function runCellsInWorkers(options: WorkerOptions): Promise<Row[]> 
       if (!status.success || !rows) {
         throw new Error(`cell ${i} failed (exit ${status.code})${errors.length ? `: ${errors.join("; ")}` : ""}`);
       }
-      results[i] = rows;
+      results[k] = rows;
+      done++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(options.jobs, options.cells) }, worker));
-  return results.flat();
+  await Promise.all(Array.from({ length: Math.min(options.jobs, options.cells.length) }, worker));
+  return results;
 }

@@ -170,10 +170,14 @@ let current: BackendInfo | undefined;
  * from `options`, else the environment, else the defaults.
  *
  * @example Usage
- * ```ts ignore
- * const info = await initBackend({ backend: "blas", blasThreads: 2 });
- * console.log(info.name, info.tfBackend); // "blas" "wasm"
+ * ```ts
+ * import { backendOptions, initBackend } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const info = await initBackend(); // blas when OpenBLAS loads (and --allow-ffi is granted), else wasm
+ * assert.equal(info.tfBackend, "wasm");
  * await initBackend({ backend: "wasm", fusedOff: ["mesa"] }); // Mesa's op chains, the other kernels fused
+ * assert.deepEqual(backendOptions().fusedOff, ["mesa"]);
  * ```
  * @throws {RangeError} for an unknown backend name, a bad BLAS thread count, or when the requested backend cannot
  * start (for "blas": no BLAS library loads; `auto` falls back to wasm with a note instead).

@@ -316,20 +316,24 @@ export function predictPeakSavedBytes(
   options: PeakOptions = {},
 ): number {
   const selector = options.selector ?? keepAll;
+  // held: saved by `ls` when its forward ends; nested: the most held while a segment inside `ls` is backpropagated
+  // (counted from the start of `ls`).
   const walk = (ls: readonly Layer[], shape0: readonly number[], path: string) => {
-    let held = 0, peak = 0, shape = shape0.slice();
+    let held = 0, peak = 0, nested = 0, shape = shape0.slice();
     for (const l of ls) {
       const at = path === "" ? l.name : `${path}.${l.name}`;
       const own = predictSavedBytes(prefixed(at, l.savedSpecs(shape)), selector);
       if (l instanceof CheckpointSegment) {
         const inner = walk(l.layers, shape, path);
-        peak = Math.max(peak, held + own + inner.peak);
+        // The recompute's forward runs with the reloaded input alive; the input is freed before the inner backward,
+        // so a segment nested inside is backpropagated without it.
+        nested = Math.max(nested, held + own + inner.held, held + inner.nested);
       }
       held += own;
       peak = Math.max(peak, held);
       shape = l.outputShape(shape);
     }
-    return { held, peak, shape };
+    return { held, peak: Math.max(peak, nested), nested, shape };
   };
   const trunk = walk(layers, inputShape, "");
   const loss = options.loss

@@ -177,11 +177,13 @@ async function loadText(name: CharCorpusName, seed: number): Promise<string> {
  * first-names is the female and male name lists, shuffled once with `seed`, joined by newlines.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { loadCharCorpus } from "./char_corpus.ts";
+ * import assert from "node:assert/strict";
  *
  * const corpus = await loadCharCorpus({ name: "moby-dick" });
- * console.log(corpus.vocabSize, corpus.train.length); // 89 1087853
+ * assert.equal(corpus.vocabSize, 89);
+ * assert.ok(corpus.train.length > 1_000_000 && corpus.val.length > 100_000);
  * ```
  * @param options Corpus name, validation fraction, character limit and shuffle seed.
  * @returns The corpus.

@@ -9,6 +9,12 @@ export interface DatasetNotFoundErrorOptions {
   install: string;
   /** The underlying error (e.g. `Deno.errors.NotFound`). @default {undefined} */
   cause?: unknown;
+  /**
+   * What to do instead of installing, when the path came from the user (an option or an environment variable), e.g.
+   * `"MEMTRAIN_FASHION_MNIST_DIR=/x points there: ..."`; it replaces "install it with: ..." in the message.
+   * @default {undefined}
+   */
+  hint?: string;
 }
 
 /**
@@ -43,9 +49,12 @@ export class DatasetNotFoundError extends Error {
    * @param options The install instruction and optional cause.
    */
   constructor(dataset: string, missing: string, options: DatasetNotFoundErrorOptions) {
-    super(`Cannot load ${dataset}: ${missing} was not found; install it with: ${options.install}`, {
-      cause: options.cause,
-    });
+    super(
+      `Cannot load ${dataset}: ${missing} was not found; ${options.hint ?? `install it with: ${options.install}`}`,
+      {
+        cause: options.cause,
+      },
+    );
     this.name = "DatasetNotFoundError";
     this.dataset = dataset;
     this.missing = missing;

@@ -61,7 +61,28 @@ export interface LoadFashionMnistOptions {
   dir?: string;
 }
 
-async function readPart(dir: string, base: string): Promise<IdxArray> {
+/** Where the directory came from: the `dir` option, the environment variable, or the default. */
+type DirSource = "option" | "env" | "default";
+
+const ENV_VAR = "MEMTRAIN_FASHION_MNIST_DIR";
+
+/** What to do when `dir` from `source` is missing (undefined for the default directory: install the package). */
+function hintFor(dir: string, source: DirSource): string | undefined {
+  const files = "the IDX files (train-images-idx3-ubyte.gz, ...)";
+  const fallback = `${FASHION_MNIST_DIR} (${INSTALL})`;
+  if (source === "env") {
+    return `${ENV_VAR}=${dir} points there: set ${ENV_VAR} to the directory holding ${files}, or unset it to use ` +
+      fallback;
+  }
+  if (source === "option") {
+    return `the 'dir' option names it: pass the directory holding ${files}, or leave 'dir' out to use ${
+      envDir() ? `${ENV_VAR} (${envDir()})` : fallback
+    }`;
+  }
+  return undefined;
+}
+
+async function readPart(dir: string, base: string, source: DirSource): Promise<IdxArray> {
   for (const path of [`${dir}/${base}.gz`, `${dir}/${base}`]) {
     try {
       return await readIdxFile(path);
@@ -76,12 +97,12 @@ async function readPart(dir: string, base: string): Promise<IdxArray> {
     // missing directory: reported below
   }
   const missing = dirExists ? `${dir}/${base}.gz` : `the directory ${dir}`;
-  throw new DatasetNotFoundError("Fashion-MNIST", missing, { install: INSTALL });
+  throw new DatasetNotFoundError("Fashion-MNIST", missing, { install: INSTALL, hint: hintFor(dir, source) });
 }
 
 function envDir(): string | undefined {
   try {
-    return Deno.env.get("MEMTRAIN_FASHION_MNIST_DIR") || undefined;
+    return Deno.env.get(ENV_VAR) || undefined;
   } catch {
     return undefined; // no --allow-env: use the default
   }
@@ -91,11 +112,13 @@ function envDir(): string | undefined {
  * Loads one split of Fashion-MNIST.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { loadFashionMnist } from "./fashion_mnist.ts";
+ * import assert from "node:assert/strict";
  *
- * const test = await loadFashionMnist({ split: "test", limit: 1000 });
- * console.log(test.n, test.classNames[test.labels[0]]); // 1000 "Ankle boot"
+ * const test = await loadFashionMnist({ split: "test", limit: 1000 }); // Debian's dataset-fashion-mnist
+ * assert.equal(test.n, 1000);
+ * assert.equal(test.classNames[test.labels[0]], "Ankle boot");
  * ```
  * @param options The split, an optional example limit and an optional directory.
  * @returns The images scaled to [0, 1] and their labels.
@@ -105,7 +128,9 @@ function envDir(): string | undefined {
  */
 export async function loadFashionMnist(options: LoadFashionMnistOptions): Promise<ImageDataset> {
   const { split, limit } = options;
-  const dir = options.dir ?? envDir() ?? FASHION_MNIST_DIR;
+  const fromEnv = options.dir === undefined ? envDir() : undefined;
+  const dir = options.dir ?? fromEnv ?? FASHION_MNIST_DIR;
+  const source: DirSource = options.dir !== undefined ? "option" : fromEnv !== undefined ? "env" : "default";
   if (split !== "train" && split !== "test") {
     throw new RangeError(`Cannot load Fashion-MNIST: 'split' must be "train" or "test": current value is ${split}`);
   }
@@ -113,8 +138,8 @@ export async function loadFashionMnist(options: LoadFashionMnistOptions): Promis
     throw new RangeError(`Cannot load Fashion-MNIST: 'limit' must be a positive integer: current value is ${limit}`);
   }
   const prefix = split === "train" ? "train" : "t10k";
-  const images = await readPart(dir, `${prefix}-images-idx3-ubyte`);
-  const labels = await readPart(dir, `${prefix}-labels-idx1-ubyte`);
+  const images = await readPart(dir, `${prefix}-images-idx3-ubyte`, source);
+  const labels = await readPart(dir, `${prefix}-labels-idx1-ubyte`, source);
   if (images.shape.length !== 3) {
     throw new TypeError(`Cannot load Fashion-MNIST: images must be 3-D [n, h, w]: current shape is [${images.shape}]`);
   }
@@ -161,8 +186,13 @@ export interface NormalizeImagesOptions {
  * Returns a copy of `ds` with pixels standardized as `(p - mean) / std`.
  *
  * @example Usage
- * ```ts ignore
- * const train = normalizeImages(await loadFashionMnist({ split: "train" }));
+ * ```ts
+ * import { normalizeImages } from "./fashion_mnist.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ds = { images: Float32Array.of(0, 1), labels: Int32Array.of(0), n: 1, height: 1, width: 2, channels: 1 as const, numClasses: 10 as const, classNames: ["a"] };
+ * const z = normalizeImages(ds, { mean: 0.5, std: 0.5 }); // default: Fashion-MNIST's mean and std
+ * assert.deepEqual(Array.from(z.images), [-1, 1]);
  * ```
  * @param ds The dataset (not modified).
  * @param options The mean and standard deviation.

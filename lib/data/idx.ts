@@ -180,11 +180,15 @@ export function encodeIdx(shape: readonly number[], data: Uint8Array): Uint8Arra
  * Reads and parses an IDX file, gunzipping it first when it starts with the gzip magic number.
  *
  * @example Usage
- * ```ts ignore
- * import { readIdxFile } from "./idx.ts";
+ * ```ts
+ * import { encodeIdx, gzip, readIdxFile } from "./idx.ts";
+ * import assert from "node:assert/strict";
  *
- * const labels = await readIdxFile("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
- * console.log(labels.shape); // [10000]
+ * const path = await Deno.makeTempFile({ suffix: ".gz" });
+ * await Deno.writeFile(path, await gzip(encodeIdx([4], Uint8Array.of(3, 1, 4, 1))));
+ * const labels = await readIdxFile(path); // e.g. /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
+ * assert.deepEqual(labels.shape, [4]);
+ * await Deno.remove(path);
  * ```
  * @param path The file to read (`.gz` or raw).
  * @returns The parsed array.

@@ -18,8 +18,13 @@ export interface ImageBatch {
  * Gathers the examples at `indices` into tensors.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { imageBatch } from "./image_batches.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ds = { images: new Float32Array(4 * 4), labels: Int32Array.of(0, 1, 0, 1), n: 4, height: 2, width: 2, channels: 1 as const, numClasses: 10 as const, classNames: ["a", "b"] };
  * const { x, y } = imageBatch(ds, [0, 1, 2]);
+ * assert.deepEqual([x.shape, Array.from(y.dataSync())], [[3, 2, 2, 1], [0, 1, 0]]);
  * x.dispose();
  * y.dispose();
  * ```
@@ -61,11 +66,19 @@ export interface ImageBatchesOptions {
  * stopping early leaks nothing.
  *
  * @example Usage
- * ```ts ignore
- * for (const { x, y } of imageBatches(train, 64, { rng: rng.fork("epoch-0") })) {
- *   // ... train on x, y ...
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { imageBatches } from "./image_batches.ts";
+ * import { Rng } from "./rng.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const train = { images: new Float32Array(10 * 4), labels: new Int32Array(10), n: 10, height: 2, width: 2, channels: 1 as const, numClasses: 10 as const, classNames: ["a"] };
+ * const sizes: number[] = [];
+ * for (const { x, y } of imageBatches(train, 4, { rng: new Rng(0).fork("epoch-0") })) {
+ *   sizes.push(x.shape[0]); // ... train on x, y ...
  *   tf.dispose([x, y]);
  * }
+ * assert.deepEqual(sizes, [4, 4, 2]);
  * ```
  * @param ds The dataset.
  * @param batchSize Examples per batch, a positive integer.

@@ -52,4 +52,12 @@ export {
   loadBpeTokenizer,
 } from "./bpe_corpus.ts";
 export { type LmBatch, lmEvalBatches, sampleLmBatch } from "./lm_batch.ts";
+export {
+  encodeNames,
+  loadNameGender,
+  type LoadNameGenderOptions,
+  type NameBatchArrays,
+  type NameGender,
+  type NameSplit,
+} from "./name_gender.ts";
 export { copyTask, countTask, type SyntheticBatch, type SyntheticTaskOptions } from "./synthetic.ts";

@@ -2,11 +2,21 @@
  * Mesa: 8-bit saved activations for Transformer training. The forward pass is exact; the tensors backward needs are
  * saved as one byte per element (tfjs `bool` storage) with per-group running ranges, and dequantized in backward.
  *
- * ```ts ignore
- * import { mesa } from "./lib/mesa/mod.ts";
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { mesa } from "./mod.ts";
+ * import { createGpt, GPT_PRESETS } from "../models/mod.ts";
+ * import { adamw } from "../optim/mod.ts";
+ * import { backprop, Trainer } from "../train/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 16 });
  * const m = mesa({ grouping: "head-wise" });
  * const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 3e-3 }), source: backprop({ selector: m.selector }) });
- * // ... train ...
+ * const batch = { x: tf.zeros([2, 8], "int32"), y: tf.ones([2, 8], "int32") };
+ * const { savedBytes } = trainer.step(batch); // ... train ...
+ * assert.ok(savedBytes > 0 && m.state.size > 0);
+ * trainer.dispose();
  * m.dispose();
  * ```
  *

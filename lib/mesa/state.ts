@@ -19,17 +19,12 @@ export interface MesaRange {
 }
 
 /** The pass that last folded a tag's range: its `{ step, seed }` key. */
-export interface MesaPassKey {
-  /** The pass's step. */
-  step: number;
-  /** The pass's seed. */
-  seed: number;
-}
+type PassKey = { step: number; seed: number };
 
 /** A JSON-friendly copy of all running ranges (for saving with training state). */
 export type MesaSnapshot = Record<
   string,
-  { alpha: number[]; beta: number[]; updates: number; last?: MesaPassKey }
+  { alpha: number[]; beta: number[]; updates: number; last?: { step: number; seed: number } }
 >;
 
 interface Entry {
@@ -37,7 +32,7 @@ interface Entry {
   beta: tf.Tensor1D;
   updates: number;
   /** The pass that folded in last, when it had a key. */
-  last?: MesaPassKey;
+  last?: PassKey;
 }
 
 /**

@@ -12,44 +12,57 @@ import { Sequence } from "../nn/sequence.ts";
 import { assembleModel, blockStack, parseModelConfig } from "./_build.ts";
 import type { Model } from "../nn/model.ts";
 
-/** GPT hyperparameters, validated with zod. */
-export const GptConfigSchema = z.object({
+/** GPT hyperparameters: the input of {@linkcode createGpt}. */
+export interface GptConfig {
   /** Vocabulary size V. */
-  vocab: z.number().int().positive(),
+  vocab: number;
   /** Maximum sequence length T (the position table's size). */
-  context: z.number().int().positive(),
+  context: number;
   /** Width D. */
-  dim: z.number().int().positive(),
+  dim: number;
   /** Number of blocks. */
-  layers: z.number().int().positive(),
+  layers: number;
   /** Attention heads (must divide D). */
+  heads: number;
+  /** MLP hidden width as a multiple of D. @default {4} */
+  mlpRatio?: number;
+}
+
+/** The zod schema {@linkcode createGpt} validates a {@linkcode GptConfig} with (it fills in the defaults). */
+export const GptConfigSchema: z.ZodType<Required<GptConfig>, z.ZodTypeDef, GptConfig> = z.object({
+  vocab: z.number().int().positive(),
+  context: z.number().int().positive(),
+  dim: z.number().int().positive(),
+  layers: z.number().int().positive(),
   heads: z.number().int().positive(),
-  /** MLP hidden width as a multiple of D. */
   mlpRatio: z.number().int().positive().default(4),
 }).strict();
 
-/** GPT hyperparameters. */
-export type GptConfig = z.infer<typeof GptConfigSchema>;
-
 /** Presets: `tiny` for tests and quickstart, `small` for the baselines (vocab is set from the data). */
-export const GPT_PRESETS: Record<"tiny" | "small", Omit<GptConfig, "vocab">> = {
+export const GPT_PRESETS: Record<"tiny" | "small", Required<Omit<GptConfig, "vocab">>> = {
   tiny: { context: 32, dim: 64, layers: 2, heads: 4, mlpRatio: 4 },
   small: { context: 128, dim: 256, layers: 4, heads: 4, mlpRatio: 4 },
 };
 
 /** A GPT model: its trunk is `[embed, blocks.0 … blocks.{L-1}, head]`. */
-export type Gpt = Model<GptConfig>;
+export type Gpt = Model<Required<GptConfig>>;
 
 /**
  * Creates a GPT with freshly initialized parameters.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { createGpt, GPT_PRESETS } from "./gpt.ts";
+ * import assert from "node:assert/strict";
+ *
  * const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 64 }, { seed: 0 });
+ * assert.deepEqual(gpt.layers.map((l) => l.name), ["embed", "blocks.0", "blocks.1", "head"]);
+ * assert.deepEqual(gpt.params["blocks.0.attn.qkv.w"].shape, [64, 192]);
+ * assert.throws(() => createGpt({ ...GPT_PRESETS.tiny, vocab: 64, heads: 3 }), RangeError); // 3 does not divide 64
  * ```
  * @throws {RangeError} when the config is invalid (the message names the field).
  */
-export function createGpt(config: z.input<typeof GptConfigSchema>, options: { seed?: number } = {}): Gpt {
+export function createGpt(config: GptConfig, options: { seed?: number } = {}): Gpt {
   const cfg = parseModelConfig("GPT", GptConfigSchema, config);
   const layers: Layer[] = [
     new Embedding("embed", cfg.vocab, cfg.context, cfg.dim),

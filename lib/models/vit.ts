@@ -9,48 +9,62 @@ import { PatchEmbedding, PoolHead } from "../nn/patch.ts";
 import { assembleModel, blockStack, parseModelConfig } from "./_build.ts";
 import type { Model } from "../nn/model.ts";
 
-/** ViT hyperparameters, validated with zod. */
-export const VitConfigSchema = z.object({
+/** ViT hyperparameters: the input of {@linkcode createVit}. */
+export interface VitConfig {
   /** Image side length (square images). */
-  imageSize: z.number().int().positive(),
+  imageSize: number;
   /** Image channels. */
-  channels: z.number().int().positive(),
+  channels: number;
   /** Patch side length (must divide imageSize). */
-  patch: z.number().int().positive(),
+  patch: number;
   /** Width D. */
-  dim: z.number().int().positive(),
+  dim: number;
   /** Number of blocks. */
-  layers: z.number().int().positive(),
+  layers: number;
   /** Attention heads (must divide D). */
-  heads: z.number().int().positive(),
-  /** MLP hidden width as a multiple of D. */
-  mlpRatio: z.number().int().positive().default(4),
+  heads: number;
+  /** MLP hidden width as a multiple of D. @default {4} */
+  mlpRatio?: number;
   /** Number of classes. */
+  classes: number;
+}
+
+/** The zod schema {@linkcode createVit} validates a {@linkcode VitConfig} with (it fills in the defaults). */
+export const VitConfigSchema: z.ZodType<Required<VitConfig>, z.ZodTypeDef, VitConfig> = z.object({
+  imageSize: z.number().int().positive(),
+  channels: z.number().int().positive(),
+  patch: z.number().int().positive(),
+  dim: z.number().int().positive(),
+  layers: z.number().int().positive(),
+  heads: z.number().int().positive(),
+  mlpRatio: z.number().int().positive().default(4),
   classes: z.number().int().positive(),
 }).strict();
 
-/** ViT hyperparameters. */
-export type VitConfig = z.infer<typeof VitConfigSchema>;
-
 /** Presets for 28×28 grey images (Fashion-MNIST). */
-export const VIT_PRESETS: Record<"tiny" | "small", VitConfig> = {
+export const VIT_PRESETS: Record<"tiny" | "small", Required<VitConfig>> = {
   tiny: { imageSize: 28, channels: 1, patch: 7, dim: 32, layers: 2, heads: 2, mlpRatio: 2, classes: 10 },
   small: { imageSize: 28, channels: 1, patch: 4, dim: 128, layers: 4, heads: 4, mlpRatio: 2, classes: 10 },
 };
 
 /** A ViT model: its trunk is `[embed, blocks.0 … blocks.{L-1}, head]`. */
-export type Vit = Model<VitConfig>;
+export type Vit = Model<Required<VitConfig>>;
 
 /**
  * Creates a ViT with freshly initialized parameters.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { createVit, VIT_PRESETS } from "./vit.ts";
+ * import assert from "node:assert/strict";
+ *
  * const vit = createVit(VIT_PRESETS.tiny, { seed: 0 });
+ * assert.equal(vit.layers[0].name, "embed");
+ * assert.ok(vit.flopsPerExample() > 0);
  * ```
  * @throws {RangeError} when the config is invalid (the message names the field).
  */
-export function createVit(config: z.input<typeof VitConfigSchema>, options: { seed?: number } = {}): Vit {
+export function createVit(config: VitConfig, options: { seed?: number } = {}): Vit {
   const cfg = parseModelConfig("ViT", VitConfigSchema, config);
   if (cfg.imageSize % cfg.patch !== 0) {
     throw new RangeError(

@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Grads, Params } from "./params.ts";
 import {
   type ActivationPolicy,
+  type BatchRows,
   DEFAULT_FORWARD_KEY,
   type ForwardKey,
   keepAll,
@@ -37,11 +38,17 @@ export interface SavedEntry {
 
 /** A row of {@linkcode SavedStore.report}: what is held for backward, like JAX's `saved_residuals`. */
 export interface SavedReportRow {
+  /** Where it was saved, e.g. `"blocks.0.attn.q"`. */
   tag: string;
+  /** Its role, e.g. `"attn.q"`. */
   role: string;
+  /** The policy that packed it, e.g. `"keep"`. */
   policy: string;
+  /** Shape before packing. */
   shape: number[];
+  /** Dtype before packing. */
   dtype: tf.DataType;
+  /** Bytes the packed form holds. */
   bytes: number;
 }
 
@@ -118,6 +125,8 @@ export interface ContextOptions {
   training?: boolean;
   /** The pass's key, copied into every {@linkcode SavedInfo}. @default {DEFAULT_FORWARD_KEY} */
   key?: ForwardKey;
+  /** The batch's per-example facts (`Batch.rows`), put into every {@linkcode SavedInfo}. @default {undefined} */
+  rows?: BatchRows;
 }
 
 /**
@@ -154,6 +163,8 @@ export class Context {
   readonly training: boolean;
   /** The pass's key (shared by all views). */
   readonly key: ForwardKey;
+  /** The batch's per-example facts, when given (shared by all views). */
+  readonly rows: BatchRows | undefined;
 
   /** Creates a root context. */
   constructor(options: ContextOptions) {
@@ -164,6 +175,7 @@ export class Context {
     this.path = options.path ?? "";
     this.training = options.training ?? true;
     this.key = options.key ?? DEFAULT_FORWARD_KEY;
+    this.rows = options.rows;
   }
 
   /** Full path of a local name. */
@@ -201,6 +213,7 @@ export class Context {
       path: o.path ?? this.path,
       training: this.training,
       key: this.key,
+      ...(this.rows ? { rows: this.rows } : {}),
     });
   }
 
@@ -223,6 +236,7 @@ export class Context {
       ...(groupAxis === undefined ? {} : { groupAxis }),
       step: this.key.step,
       seed: this.key.seed,
+      ...(this.rows ? { rows: this.rows } : {}),
     };
     this.store.put(t, info, this.selector(info));
   }

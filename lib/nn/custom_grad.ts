@@ -14,10 +14,19 @@ import { keepAll, type PolicySelector } from "./policy.ts";
  * it never runs (forward only) call the returned `release()`.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { customGradLayer } from "./custom_grad.ts";
+ * import { Linear } from "./linear.ts";
+ * import assert from "node:assert/strict";
+ *
  * const fc = new Linear("fc", 4, 3);
+ * const x = tf.ones([2, 4]), w = tf.ones([4, 3]), b = tf.zeros([3]);
  * const { fn } = customGradLayer(fc, ["w", "b"]);
  * const [dx, dw, db] = tf.grads((x, w, b) => fn(x, w, b).sum())([x, w, b]);
+ * assert.deepEqual(Array.from(dx.dataSync()), new Array(8).fill(3)); // each input feeds 3 outputs of weight 1
+ * assert.deepEqual(Array.from(db.dataSync()), [2, 2, 2]);
+ * assert.deepEqual(dw.shape, [4, 3]);
  * ```
  */
 export function customGradLayer(

@@ -20,10 +20,20 @@ export interface LinearOptions {
  * may offer `weightGrad` (WTA-CRS) instead of a dense input.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { Context } from "./context.ts";
+ * import { Linear } from "./linear.ts";
+ * import { initParams } from "../models/init.ts";
+ * import assert from "node:assert/strict";
+ *
  * const fc = new Linear("fc", 64, 256);
- * const y = fc.forward(x, ctx);   // x [B, T, 64] -> y [B, T, 256]
- * const dx = fc.backward(dy, ctx);
+ * const ctx = new Context({ params: initParams(fc.paramSpecs().map((s) => ({ ...s, name: `fc.${s.name}` })), 0) });
+ * const x = tf.randomNormal([2, 8, 64]);
+ * const y = fc.forward(x, ctx.child("fc")); // x [B, T, 64] -> y [B, T, 256]
+ * const dx = fc.backward(tf.onesLike(y), ctx.child("fc")); // [B, T, 64]; dW, db accumulated in ctx.grads
+ * assert.deepEqual([y.shape, dx.shape], [[2, 8, 256], [2, 8, 64]]);
+ * assert.deepEqual(ctx.grads["fc.w"].shape, [64, 256]);
  * ```
  */
 export class Linear implements Layer {

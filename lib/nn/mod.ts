@@ -8,6 +8,7 @@ export { disposeTree, type Grads, type Params, treeBytes, treeSize, type Updates
 export { isParamProvider, mapParams, type ParamProvider, paramsProvider } from "./provider.ts";
 export {
   type ActivationPolicy,
+  type BatchRows,
   byRole,
   DEFAULT_FORWARD_KEY,
   discardAll,

@@ -6,6 +6,7 @@ import type * as tf from "@tensorflow/tfjs";
 import type { SoftmaxCrossEntropy } from "./cross_entropy.ts";
 import { chainSavedSpecs, type Layer, prefixed, type SavedSpec } from "./layer.ts";
 import type { Params } from "./params.ts";
+import type { BatchRows } from "./policy.ts";
 
 /** One training or evaluation batch. The caller owns (and disposes) its tensors. */
 export interface Batch {
@@ -15,6 +16,8 @@ export interface Batch {
   y: tf.Tensor;
   /** Optional per-target loss weights (a loss mask), shaped like `y`. */
   weights?: tf.Tensor;
+  /** Optional per-example facts for policies (stable example ids, padding tokens); plain data, not tensors. */
+  rows?: BatchRows;
 }
 
 /**

@@ -46,6 +46,25 @@ export interface ForwardKey {
 /** The key of a pass that was given none: step 0, seed 0. */
 export const DEFAULT_FORWARD_KEY: ForwardKey = Object.freeze({ step: 0, seed: 0 });
 
+/**
+ * Per-example facts of a pass's batch that a policy may read (plain data, not tensors): WTA-CRS keys its cache of
+ * output-gradient row norms by `ids` and gives padding rows probability 0. A batch carries them as `Batch.rows`;
+ * `backprop` copies them into the {@linkcode Context}, which puts them into every {@linkcode SavedInfo}.
+ */
+export interface BatchRows {
+  /**
+   * A stable id per example of the batch, length B (e.g. its index in the dataset): an example that recurs in a later
+   * batch has the same id. A saved tensor with N rows gives each example N / B consecutive rows.
+   */
+  readonly ids?: Int32Array;
+  /**
+   * Per token of the batch input `[B, T]`, row-major (length B·T): 0 for a padding token, whose rows' output gradient
+   * is zero in every layer (for a causal model: a token after the example's last weighted target), 1 otherwise. Only
+   * saved tensors with exactly B·T rows are matched to it.
+   */
+  readonly live?: Uint8Array;
+}
+
 /** Where a saved tensor comes from; policies, selectors and the meter read this. */
 export interface SavedInfo {
   /** Stable, human-readable path, e.g. `"blocks.3.mlp.fc1.input"`. */
@@ -58,6 +77,8 @@ export interface SavedInfo {
   step?: number;
   /** The pass's {@linkcode ForwardKey} seed (set by {@linkcode Context.save}; absent means 0). */
   seed?: number;
+  /** The batch's per-example facts, when the pass was given them (set by {@linkcode Context.save}). */
+  rows?: BatchRows;
 }
 
 /**

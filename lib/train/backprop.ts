@@ -61,6 +61,7 @@ export function backprop(options: BackpropOptions = {}): GradSource {
         store,
         selector,
         ...(pass.key ? { key: pass.key } : {}),
+        ...(batch.rows ? { rows: batch.rows } : {}),
       });
       const m = meter();
       const before = m.live;

@@ -20,8 +20,16 @@ export interface EvalResult {
  * Evaluates `model` on `batches` (not disposed: the caller owns them).
  *
  * @example Usage
- * ```ts ignore
- * const { loss, accuracy } = evaluate(vit, testBatches);
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { evaluate } from "./evaluate.ts";
+ * import { createVit, VIT_PRESETS } from "../models/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const vit = createVit(VIT_PRESETS.tiny, { seed: 0 });
+ * const batch = { x: tf.randomUniform([4, 28, 28, 1]), y: tf.tensor1d([0, 1, 2, 3], "int32") };
+ * const { loss, accuracy, count } = evaluate(vit, [batch]);
+ * assert.ok(Number.isFinite(loss) && accuracy >= 0 && count === 4);
  * ```
  */
 export function evaluate(model: Model, batches: Iterable<Batch>): EvalResult {

@@ -15,4 +15,5 @@ export {
   runLm,
   type RunOptions,
   type RunSummary,
+  type StepProgress,
 } from "./runs.ts";

@@ -36,6 +36,20 @@ export interface RunSummary {
   savedBytes: number;
 }
 
+/** What {@linkcode RunOptions.onStep} gets after every training step. */
+export interface StepProgress {
+  /** Steps done (1-based). */
+  step: number;
+  /** Steps in the run. */
+  steps: number;
+  /** This step's training loss. */
+  loss: number;
+  /** This step's wall time in ms. */
+  ms: number;
+  /** Live bytes after the step (the meter's unique buffers plus ledger: parameters, optimizer state, ...). */
+  liveBytes: number;
+}
+
 /** Common options of {@linkcode runLm} and {@linkcode runClassifier}. */
 export interface RunOptions<S> {
   /** The model to train (its params are replaced as it trains). */
@@ -52,8 +66,10 @@ export interface RunOptions<S> {
   seed?: number;
   /** Progress callback every `logEvery` steps. */
   log?: (msg: string) => void;
-  /** @default {50} */
+  /** Steps between progress lines. @default {50} */
   logEvery?: number;
+  /** Called after every step (a progress bar, a live plot); no terminal code lives in the library. */
+  onStep?: (p: StepProgress) => void;
 }
 
 function summarize(
@@ -103,6 +119,7 @@ function trainLoop<S>(opts: RunOptions<S>, nextBatch: () => Batch): {
     losses.push(r.loss);
     ms.push(r.ms);
     saved = Math.max(saved, r.savedBytes);
+    opts.onStep?.({ step: i + 1, steps: opts.steps, loss: r.loss, ms: r.ms, liveBytes: m.live });
     if (opts.log && ((i + 1) % (opts.logEvery ?? 50) === 0 || i === 0)) {
       opts.log(`step ${i + 1}/${opts.steps} loss ${r.loss.toFixed(4)} ${r.ms.toFixed(0)} ms`);
     }
@@ -124,8 +141,17 @@ export interface LmRunOptions<S> extends RunOptions<S> {
  * Trains a causal LM on random windows of `data.train` and evaluates on the first windows of `data.val`.
  *
  * @example Usage
- * ```ts ignore
- * const r = runLm({ model: gpt, optimizer: adamw({ lr: 3e-3 }), data: corpus, steps: 200, batch: 8, context: 32 });
+ * ```ts
+ * import { runLm } from "./runs.ts";
+ * import { charCorpusFromText } from "../data/mod.ts";
+ * import { createGpt, GPT_PRESETS } from "../models/mod.ts";
+ * import { adamw } from "../optim/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const corpus = charCorpusFromText("the cat sat on the mat. ".repeat(40));
+ * const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: corpus.vocabSize, context: 16 });
+ * const r = runLm({ model: gpt, optimizer: adamw({ lr: 1e-2 }), data: corpus, steps: 30, batch: 4, context: 16 });
+ * assert.ok(r.losses[29] < r.losses[0] && r.peakBytes > 0);
  * ```
  */
 export function runLm<S>(opts: LmRunOptions<S>): RunSummary {
@@ -158,8 +184,22 @@ export interface ClassifierRunOptions<S> extends RunOptions<S> {
  * Trains an image classifier on shuffled epochs of `train` and reports test accuracy.
  *
  * @example Usage
- * ```ts ignore
- * const r = runClassifier({ model: vit, optimizer: adamw({ lr: 1e-3 }), train, test, steps: 500, batch: 64 });
+ * ```ts
+ * import { runClassifier } from "./runs.ts";
+ * import { createVit, VIT_PRESETS } from "../models/mod.ts";
+ * import { adamw } from "../optim/mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // Two classes of 28x28 images: dark and bright.
+ * const n = 32, pixels = new Float32Array(n * 784), labels = new Int32Array(n);
+ * for (let i = 0; i < n; i++) {
+ *   labels[i] = i % 2;
+ *   pixels.fill(labels[i] ? 0.9 : 0.1, i * 784, (i + 1) * 784);
+ * }
+ * const ds = { images: pixels, labels, n, height: 28, width: 28, channels: 1 as const, numClasses: 10 as const, classNames: ["dark", "bright"] };
+ * const vit = createVit(VIT_PRESETS.tiny);
+ * const r = runClassifier({ model: vit, optimizer: adamw({ lr: 3e-3 }), train: ds, test: ds, steps: 20, batch: 8 });
+ * assert.equal(r.accuracy, 1);
  * ```
  */
 export function runClassifier<S>(opts: ClassifierRunOptions<S>): RunSummary {

@@ -1,5 +1,6 @@
 /**
- * A dependency-free SVG line chart for notebooks (`Deno.jupyter.svg`) and reports.
+ * A dependency-free SVG line chart, superseded by the Vega-Lite charts (`lineChartSpec` + `renderSvg` in this
+ * folder), kept while notebooks still use it.
  * @module
  */
 
@@ -42,6 +43,10 @@ function esc(s: string): string {
 
 /**
  * Renders series as an SVG line chart (linear axes, y from 0).
+ *
+ * @deprecated Superseded by `lineChartSpec(series, options)` rendered with `renderSvg` (or shown in a notebook with
+ * `chartBundle`), which adds tooltips, a native notebook chart and a well-kept renderer. Kept, working, until the
+ * notebooks that call it move over.
  *
  * @example Usage
  * ```ts

@@ -15,12 +15,26 @@ function bench(args: string[]): Promise<Deno.CommandOutput> {
   }).output();
 }
 
-Deno.test("bench: timeMedian runs warmup + at least minReps calls and returns the median", async () => {
-  let calls = 0;
-  const t = await timeMedian(() => calls++, { warmup: 2, minReps: 5, minMs: 0 });
-  assert.equal(t.reps, 5);
-  assert.equal(calls, 7);
-  assert.ok(t.medianMs >= 0);
+Deno.test("bench: timeMedian runs warmup + at least minReps calls and returns the median (on a fake clock)", async () => {
+  // A fake clock: each call of fn advances it by the next duration, so the timings are known exactly (no real time).
+  const realNow = performance.now;
+  let clock = 0, calls = 0;
+  const durations = [100, 200, 5, 1, 9, 3, 7, 2];
+  const fn = () => void (clock += durations[calls++]);
+  Object.defineProperty(performance, "now", { value: () => clock, configurable: true });
+  try {
+    const odd = await timeMedian(fn, { warmup: 2, minReps: 5, minMs: 0 });
+    assert.equal(calls, 7, "2 warmup calls (not timed) + 5 timed");
+    assert.deepEqual(odd, { medianMs: 5, reps: 5 }, "median of 5, 1, 9, 3, 7");
+    clock = 0, calls = 0;
+    const even = await timeMedian(fn, { warmup: 2, minReps: 4, minMs: 0 });
+    assert.deepEqual(even, { medianMs: 4, reps: 4 }, "median of 5, 1, 9, 3: the mean of 3 and 5");
+    clock = 0, calls = 2;
+    const timed = await timeMedian(fn, { warmup: 0, minReps: 1, minMs: 15 });
+    assert.deepEqual(timed, { medianMs: 5, reps: 3 }, "past minReps, it stops once minMs (15) has passed: 5 + 1 + 9");
+  } finally {
+    Object.defineProperty(performance, "now", { value: realNow, configurable: true });
+  }
 });
 
 Deno.test("bench: registry has the sgemm section; GFLOP/s = 2mkn / time", () => {

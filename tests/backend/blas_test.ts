@@ -12,9 +12,8 @@ import {
   unpatchBlas,
 } from "../../lib/backend/mod.ts";
 import { assertAllClose, assertNoLeaks, maxRelError } from "../_util/assert_close.ts";
-import { BLAS_AVAILABLE } from "../_util/backends.ts";
+import { needsBlas } from "../_util/backends.ts";
 
-const ignore = !BLAS_AVAILABLE;
 const TOL = { atol: 1e-4, rtol: 1e-4 };
 
 /** Float64 reference: op(a)·op(b) with numpy-style broadcasting of the batch dims. */
@@ -73,8 +72,7 @@ async function setup(): Promise<void> {
 }
 
 Deno.test({
-  name: "blas: matMul equals wasm and the reference for all transpose combos and odd sizes",
-  ignore,
+  ...needsBlas("blas: matMul equals wasm and the reference for all transpose combos and odd sizes"),
   fn: async () => {
     await setup();
     let seed = 1;
@@ -110,8 +108,7 @@ const BATCHED: [number[], number[]][] = [
 ];
 
 Deno.test({
-  name: "blas: batched 3-D/4-D matMul with batch broadcasting equals wasm and the reference",
-  ignore,
+  ...needsBlas("blas: batched 3-D/4-D matMul with batch broadcasting equals wasm and the reference"),
   fn: async () => {
     await setup();
     let seed = 100;
@@ -133,8 +130,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blas: batch broadcasting in both directions ([2,1] x [1,3] batch dims) equals the reference",
-  ignore,
+  ...needsBlas("blas: batch broadcasting in both directions ([2,1] x [1,3] batch dims) equals the reference"),
   fn: async () => {
     await setup();
     tf.tidy(() => {
@@ -157,8 +153,7 @@ const UNFUSED: Record<string, (x: tf.Tensor) => tf.Tensor> = {
 };
 
 Deno.test({
-  name: "blas: tf.dot equals wasm; tf.fused.matMul (bias, activations, transposes) equals unfused wasm ops",
-  ignore,
+  ...needsBlas("blas: tf.dot equals wasm; tf.fused.matMul (bias, activations, transposes) equals unfused wasm ops"),
   fn: async () => {
     await setup();
     tf.tidy(() => {
@@ -188,8 +183,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blas: gradients of matMul (tf.grads) equal wasm",
-  ignore,
+  ...needsBlas("blas: gradients of matMul (tf.grads) equal wasm"),
   fn: async () => {
     await setup();
     // tfjs's BatchMatMul gradient does not reduce broadcast batch dims (on any backend), so batch shapes match here.
@@ -213,8 +207,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blas: matMul whose output grows the wasm heap reads fresh views; no tensor leaks",
-  ignore,
+  ...needsBlas("blas: matMul whose output grows the wasm heap reads fresh views; no tensor leaks"),
   fn: async () => {
     await setup();
     const be = tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } };
@@ -235,8 +228,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blas: empty and K=0 matMuls",
-  ignore,
+  ...needsBlas("blas: empty and K=0 matMuls"),
   fn: async () => {
     await setup();
     tf.tidy(() => {
@@ -248,8 +240,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blas: patchBlas/unpatchBlas switch kernels and report the library and threads",
-  ignore,
+  ...needsBlas("blas: patchBlas/unpatchBlas switch kernels and report the library and threads"),
   fn: async () => {
     const info = await initBackend({ backend: "blas", blasThreads: 1 });
     assert.equal(info.tfBackend, "wasm");
@@ -273,8 +264,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blasSgemm: direct calls on Float32Arrays with strides, alpha/beta and bounds checks",
-  ignore,
+  ...needsBlas("blasSgemm: direct calls on Float32Arrays with strides, alpha/beta and bounds checks"),
   fn: () => {
     const a = Float32Array.of(1, 2, 3, 4, 5, 6); // 2x3
     const b = Float32Array.of(1, 0, 0, 1, 1, 1); // 3x2
@@ -298,8 +288,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blas: an explicit missing library is a RangeError; auto falls back to wasm with a note",
-  ignore,
+  ...needsBlas("blas: an explicit missing library is a RangeError; auto falls back to wasm with a note"),
   fn: async () => {
     await assert.rejects(
       () => initBackend({ backend: "blas", blasPath: "/nonexistent/libopenblas.so.0" }),
@@ -335,8 +324,7 @@ async function evalJson(script: string, env: Record<string, string>, permissions
 }
 
 Deno.test({
-  name: "blas: MEMTRAIN_BLAS_PATH=/nonexistent (subprocess): explicit blas throws, auto falls back",
-  ignore,
+  ...needsBlas("blas: MEMTRAIN_BLAS_PATH=/nonexistent (subprocess): explicit blas throws, auto falls back"),
   fn: async () => {
     const script = `
       import { initBackend } from "./lib/backend/mod.ts";
@@ -358,8 +346,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blas: auto without --allow-ffi (subprocess) uses wasm with a note and does not prompt",
-  ignore,
+  ...needsBlas("blas: auto without --allow-ffi (subprocess) uses wasm with a note and does not prompt"),
   fn: async () => {
     const script = `
       import { initBackend } from "./lib/backend/mod.ts";

@@ -6,7 +6,7 @@ import { meter } from "../../lib/memory/meter.ts";
 import { matMulLater } from "../../lib/nn/_fused.ts";
 import { createGpt } from "../../lib/models/mod.ts";
 import { backprop } from "../../lib/train/mod.ts";
-import { BLAS_AVAILABLE } from "../_util/backends.ts";
+import { BLAS_SKIP_REASON, needsBlas, unlessSkipped } from "../_util/backends.ts";
 
 function maxRelErr(a: Float32Array, b: Float32Array): number {
   let err = 0, scale = 0;
@@ -18,8 +18,9 @@ function maxRelErr(a: Float32Array, b: Float32Array): number {
 }
 
 Deno.test({
-  name: "deferred matmul: equals tf.matMul; inputs freed at once stay counted until the worker is done; no leaks",
-  ignore: !BLAS_AVAILABLE,
+  ...needsBlas(
+    "deferred matmul: equals tf.matMul; inputs freed at once stay counted until the worker is done; no leaks",
+  ),
   async fn() {
     await initBackend({ backend: "blas", blasThreads: 2, blasDefer: true });
     try {
@@ -50,8 +51,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "deferred matmul: a chain of dependent deferred products and reads gives the synchronous results",
-  ignore: !BLAS_AVAILABLE,
+  ...needsBlas("deferred matmul: a chain of dependent deferred products and reads gives the synchronous results"),
   async fn() {
     await initBackend({ backend: "blas", blasThreads: 2, blasDefer: true });
     try {
@@ -72,8 +72,13 @@ Deno.test({
 });
 
 Deno.test({
-  name: "pool and deferral are off by default (OpenBLAS threads); blasDefer: true starts the pool and defers",
-  ignore: !BLAS_AVAILABLE || ["MEMTRAIN_BLAS_DEFER", "MEMTRAIN_BLAS_POOL"].some((v) => Deno.env.get(v) !== undefined),
+  ...unlessSkipped(
+    "pool and deferral are off by default (OpenBLAS threads); blasDefer: true starts the pool and defers",
+    BLAS_SKIP_REASON ??
+      (["MEMTRAIN_BLAS_DEFER", "MEMTRAIN_BLAS_POOL"].some((v) => Deno.env.get(v) !== undefined)
+        ? "MEMTRAIN_BLAS_DEFER or MEMTRAIN_BLAS_POOL is set (the defaults cannot be seen)"
+        : undefined),
+  ),
   async fn() {
     try {
       const off = await initBackend({ backend: "blas", blasThreads: 2 });
@@ -105,8 +110,9 @@ function gptGrads(): { loss: number; grads: Record<string, Float32Array> } {
 }
 
 Deno.test({
-  name: "deferred weight gradients: a GPT backprop step equals the wasm backend's (loss, every gradient); no leaks",
-  ignore: !BLAS_AVAILABLE,
+  ...needsBlas(
+    "deferred weight gradients: a GPT backprop step equals the wasm backend's (loss, every gradient); no leaks",
+  ),
   async fn() {
     await initBackend({ backend: "wasm" });
     const want = gptGrads();

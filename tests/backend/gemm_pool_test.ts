@@ -6,7 +6,7 @@ import { bufferAddress, GemmPool } from "../../lib/backend/gemm_pool.ts";
 import { CALL_FIELDS } from "../../lib/backend/gemm_protocol.ts";
 import { type GemmSpec, splitGemm } from "../../lib/backend/gemm_split.ts";
 import { initBackend } from "../../lib/backend/init.ts";
-import { BLAS_AVAILABLE } from "../_util/backends.ts";
+import { needsBlas } from "../_util/backends.ts";
 
 /** Reference row-major sgemm on a Float32Array "memory" whose byte addresses start at 0. */
 function refSgemm(mem: Float32Array, call: ArrayLike<number>, o: number): void {
@@ -96,8 +96,7 @@ Deno.test("splitGemm: parts of >= 128 rows, aligned to 16; one call per matrix f
 });
 
 Deno.test({
-  name: "GemmPool: shared and deferred jobs compute into the caller's memory; bad sizes throw RangeError",
-  ignore: !BLAS_AVAILABLE,
+  ...needsBlas("GemmPool: shared and deferred jobs compute into the caller's memory; bad sizes throw RangeError"),
   async fn() {
     const path = findBlas().lib!.path;
     assert.throws(() => GemmPool.spawn(path, 0), {
@@ -131,8 +130,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "blas backend with 2 threads and blasPool uses the GEMM pool and matches a float64 reference",
-  ignore: !BLAS_AVAILABLE,
+  ...needsBlas("blas backend with 2 threads and blasPool uses the GEMM pool and matches a float64 reference"),
   async fn() {
     await initBackend({ backend: "blas", blasThreads: 2, blasPool: true });
     try {

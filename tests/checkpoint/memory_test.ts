@@ -1,16 +1,19 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { checkpoint, type CheckpointPlan, predictPeakSavedBytes } from "../../lib/checkpoint/mod.ts";
+import { checkpoint, type CheckpointPlan, CheckpointSegment, predictPeakSavedBytes } from "../../lib/checkpoint/mod.ts";
+import { mesa } from "../../lib/mesa/mod.ts";
 import { measure } from "../../lib/memory/mod.ts";
 import { predictSavedBytes } from "../../lib/nn/analytic.ts";
 import { createGpt, GPT_PRESETS } from "../../lib/models/mod.ts";
 import { trunkSavedSpecs } from "../../lib/nn/model.ts";
 import { Context } from "../../lib/nn/context.ts";
-import { byRole } from "../../lib/nn/policy.ts";
+import { byRole, keepAll } from "../../lib/nn/policy.ts";
 import { Sequence } from "../../lib/nn/sequence.ts";
 import { backprop } from "../../lib/train/backprop.ts";
+import type { TrunkTransform } from "../../lib/nn/layer.ts";
 import { maxRelError } from "../_util/assert_close.ts";
 import { testOnBackends } from "../_util/backends.ts";
+import { trackSaved } from "../_util/saved_tracker.ts";
 import { countingPolicy, disposeAll, type PolicyEvent, tokenBatch } from "./_util.ts";
 
 testOnBackends("saved bytes after forward equal the analytic count of the checkpointed trunk", () => {
@@ -57,6 +60,55 @@ testOnBackends("sqrt checkpointing lowers the measured whole-step peak of an 8-l
   assert.equal(predict(), base.saved);
   assert.ok(predict(checkpoint("sqrt")(gpt.layers)) < predict() / 2);
   assert.ok(predict(checkpoint("sqrt")(gpt.layers)) >= sqrt.saved);
+  disposeAll(batch, gpt);
+});
+
+testOnBackends("predictPeakSavedBytes equals the measured maximum of the bytes held for backward", () => {
+  const gpt = createGpt({ ...GPT_PRESETS.tiny, vocab: 24, context: 16, dim: 32, layers: 4 }, { seed: 0 });
+  const [b, t] = [2, 16];
+  const batch = tokenBatch(b, t, 24);
+  const weighted = { ...batch, weights: tf.tidy(() => tf.randomUniform([b, t], 0, 1, "float32", 3).round()) };
+  const nested: TrunkTransform = (layers) => [
+    layers[0],
+    new CheckpointSegment([layers[1], new CheckpointSegment([layers[2], layers[3]], { name: "inner" })], {
+      name: "outer",
+    }),
+    ...layers.slice(4),
+  ];
+  const trunks: [string, TrunkTransform | undefined][] = [
+    ["no checkpointing", undefined],
+    ["every", checkpoint("every")],
+    ["sqrt", checkpoint("sqrt")],
+    ["{ every: 3 }", checkpoint({ every: 3 })],
+    ["{ segments: [1, 3] }", checkpoint({ segments: [1, 3] })],
+    ["one segment over the whole trunk", checkpoint({ plan: { every: 100 }, include: () => true })],
+  ];
+  const m = mesa({ grouping: "head-wise" });
+  for (const [what, trunk] of trunks) {
+    for (const [selName, selector] of [["keepAll", keepAll], ["mesa", m.selector]] as const) {
+      for (const data of what === "sqrt" ? [batch, weighted] : [batch]) {
+        const tracker = trackSaved(selector);
+        const r = backprop({ selector: tracker.selector, ...(trunk ? { trunk } : {}) }).lossAndGrads(gpt, data);
+        tf.dispose(Object.values(r.grads));
+        const layers = trunk ? trunk(gpt.layers) : gpt.layers;
+        const predicted = predictPeakSavedBytes(layers, [b, t], { selector, loss: gpt.loss, weighted: !!data.weights });
+        const label = `${what}, ${selName}${data.weights ? ", weighted" : ""}`;
+        assert.equal(tracker.peak, predicted, `${label}: measured peak vs predicted`);
+        assert.equal(tracker.held(), 0, `${label}: nothing held after the step`);
+      }
+    }
+  }
+  // Nested segments: the outer segment frees its reloaded input once its recompute's forward is done, before the inner
+  // segment recomputes, and the prediction counts exactly that.
+  for (const [selName, selector] of [["keepAll", keepAll], ["mesa", m.selector]] as const) {
+    const tracker = trackSaved(selector);
+    const r = backprop({ selector: tracker.selector, trunk: nested }).lossAndGrads(gpt, batch);
+    tf.dispose(Object.values(r.grads));
+    const predicted = predictPeakSavedBytes(nested(gpt.layers), [b, t], { selector, loss: gpt.loss });
+    assert.equal(tracker.peak, predicted, `nested, ${selName}: measured peak vs predicted`);
+  }
+  m.dispose();
+  weighted.weights.dispose();
   disposeAll(batch, gpt);
 });
 

@@ -3,6 +3,7 @@ import { DatasetNotFoundError } from "../../lib/data/errors.ts";
 import { FASHION_MNIST_DIR, loadFashionMnist, normalizeImages } from "../../lib/data/fashion_mnist.ts";
 import { encodeIdx, gzip } from "../../lib/data/idx.ts";
 import { assertAllClose } from "../_util/assert_close.ts";
+import { unlessSkipped } from "../_util/skip.ts";
 import { tinyDataset } from "./_tiny_dataset.ts";
 
 const H = 4, W = 3, N = 5;
@@ -122,8 +123,10 @@ Deno.test("loadFashionMnist() validates split and limit before reading", async (
 });
 
 Deno.test({
-  name: "loadFashionMnist() loads the installed test split (10,000 balanced images)",
-  ignore: !installed,
+  ...unlessSkipped(
+    "loadFashionMnist() loads the installed test split (10,000 balanced images)",
+    installed ? undefined : "Fashion-MNIST is not installed (apt package dataset-fashion-mnist)",
+  ),
   fn: async () => {
     const ds = await loadFashionMnist({ split: "test" });
     assert.equal(ds.n, 10_000);
@@ -141,8 +144,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "loadFashionMnist() loads a limited slice of the installed train split",
-  ignore: !installed,
+  ...unlessSkipped(
+    "loadFashionMnist() loads a limited slice of the installed train split",
+    installed ? undefined : "Fashion-MNIST is not installed (apt package dataset-fashion-mnist)",
+  ),
   fn: async () => {
     const ds = await loadFashionMnist({ split: "train", limit: 100 });
     assert.equal(ds.n, 100);
@@ -161,4 +166,35 @@ Deno.test("normalizeImages() standardizes a copy and leaves the input untouched"
   assertAllClose(normalizeImages(ds).images.subarray(0, 1), [-0.2860 / 0.3530]);
   assert.throws(() => normalizeImages(ds, { std: 0 }), /'std' must be a positive number: current value is 0/);
   assert.throws(() => normalizeImages(ds, { mean: NaN }), RangeError);
+});
+
+Deno.test("loadFashionMnist(): a missing directory from MEMTRAIN_FASHION_MNIST_DIR names the variable, not apt-get", async () => {
+  const before = Deno.env.get("MEMTRAIN_FASHION_MNIST_DIR");
+  Deno.env.set("MEMTRAIN_FASHION_MNIST_DIR", "/nonexistent/from-env");
+  try {
+    const err = await loadFashionMnist({ split: "test" }).catch((e) => e);
+    assert.ok(err instanceof DatasetNotFoundError);
+    assert.equal(
+      err.message,
+      "Cannot load Fashion-MNIST: the directory /nonexistent/from-env was not found; " +
+        "MEMTRAIN_FASHION_MNIST_DIR=/nonexistent/from-env points there: set MEMTRAIN_FASHION_MNIST_DIR to the " +
+        "directory holding the IDX files (train-images-idx3-ubyte.gz, ...), or unset it to use " +
+        "/usr/share/datasets/fashion-mnist (sudo apt-get install dataset-fashion-mnist)",
+    );
+    assert.ok(
+      !err.message.includes("install it with"),
+      "it does not tell the user to install what they pointed away from",
+    );
+    await withFixture({ split: "t10k" }, async (dir) => {
+      Deno.env.set("MEMTRAIN_FASHION_MNIST_DIR", dir);
+      const missing = await loadFashionMnist({ split: "train" }).catch((e) => e);
+      assert.match(
+        missing.message,
+        new RegExp(`train-images-idx3-ubyte\\.gz was not found; MEMTRAIN_FASHION_MNIST_DIR=`),
+      );
+    });
+  } finally {
+    if (before === undefined) Deno.env.delete("MEMTRAIN_FASHION_MNIST_DIR");
+    else Deno.env.set("MEMTRAIN_FASHION_MNIST_DIR", before);
+  }
 });

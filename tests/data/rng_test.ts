@@ -78,6 +78,14 @@ Deno.test("Rng.int() stays in [0, n) and is uniform (chi-square)", () => {
   assert.ok(odd.every((x) => x >= 0 && x < 3 * 2 ** 30));
 });
 
+Deno.test("Rng.int() has no modulo bias when n does not divide 2^32", () => {
+  // n = 3·2^30: plain `u32 % n` would put the first third [0, 2^30) at probability 1/2 instead of 1/3.
+  const r = new Rng(21), n = 3 * 2 ** 30, count = 6000;
+  const low = draws(r, count, (x) => x.int(n)).filter((v) => v < 2 ** 30).length / count;
+  const se = Math.sqrt((1 / 3) * (2 / 3) / count); // ~0.006
+  assert.ok(Math.abs(low - 1 / 3) <= 4.5 * se, `fraction in the first third ${low.toFixed(4)}, want 1/3 ± ${4.5 * se}`);
+});
+
 Deno.test("Rng.int() rejects bounds outside [1, 2^32]", () => {
   const r = new Rng(0);
   for (const n of [0, -1, 1.5, NaN, Infinity, 2 ** 32 + 1]) {

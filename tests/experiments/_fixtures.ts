@@ -20,7 +20,7 @@ export const echo = defineExperiment({
     seqLen: z.number().int().default(32),
   }),
   quick: { steps: 2, lr: 0.5 },
-  columns: ["lr", "steps"],
+  columns: ["lr", "steps", "loss"],
   run: (config, ctx) => {
     ctx.log("echo: running");
     return Promise.resolve([

@@ -9,6 +9,7 @@ Deno.test("parseCli() reads the name, flags, options and overrides", () => {
     help: false,
     list: false,
     quick: true,
+    quiet: false,
     out: "/tmp/r",
     backend: "cpu",
     overrides: [{ key: "lr", value: "0.1" }, { key: "verbose", value: undefined }],
@@ -36,4 +37,17 @@ Deno.test("parseCli() rejects a missing option value, unknown short options and 
   assert.throws(() => parseCli(["x", "-q"]), /unknown option "-q"/);
   assert.throws(() => parseCli(["x", "lr=3"]), /unexpected argument "lr=3"/);
   assert.throws(() => parseCli(["x", "--=3"]), UsageError);
+});
+
+Deno.test("parseCli() reads --quiet and --shard I/N; a bad shard is a usage error naming the value", () => {
+  const a = parseCli(["memory", "--quiet", "--shard", "2/3"]);
+  assert.equal(a.quiet, true);
+  assert.deepEqual(a.shard, { index: 2, count: 3 });
+  assert.deepEqual(parseCli(["memory", "--shard=1/1"]).shard, { index: 1, count: 1 });
+  for (const bad of ["0/3", "4/3", "1/0", "a/b", "2", "1/2/3"]) {
+    assert.throws(() => parseCli(["memory", `--shard=${bad}`]), {
+      name: "UsageError",
+      message: `option --shard must be I/N with 1 <= I <= N, e.g. --shard=2/4: current value is "${bad}"`,
+    });
+  }
 });

@@ -2,8 +2,15 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { parseValue, resolveConfig } from "../../experiments/_lib/config.ts";
 import { ConfigValueError, UnknownConfigKeyError } from "../../experiments/_lib/errors.ts";
+import { defineExperiment, type ExperimentSchema } from "../../experiments/_lib/experiment.ts";
 import { describeField } from "../../experiments/_lib/fields.ts";
+import { describeExperiment } from "../../experiments/_lib/help.ts";
 import { echo } from "./_fixtures.ts";
+
+/** A toy experiment with the given schema. */
+function withSchema<S extends ExperimentSchema>(schema: S) {
+  return defineExperiment({ name: "t", description: "", schema, quick: {}, run: () => Promise.resolve([]) });
+}
 
 const DEFAULTS = { lr: 0.1, steps: 100, verbose: false, optimizer: "adam", tag: "x", dims: [8, 16], seqLen: 32 };
 
@@ -31,6 +38,12 @@ Deno.test("resolveConfig() parses values by field type", () => {
   assert.deepEqual(c, { ...DEFAULTS, verbose: true, optimizer: "galore", tag: "123", dims: [4, 5, 6], seqLen: 64 });
   assert.equal(resolveConfig(echo, [{ key: "verbose", value: "false" }], false).verbose, false);
   assert.equal(resolveConfig(echo, [{ key: "lr", value: "1e-3" }], false).lr, 0.001);
+});
+
+Deno.test("resolveConfig() reads every boolean spelling (true/1/yes/on, false/0/no/off, any case)", () => {
+  const read = (value: string | undefined) => resolveConfig(echo, [{ key: "verbose", value }], false).verbose;
+  for (const v of ["true", "1", "yes", "on", "TRUE", " Yes ", undefined]) assert.equal(read(v), true, String(v));
+  for (const v of ["false", "0", "no", "off", "False", " OFF "]) assert.equal(read(v), false, v);
 });
 
 Deno.test("resolveConfig() rejects unknown keys with a did-you-mean hint", () => {
@@ -84,5 +97,41 @@ Deno.test("parseValue() and describeField() cover every field kind", () => {
   assert.equal(info(z.number().default(3).describe("d")).description, "d");
   assert.deepEqual(parseValue("t", "a, b", info(z.array(z.string()).default([]))), ["a", "b"]);
   assert.deepEqual(parseValue("o", '{"a":1}', info(z.object({}).default({}))), { a: 1 });
-  assert.deepEqual(parseValue("d", "", info(z.array(z.number()).default([1]))), []);
+  assert.throws(() => parseValue("d", "", info(z.array(z.number()).default([1]))), ConfigValueError, "empty list");
+});
+
+Deno.test("list-valued enum keys: a bad element names the allowed values, its position and a suggestion", () => {
+  const e = withSchema(z.object({ variants: z.array(z.enum(["baseline", "mesa-head-wise"])).default([]) }));
+  assert.throws(() => resolveConfig(e, [{ key: "variants", value: "baseline,mesa-headwise" }], false), {
+    name: "ConfigValueError",
+    message: 'bad value for "variants": expected one of "baseline", "mesa-head-wise", got "mesa-headwise" ' +
+      '(item 2 of the list). Did you mean "mesa-head-wise"?',
+  });
+  assert.deepEqual(describeField(e.schema.shape.variants).options, ["baseline", "mesa-head-wise"]);
+});
+
+Deno.test("an empty list value is an error, for enum, string and number lists", () => {
+  const e = withSchema(z.object({
+    variants: z.array(z.enum(["a", "b"])).default(["a"]),
+    names: z.array(z.string()).default(["x"]),
+    dims: z.array(z.number()).default([1]),
+  }));
+  const cases: [string, string, string][] = [
+    ["variants", "", 'expected a comma-separated list of at least one value ("a", "b"), got ""'],
+    ["variants", "a,,b", 'expected a comma-separated list of at least one value ("a", "b"), got "a,,b"'],
+    ["names", " ", 'expected a comma-separated list of at least one value, got " "'],
+    ["dims", "", 'expected a comma-separated list of at least one number, got ""'],
+  ];
+  for (const [key, value, detail] of cases) {
+    assert.throws(() => resolveConfig(e, [{ key, value }], false), {
+      name: "ConfigValueError",
+      message: `bad value for "${key}": ${detail}`,
+    }, `${key}=${value}`);
+  }
+});
+
+Deno.test("--help shows the allowed values of list-valued enum keys", () => {
+  const e = withSchema(z.object({ variants: z.array(z.enum(["baseline", "mesa-head-wise"])).default([]) }));
+  assert.match(describeExperiment(e), /--variants=<baseline\|mesa-head-wise,\.\.\.> +default \[\]/);
+  assert.match(describeExperiment(echo), /--dims=<number,\.\.\.> +default \[8,16\]/);
 });

@@ -1,7 +1,8 @@
-import { blasPatchInfo } from "../../lib/backend/mod.ts";
+import { initBackend } from "../../lib/backend/mod.ts";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { checkRows, collectEnv, gitVersion, writeResults } from "../../experiments/_lib/results.ts";
+import { needsBlas } from "../_util/backends.ts";
 
 Deno.test("gitVersion() is 'unknown' outside a git checkout", async () => {
   const dir = await Deno.makeTempDir();
@@ -13,7 +14,8 @@ Deno.test("gitVersion() is 'unknown' outside a git checkout", async () => {
   }
 });
 
-Deno.test("collectEnv() records backend, versions, git, date, quick and threads", async () => {
+Deno.test("collectEnv() records backend, versions, git, date, quick and one thread off blas", async () => {
+  await initBackend({ backend: "cpu" });
   const env = await collectEnv({ backend: "cpu", quick: true, git: "abc1234", date: new Date(0) });
   assert.deepEqual(env, {
     backend: "cpu",
@@ -22,13 +24,31 @@ Deno.test("collectEnv() records backend, versions, git, date, quick and threads"
     git: "abc1234",
     date: "1970-01-01T00:00:00.000Z",
     quick: true,
-    threads: env.threads,
+    threads: { count: 1, via: "single" },
   });
-  const b = blasPatchInfo();
-  const want = b && b.threads > 1
-    ? { count: b.threads, via: b.pool ? "workers" : "openblas" }
-    : { count: 1, via: "single" };
-  if (!b?.defer) assert.deepEqual(env.threads, want, "threads as the BLAS patch reports them");
+});
+
+Deno.test({
+  ...needsBlas("collectEnv() records the BLAS threads and whose they are (OpenBLAS's, GEMM workers, deferred)"),
+  async fn() {
+    const cases = [
+      [{ blasThreads: 1 }, { count: 1, via: "single" }],
+      [{ blasThreads: 2, blasPool: false }, { count: 2, via: "openblas" }],
+      [{ blasThreads: 2, blasPool: true }, { count: 2, via: "workers" }],
+      [{ blasThreads: 2, blasDefer: true }, { count: 2, via: "workers+defer" }],
+    ] as const;
+    try {
+      for (const [options, threads] of cases) {
+        const info = await initBackend({ backend: "blas", ...options });
+        // Where worker threads cannot start, initBackend falls back to OpenBLAS's own threads (and says so).
+        const fellBack = info.notes.some((n) => n.includes("did not start"));
+        const env = await collectEnv({ backend: "blas", quick: false, git: "x" });
+        assert.deepEqual(env.threads, fellBack ? { count: 2, via: "openblas" } : threads, JSON.stringify(options));
+      }
+    } finally {
+      await initBackend({ backend: "wasm" });
+    }
+  },
 });
 
 Deno.test("writeResults() creates the directory and writes <experiment>.json", async () => {
@@ -46,7 +66,8 @@ Deno.test("writeResults() creates the directory and writes <experiment>.json", a
 
 Deno.test("checkRows() accepts flat rows and explains bad ones", () => {
   assert.equal(checkRows([{ technique: "t", model: "m", a: 1, b: "s", c: true, d: null }]), undefined);
-  assert.equal(checkRows([]), undefined);
+  assert.match(checkRows([])!, /^no rows/, "an empty result is an error");
+  assert.equal(checkRows([], true), undefined, "unless allowed (a shard without cells)");
   assert.match(checkRows(undefined)!, /expected an array/);
   assert.match(checkRows([1])!, /row 0 is not an object/);
   assert.match(checkRows([{ model: "m" }])!, /no string "technique"/);

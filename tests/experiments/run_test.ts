@@ -1,16 +1,21 @@
 import assert from "node:assert/strict";
 import { main } from "../../experiments/run.ts";
+import { z } from "zod";
+import { defineExperiment, type Registry } from "../../experiments/_lib/experiment.ts";
 import { capture, registry } from "./_fixtures.ts";
 
 const GIT = { gitVersion: () => Promise.resolve("abc1234") };
 
-/** Runs main with captured IO and a temp --out dir; returns code, output and the dir. */
-async function run(args: string[]) {
+/** Runs main on `reg` with captured IO and a temp --out dir; returns code, output and the dir. */
+async function runIn(reg: Registry, args: string[]) {
   const io = capture();
   const out = await Deno.makeTempDir();
-  const code = await main([...args, "--out", out, "--backend=cpu"], registry, io, GIT);
+  const code = await main([...args, "--out", out, "--backend=cpu"], reg, io, GIT);
   return { code, io, out, stderr: io.stderr.join("\n"), stdout: io.stdout.join("\n") };
 }
+
+/** Runs main on the fake registry (see {@linkcode runIn}). */
+const run = (args: string[]) => runIn(registry, args);
 
 function assertNoStack(text: string) {
   assert.ok(!/\n\s+at /.test(text) && !text.includes("file://"), `stack trace in: ${text}`);
@@ -20,7 +25,8 @@ Deno.test("main() runs an experiment, prints a table and writes the results JSON
   const r = await run(["echo", "--quick", "--steps=5", "--optimizer=sgd"]);
   try {
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /│ lr\s+│ steps\s+│ technique/);
+    assert.match(r.stdout, /^ *lr\s+steps\s+loss\s+technique\s+model$/m);
+    assert.ok(r.stdout.includes("note: a quick run is a smoke test"), "quick figures are flagged");
     assert.match(r.stdout, /0\.333/);
     assert.ok(r.stderr.includes("echo: running"));
     const json = JSON.parse(await Deno.readTextFile(`${r.out}/echo.json`));
@@ -167,4 +173,30 @@ Deno.test("run.ts as a subprocess: one error line, exit 2, no stack", async () =
   assert.equal(code, 2);
   assert.match(text, /^error: unknown experiment "no-such-experiment"\. .*Available: /);
   assert.equal(text.split("\n").length, 1);
+});
+
+Deno.test("main() refuses an experiment that returns no rows and writes nothing (exit 1)", async () => {
+  const empty = defineExperiment({
+    name: "empty",
+    description: "Measures the variants it is given",
+    schema: z.object({ variants: z.array(z.enum(["a", "b"])).default(["a"]) }),
+    quick: {},
+    run: () => Promise.resolve([]),
+  });
+  const r = await runIn({ empty }, ["empty"]);
+  try {
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.io.stderr.slice(-1), [
+      'error: experiment "empty" returned invalid rows: no rows (nothing was measured; check list-valued config keys)',
+    ]);
+    assert.deepEqual([...Deno.readDirSync(r.out)], [], "no result file");
+    const bad = await runIn({ empty }, ["empty", "--variants="]);
+    await Deno.remove(bad.out, { recursive: true });
+    assert.equal(bad.code, 2);
+    assert.deepEqual(bad.io.stderr, [
+      'error: bad value for "variants": expected a comma-separated list of at least one value ("a", "b"), got ""',
+    ]);
+  } finally {
+    await Deno.remove(r.out, { recursive: true });
+  }
 });

@@ -77,13 +77,20 @@ function policyNames(model: Model, trunk: TrunkTransform, selector: PolicySelect
   );
 }
 
-/** Rows added after the move, in table order (before the named combinations). */
-const ADDED = ["streambp", "streambp-recompute"];
+/** The row names added since (StreamBP's, WTA-CRS's estimators, then its Mesa combination), in table order. */
+const ADDED = ["streambp", "streambp-recompute", "wtacrs", "wtacrs-crs", "wtacrs-topk"],
+  ADDED_COMBINATIONS = ["wtacrs+mesa-head-wise"];
+const EXPECTED_NAMES = [
+  ...Object.keys(BEFORE).filter((n) => !n.includes("+")),
+  ...ADDED,
+  ...Object.keys(BEFORE).filter((n) => n.includes("+")),
+  ...ADDED_COMBINATIONS,
+];
 
 Deno.test("the table lists today's technique row names, in today's order", () => {
-  const today = [...Object.keys(BEFORE).slice(0, -1), ...ADDED, ...Object.keys(BEFORE).slice(-1)];
-  assert.deepEqual(TECHNIQUE_NAMES, today);
-  assert.deepEqual(memory.schema.parse({}).techniques, today);
+  const expected = EXPECTED_NAMES;
+  assert.deepEqual(TECHNIQUE_NAMES, expected);
+  assert.deepEqual(memory.schema.parse({}).techniques, expected);
 });
 
 Deno.test("every row name resolves to the same trunk layers and policies per saved tag as before", () => {
@@ -177,7 +184,7 @@ Deno.test("an unknown technique name gives an error listing the known ones", () 
     (e: Error) => {
       assert.ok(e instanceof ConfigValueError, String(e));
       assert.match(e.message, /^bad value for "techniques": unknown technique "mesa-int4"/);
-      assert.ok(e.message.includes(TECHNIQUE_NAMES.join(", ")), e.message);
+      assert.ok(e.message.includes(EXPECTED_NAMES.join(", ")), e.message);
       return true;
     },
   );
@@ -282,6 +289,45 @@ Deno.test("composeTechniques() chains selectors (first non-keep wins) and allows
   );
   assert.equal(disposed, 2, "parts are disposed when the combination is rejected");
   assert.throws(() => composeTechniques("x+y", ["x", "y"], [{ source: () => fake }, { source: () => fake }]), /source/);
+});
+
+Deno.test("composeTechniques() applies selector wrappers around the chained selectors, wherever they stand", () => {
+  const p1 = fakePolicy("p1");
+  const a: TechniqueParts = { selector: (i) => (i.role === "linear.input" ? p1 : keepPolicy) };
+  const seen: ActivationPolicy[] = [];
+  const w: TechniqueParts = {
+    wrapSelector: (rest) => (i) => {
+      const inner = rest(i);
+      seen.push(inner);
+      return i.tag === "wrapped" ? fakePolicy(`w(${inner.name})`) : inner;
+    },
+  };
+  for (const [labels, parts] of [[["w", "a"], [w, a]], [["a", "w"], [a, w]]] as const) {
+    const c = composeTechniques(labels.join("+"), labels, parts);
+    assert.equal(c.selector({ tag: "wrapped", role: "linear.input" }).name, "w(p1)");
+    assert.equal(c.selector({ tag: "other", role: "linear.input" }), p1);
+    assert.equal(c.selector({ tag: "other", role: "gelu.input" }), keepPolicy);
+  }
+  assert.equal(composeTechniques("w", ["w"], [w]).selector({ tag: "wrapped", role: "x" }).name, "w(keep)");
+  assert.equal(seen.length, 7);
+});
+
+Deno.test("wtacrs+mesa-head-wise samples the level-2 Linear inputs, packs their rows with Mesa, Mesa elsewhere", () => {
+  for (const name of ["wtacrs+mesa-head-wise", "mesa-head-wise+wtacrs"]) {
+    const t = buildTechnique(name, { wtacrsRatio: 0.1, seed: 3 });
+    try {
+      const pick = (tag: string, role: string) => t.selector({ tag, role, groupAxis: 1 }).name;
+      assert.equal(pick("blocks.0.mlp.fc2.input", "linear.input"), "wta-crs(0.1)+mesa(head-wise, stochastic)");
+      assert.equal(pick("blocks.0.attn.qkv.input", "linear.input"), "mesa(head-wise, stochastic)");
+      assert.equal(pick("blocks.0.mlp.gelu.input", "gelu.input"), "mesa(head-wise, stochastic)");
+    } finally {
+      t.dispose();
+    }
+  }
+  const crs = buildTechnique("wtacrs-crs", {});
+  assert.equal(crs.selector({ tag: "blocks.1.attn.proj.input", role: "linear.input" }).name, "crs(0.3)");
+  assert.equal(crs.selector({ tag: "head.out.input", role: "linear.input" }).name, "keep");
+  crs.dispose();
 });
 
 Deno.test("technique folders' cli.ts import neither the experiments nor another technique folder", async () => {

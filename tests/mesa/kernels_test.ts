@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { fusedActive, fusedKernelsEnabled, runFused, setFusedKernels, setFusedSimd } from "../../lib/backend/mod.ts";
+import { fusedActive, runFused } from "../../lib/backend/mod.ts";
 import { MESA_KERNELS } from "../../lib/mesa/kernels.ts";
 import { mesaPolicy } from "../../lib/mesa/policy.ts";
 import {
@@ -13,26 +13,22 @@ import {
   type Rounding,
 } from "../../lib/mesa/quantize.ts";
 import { packBytes } from "../../lib/mesa/storage.ts";
-import { testOnBackends } from "../_util/backends.ts";
+import { type Implementation, testOnImplementations, withImplementation } from "../_util/implementations.ts";
 
-/** Runs `f` with the fused kernels on, then off; returns both results' values (and disposes the tensors). */
-function bothWays(f: () => tf.Tensor[]): { fused: number[][]; stock: number[][] } {
-  const run = (on: boolean) => {
-    const before = setFusedKernels(on);
-    try {
+/** Runs `f` with the fused implementation `impl`, then the stock ops; returns both results' values. */
+function bothWays(impl: Implementation, f: () => tf.Tensor[]): { fused: number[][]; stock: number[][] } {
+  const run = (which: Implementation) =>
+    withImplementation(which, () => {
       const out = f();
       const arrays = out.map((t) => Array.from(t.dataSync() as ArrayLike<number>));
       tf.dispose(out);
       return arrays;
-    } finally {
-      setFusedKernels(before);
-    }
-  };
-  return { fused: run(true), stock: run(false) };
+    });
+  return { fused: run(impl), stock: run("stock") };
 }
 
-function assertIdentical(name: string, f: () => tf.Tensor[]): void {
-  const { fused, stock } = bothWays(f);
+function assertIdentical(impl: Implementation, name: string, f: () => tf.Tensor[]): void {
+  const { fused, stock } = bothWays(impl, f);
   assert.equal(fused.length, stock.length);
   fused.forEach((a, i) => {
     assert.equal(a.length, stock[i].length, `${name}: output ${i} size`);
@@ -62,36 +58,27 @@ const CASES: { shape: number[]; axis?: number; grouping: Grouping }[] = [
   { shape: [4, 4, 33, 8], axis: 1, grouping: "head-wise" },
 ];
 
-testOnBackends("mesa fused kernels: active exactly on wasm/blas", (backend) => {
-  // MEMTRAIN_FUSED=0 or MEMTRAIN_FUSED_MESA=0 turns them off
-  assert.equal(fusedActive("mesa"), backend !== "cpu" && fusedKernelsEnabled("mesa"));
-  if (backend === "cpu") return;
+testOnImplementations("mesa fused kernels: the min/max kernel gives per-group extremes, rejects a bad layout", () => {
   const x = tf.tensor2d([[0, 1, 10, 20], [2, 3, 30, 40]]);
   const [min, max] = runFused<tf.Tensor[]>(MESA_KERNELS.minMax, { x }, { pre: 2, groups: 2, rest: 2 });
   assert.deepEqual(Array.from(min.dataSync()), [0, 10]);
   assert.deepEqual(Array.from(max.dataSync()), [3, 40]);
   assert.throws(() => runFused(MESA_KERNELS.minMax, { x }, { pre: 2, groups: 3, rest: 2 }), /does not match/);
   tf.dispose([x, min, max]);
+}, { impls: ["fused-js", "simd"], mesa: true });
+
+testOnImplementations("mesa fused kernels: bit-identical to the op chain", (_backend, impl) => compareWithStock(impl), {
+  impls: ["fused-js", "simd"],
+  mesa: true,
 });
 
-for (const simd of [true, false]) {
-  testOnBackends(`mesa fused kernels (${simd ? "wasm loops" : "JS loops"}): bit-identical to the op chain`, () => {
-    const previous = setFusedSimd(simd);
-    try {
-      compareWithStock();
-    } finally {
-      setFusedSimd(previous);
-    }
-  });
-}
-
-function compareWithStock(): void {
+function compareWithStock(impl: Implementation): void {
   const before = tf.memory().numTensors;
   CASES.forEach(({ shape, axis, grouping }, k) => {
     const x = input(shape, 11 + k);
     const layout = groupLayout(shape, axis, grouping);
     const name = `[${shape}] ${JSON.stringify(grouping)}`;
-    assertIdentical(`${name} min/max`, () => {
+    assertIdentical(impl, `${name} min/max`, () => {
       const { min, max } = groupMinMax(x, layout);
       return [min, max];
     });
@@ -100,7 +87,7 @@ function compareWithStock(): void {
     const alpha = tf.tidy(() => tf.mul(tf.sub(max, min), 0.8)), beta = tf.tidy(() => tf.add(min, 0.1));
     for (const rounding of ["stochastic", "nearest"] as Rounding[]) {
       for (const seed of [0, 7, -123456789]) {
-        assertIdentical(`${name} ${rounding} seed ${seed}`, () => {
+        assertIdentical(impl, `${name} ${rounding} seed ${seed}`, () => {
           const bytes = quantizeBytes(x, alpha, beta, layout, { rounding, seed });
           assert.equal(bytes.dtype, "bool");
           assert.deepEqual(bytes.shape, shape);
@@ -121,11 +108,11 @@ function compareWithStock(): void {
   assert.equal(tf.memory().numTensors, before, "no leaked tensors");
 }
 
-testOnBackends("mesa fused kernels: policy pack/unpack identical with fused on and off", () => {
+testOnImplementations("mesa fused kernels: policy pack/unpack identical with fused on and off", (_backend, impl) => {
   const info = { tag: "blocks.0.attn.q", role: "attn.q", groupAxis: 1 };
   const q = input([2, 4, 8, 16], 3);
   for (const grouping of ["per-tensor", "head-wise"] as Grouping[]) {
-    assertIdentical(`policy ${grouping}`, () => {
+    assertIdentical(impl, `policy ${grouping}`, () => {
       const policy = mesaPolicy({ grouping, seed: 9 });
       const out: tf.Tensor[] = [];
       for (let step = 0; step < 3; step++) {
@@ -138,10 +125,9 @@ testOnBackends("mesa fused kernels: policy pack/unpack identical with fused on a
     });
   }
   q.dispose();
-});
+}, { impls: ["fused-js", "simd"], mesa: true });
 
-testOnBackends("mesa fused kernels: stock ops under a gradient tape", (backend) => {
-  if (backend === "cpu") return;
+testOnImplementations("mesa fused kernels: stock ops under a gradient tape", () => {
   const x = tf.tensor1d([0, 1, 2, 3]);
   const g = tf.grad((v: tf.Tensor) => {
     assert.equal(fusedActive("mesa"), false);
@@ -150,4 +136,4 @@ testOnBackends("mesa fused kernels: stock ops under a gradient tape", (backend) 
   })(x);
   assert.equal(g.size, 4);
   tf.dispose([x, g]);
-});
+}, { impls: ["simd"], mesa: true });

@@ -11,6 +11,8 @@ import { mesa, mesaExcept } from "../../lib/mesa/select.ts";
 import { adamw } from "../../lib/optim/mod.ts";
 import { backprop } from "../../lib/train/backprop.ts";
 import { Trainer } from "../../lib/train/trainer.ts";
+import { expectedForwardBytes } from "../_util/accounting.ts";
+import { assertNormRelErrors } from "../_util/assert_close.ts";
 import { testOnBackends } from "../_util/backends.ts";
 
 const V = 40, B = 4, T = 32;
@@ -39,7 +41,7 @@ function forwardReport(gpt: Gpt, batch: Batch, selector: PolicySelector) {
 
 for (const grouping of ["per-tensor", "head-wise"] as const) {
   testOnBackends(
-    `GPT step (${grouping}): wrapped tensors take 1/4 of float32 + 8 B per group; meter = analytic within 2%`,
+    `GPT step (${grouping}): wrapped tensors take 1/4 of float32 + 8 B per group; meter = analytic exactly`,
     () => {
       const { gpt, batch, dispose } = setup();
       const m = mesa({ grouping });
@@ -65,8 +67,8 @@ for (const grouping of ["per-tensor", "head-wise"] as const) {
       const q = backprop({ selector: m.selector }).lossAndGrads(gpt, batch);
       const predicted = predictSavedBytes(gpt.savedSpecs([B, T]), m.selector);
       assert.equal(q.savedBytes, predicted, "policy ledger equals the analytic count exactly");
-      const rel = Math.abs(q.forwardBytes - predicted) / predicted;
-      assert.ok(rel <= 0.02, `meter ${q.forwardBytes} vs analytic ${predicted} (${(rel * 100).toFixed(2)}%)`);
+      // The running ranges already exist (created by forwardReport above), so only the batch aliases differ.
+      assert.equal(q.forwardBytes, expectedForwardBytes(gpt.savedSpecs([B, T]), m.selector), "meter vs analytic");
       const ratio = q.forwardBytes / keep.forwardBytes;
       assert.ok(
         ratio < 0.35,
@@ -82,32 +84,28 @@ for (const grouping of ["per-tensor", "head-wise"] as const) {
   );
 }
 
-function cosine(a: tf.Tensor, b: tf.Tensor): number {
-  const x = a.dataSync(), y = b.dataSync();
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < x.length; i++) {
-    ab += x[i] * y[i];
-    aa += x[i] * x[i];
-    bb += y[i] * y[i];
-  }
-  return aa === 0 && bb === 0 ? 1 : ab / Math.sqrt(aa * bb);
-}
+/** Largest norm-relative gradient error vs exact backprop, measured on every backend (deterministic seeds). */
+const MEASURED_WORST = { "per-tensor": 2.354e-2, "head-wise": 2.024e-2, vit: 5.04e-3 };
+/** Tolerance: the measured worst case plus a 50% margin (ViT: 100%, its gradients are 4x closer). */
+const GRAD_TOL = { "per-tensor": 0.035, "head-wise": 0.03, vit: 0.01 };
 
 for (const grouping of ["per-tensor", "head-wise"] as const) {
-  testOnBackends(`GPT (${grouping}): loss equals keepAll exactly; every gradient has cosine > 0.99 to exact`, () => {
-    const { gpt, batch, dispose } = setup(3);
-    const m = mesa({ grouping, seed: 1 });
-    const exact = backprop().lossAndGrads(gpt, batch);
-    const q = backprop({ selector: m.selector }).lossAndGrads(gpt, batch);
-    assert.equal(q.loss, exact.loss, "the forward pass is exact");
-    const names = Object.keys(gpt.params);
-    assert.deepEqual(Object.keys(q.grads).sort(), names.slice().sort());
-    const worst = names.map((n) => [n, cosine(q.grads[n], exact.grads[n])] as const).sort((a, b) => a[1] - b[1]);
-    assert.ok(worst[0][1] > 0.99, `lowest cosine ${worst[0][1].toFixed(5)} at ${worst[0][0]}`);
-    [...Object.values(exact.grads), ...Object.values(q.grads)].forEach((t) => t.dispose());
-    m.dispose();
-    dispose();
-  });
+  testOnBackends(
+    `GPT (${grouping}): loss equals keepAll exactly; every gradient within its norm-relative bound`,
+    () => {
+      const { gpt, batch, dispose } = setup(3);
+      const m = mesa({ grouping, seed: 1 });
+      const exact = backprop().lossAndGrads(gpt, batch);
+      const q = backprop({ selector: m.selector }).lossAndGrads(gpt, batch);
+      assert.equal(q.loss, exact.loss, "the forward pass is exact");
+      assert.deepEqual(Object.keys(q.grads).sort(), Object.keys(gpt.params).sort());
+      const worst = assertNormRelErrors(q.grads, exact.grads, GRAD_TOL[grouping]);
+      assert.ok(worst > 0.2 * MEASURED_WORST[grouping], `8-bit activations must change the gradients: ${worst}`);
+      [...Object.values(exact.grads), ...Object.values(q.grads)].forEach((t) => t.dispose());
+      m.dispose();
+      dispose();
+    },
+  );
 }
 
 testOnBackends("Mesa training steps leak no tensors; the EMA state is created once", () => {
@@ -154,7 +152,7 @@ testOnBackends("per-layer opt-out: excluded tags are saved with the keep policy"
 });
 
 testOnBackends(
-  "ViT (head-wise): exact loss, gradient cosine > 0.99, meter = analytic within 2%, < 0.35x keepAll",
+  "ViT (head-wise): exact loss, gradients within their norm-relative bound, meter = analytic, < 0.35x keepAll",
   () => {
     const vit = createVit(VIT_PRESETS.tiny, { seed: 3 });
     const x = tf.randomUniform([8, 28, 28, 1], 0, 1, "float32", 4), y = tf.randomUniform([8], 0, 10, "int32", 5);
@@ -162,12 +160,10 @@ testOnBackends(
     const exact = backprop().lossAndGrads(vit, { x, y });
     const q = backprop({ selector: m.selector }).lossAndGrads(vit, { x, y });
     assert.equal(q.loss, exact.loss);
-    for (const n of Object.keys(vit.params)) {
-      const c = cosine(q.grads[n], exact.grads[n]);
-      assert.ok(c > 0.99, `${n}: cosine ${c}`);
-    }
-    const predicted = predictSavedBytes(vit.savedSpecs(x.shape), m.selector);
-    assert.ok(Math.abs(q.forwardBytes - predicted) / predicted <= 0.02, `meter ${q.forwardBytes} vs ${predicted}`);
+    assertNormRelErrors(q.grads, exact.grads, GRAD_TOL.vit);
+    // A fresh Mesa state: its running ranges are created during this forward, and the meter sees them.
+    assert.equal(q.forwardBytes, expectedForwardBytes(vit.savedSpecs(x.shape), m.selector, m.state.bytes()));
+    assert.ok(m.state.bytes() > 0);
     assert.ok(q.forwardBytes < 0.35 * exact.forwardBytes, `${q.forwardBytes} vs keepAll ${exact.forwardBytes}`);
     [x, y, ...Object.values(exact.grads), ...Object.values(q.grads), ...Object.values(vit.params)].forEach((t) =>
       t.dispose()

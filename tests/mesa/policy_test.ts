@@ -192,6 +192,12 @@ testOnBackends("mesa(): default roles, per-layer opt-out with mesaExcept, fallba
   for (const role of MESA_DEFAULT_ROLES) assert.equal(m.selector({ tag: "blocks.2.x", role }), m.policy, role);
   assert.equal(m.policy.name, "mesa(head-wise, stochastic)");
   assert.equal(m.policy.exact, false);
+  // A prefix matches whole path segments: "blocks.1" is not a prefix of "blocks.10".
+  const skip1 = mesaExcept(["blocks.1"]);
+  assert.equal(skip1({ tag: "blocks.1.attn.q", role: "attn.q" }), true);
+  assert.equal(skip1({ tag: "blocks.1", role: "checkpoint.input" }), true);
+  assert.equal(skip1({ tag: "blocks.10.attn.q", role: "attn.q" }), false);
+  assert.equal(skip1({ tag: "blocks.12.mlp.fc1.input", role: "linear.input" }), false);
   const only = mesa({ roles: ["gelu.input"] });
   assert.equal(only.selector({ tag: "a", role: "linear.input" }).name, "keep");
   assert.equal(only.selector({ tag: "a", role: "gelu.input" }).name, "mesa(per-tensor, stochastic)");

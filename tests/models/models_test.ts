@@ -6,6 +6,9 @@ import { assertNoLeaks } from "../_util/assert_close.ts";
 import { testOnBackends } from "../_util/backends.ts";
 import { modelGradErrors } from "../_util/model_grads.ts";
 
+/** Max relative gradient error vs tf.grads: measured worst 9.3e-7 (GPT and ViT, every backend). */
+const GRAD_TOL = 1e-5;
+
 function worst(errors: Record<string, number>): [string, number] {
   return Object.entries(errors).reduce((a, b) => (b[1] > a[1] || Number.isNaN(b[1]) ? b : a), ["", 0]);
 }
@@ -19,7 +22,7 @@ testOnBackends("GPT (tiny) explicit backprop matches tf.grads for every paramete
     assert.ok(Math.abs(loss - oracleLoss) < 1e-5, `loss ${loss} vs ${oracleLoss}`);
     assert.equal(Object.keys(errors).length, Object.keys(gpt.params).length);
     const [name, err] = worst(errors);
-    assert.ok(err <= 1e-4, `max rel error ${err} at ${name}`);
+    assert.ok(err <= GRAD_TOL, `max rel error ${err} at ${name}`);
     x.dispose();
     y.dispose();
   });
@@ -33,7 +36,7 @@ testOnBackends("GPT backprop with a loss mask matches tf.grads", () => {
   const weights = tf.tensor2d([[0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1]]);
   const { errors } = modelGradErrors(gpt, { x, y, weights }, backprop());
   const [name, err] = worst(errors);
-  assert.ok(err <= 1e-4, `max rel error ${err} at ${name}`);
+  assert.ok(err <= GRAD_TOL, `max rel error ${err} at ${name}`);
   [x, y, weights, ...Object.values(gpt.params)].forEach((t) => t.dispose());
 });
 
@@ -44,7 +47,7 @@ testOnBackends("ViT (tiny) explicit backprop matches tf.grads for every paramete
     const y = tf.tensor1d([0, 3, 9], "int32");
     const { errors } = modelGradErrors(vit, { x, y }, backprop());
     const [name, err] = worst(errors);
-    assert.ok(err <= 1e-4, `max rel error ${err} at ${name}`);
+    assert.ok(err <= GRAD_TOL, `max rel error ${err} at ${name}`);
     x.dispose();
     y.dispose();
   });

@@ -1,12 +1,12 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { setFusedKernels, setFusedSimd } from "../../lib/backend/mod.ts";
 import type { Params } from "../../lib/nn/params.ts";
 import { adam, adamw, scaleByAdam } from "../../lib/optim/adam.ts";
 import { adamBiasCorrection, adamUpdate } from "../../lib/optim/adam_kernel.ts";
 import { disposeState, type GradientTransform } from "../../lib/optim/transform.ts";
 import { assertNoLeaks, maxRelError } from "../_util/assert_close.ts";
 import { testOnBackends } from "../_util/backends.ts";
+import { type Implementation, testOnImplementations, withImplementation } from "../_util/implementations.ts";
 
 const SHAPES: Record<string, number[]> = { "fc.w": [7, 5], "fc.b": [5], "ln.g": [3], "emb.wte": [4, 6] };
 
@@ -16,9 +16,12 @@ function tensors(seed: number, scale = 1): Params {
   );
 }
 
-/** Three updates of `opt` from fixed params and grads; returns every update and the final state as arrays. */
-function run<S>(opt: GradientTransform<S>, fused: boolean): Float32Array[] {
-  const before = setFusedKernels(fused);
+/** Three updates of `opt` with `impl` from fixed params and grads; returns every update and the final state. */
+function run<S>(opt: GradientTransform<S>, impl: Implementation): Float32Array[] {
+  return withImplementation(impl, () => runNow(opt));
+}
+
+function runNow<S>(opt: GradientTransform<S>): Float32Array[] {
   const params = tensors(1);
   let state = opt.init(params);
   const out: Float32Array[] = [];
@@ -38,38 +41,30 @@ function run<S>(opt: GradientTransform<S>, fused: boolean): Float32Array[] {
   } finally {
     disposeState(state);
     tf.dispose(Object.values(params));
-    setFusedKernels(before);
   }
 }
 
-for (const simd of [true, false]) {
-  testOnBackends(`fused Adam (${simd ? "SIMD" : "JS"} loops) equals the stock chain`, async () => {
-    const before = setFusedSimd(simd);
-    try {
-      await assertNoLeaks(() => {
-        const lr = (step: number) => 0.01 / (1 + step);
-        const cases: [string, () => GradientTransform<unknown>][] = [
-          ["adamw", () => adamw({ lr: 0.01, weightDecay: 0.1 }) as GradientTransform<unknown>],
-          ["adamw schedule", () => adamw({ lr, b1: 0.8, b2: 0.99, eps: 1e-3 }) as GradientTransform<unknown>],
-          ["adam", () => adam({ lr: 0.05 }) as GradientTransform<unknown>],
-          ["scaleByAdam", () => scaleByAdam({ b1: 0.5 }) as GradientTransform<unknown>],
-        ];
-        for (const [name, make] of cases) {
-          const fused = run(make(), true), stock = run(make(), false);
-          assert.equal(fused.length, stock.length);
-          fused.forEach((a, i) => {
-            const err = maxRelError(a, stock[i]);
-            assert.ok(err <= 1e-5, `${name} tensor ${i}: max relative error ${err.toExponential(2)}`);
-          });
-        }
+testOnImplementations("fused Adam equals the stock chain", async (_backend, impl) => {
+  await assertNoLeaks(() => {
+    const lr = (step: number) => 0.01 / (1 + step);
+    const cases: [string, () => GradientTransform<unknown>][] = [
+      ["adamw", () => adamw({ lr: 0.01, weightDecay: 0.1 }) as GradientTransform<unknown>],
+      ["adamw schedule", () => adamw({ lr, b1: 0.8, b2: 0.99, eps: 1e-3 }) as GradientTransform<unknown>],
+      ["adam", () => adam({ lr: 0.05 }) as GradientTransform<unknown>],
+      ["scaleByAdam", () => scaleByAdam({ b1: 0.5 }) as GradientTransform<unknown>],
+    ];
+    for (const [name, make] of cases) {
+      const fused = run(make(), impl), stock = run(make(), "stock");
+      assert.equal(fused.length, stock.length);
+      fused.forEach((a, i) => {
+        const err = maxRelError(a, stock[i]);
+        assert.ok(err <= 1e-5, `${name} tensor ${i}: max relative error ${err.toExponential(2)}`);
       });
-    } finally {
-      setFusedSimd(before);
     }
   });
-}
+}, { impls: ["fused-js", "simd"] });
 
-testOnBackends("fused adamw keeps the chain's state layout and errors", async () => {
+testOnImplementations("adamw (fused or the chain) keeps the chain's state layout and errors", async () => {
   await assertNoLeaks(() => {
     const opt = adamw({ lr: 1e-3 });
     const params = tensors(1), grads = tensors(2);
@@ -100,8 +95,7 @@ Deno.test("adamBiasCorrection: stepScale·m / (√v + epsHat) is the textbook m�
 
 testOnBackends("adamUpdate's stock ops (scale, decay) equal the adamw chain bit-for-bit", async () => {
   await assertNoLeaks(() => {
-    const before = setFusedKernels(false);
-    try {
+    withImplementation("stock", () => {
       const lr = 0.01, weightDecay = 0.1;
       const opt = adamw({ lr, weightDecay, mask: () => true });
       const params = tensors(1), grads = tensors(2, 0.5);
@@ -122,8 +116,6 @@ testOnBackends("adamUpdate's stock ops (scale, decay) equal the adamw chain bit-
         tf.dispose([m, v, u]);
       }
       disposeState([params, grads, s0, updates, state]);
-    } finally {
-      setFusedKernels(before);
-    }
+    });
   });
 });

@@ -9,11 +9,12 @@ import { createGpt, GPT_PRESETS } from "../../lib/models/mod.ts";
 import { trunkSavedSpecs } from "../../lib/nn/model.ts";
 import { adamw } from "../../lib/optim/mod.ts";
 import { backprop, disposeBatch, tokenBatch, Trainer } from "../../lib/train/mod.ts";
+import { assertNormRelErrors } from "../_util/assert_close.ts";
 import { testOnBackends } from "../_util/backends.ts";
 
 testOnBackends(
-  "checkpoint(sqrt) + Mesa head-wise compose on one model: exact forward, close gradients, it trains",
-  (backend) => {
+  "checkpoint(sqrt) + Mesa head-wise compose on one model: exact forward, close gradients, the predicted memory",
+  () => {
     const cfg = { ...GPT_PRESETS.tiny, vocab: 16, context: 16, layers: 4 };
     const m = mesa({ grouping: "head-wise" });
     const combined = backprop({ selector: m.selector, trunk: checkpoint("sqrt") });
@@ -26,13 +27,8 @@ testOnBackends(
     const plain = backprop().lossAndGrads(probe, b0);
     const both = combined.lossAndGrads(probe, b0);
     assert.equal(both.loss, plain.loss);
-    for (const k of Object.keys(plain.grads)) {
-      const cos = tf.tidy(() => {
-        const a = plain.grads[k].flatten(), b = both.grads[k].flatten();
-        return tf.sum(tf.mul(a, b)).dataSync()[0] / (tf.norm(a).dataSync()[0] * tf.norm(b).dataSync()[0] + 1e-30);
-      });
-      assert.ok(cos > 0.99, `cosine(${k}) = ${cos}`);
-    }
+    // Norm-relative error per parameter: measured worst 1.5e-2 (blocks.1.attn.proj.w), the same on every backend.
+    assertNormRelErrors(both.grads, plain.grads, 0.025);
     // What is held when backward starts: segment inputs (kept) + Mesa-packed head tensors, as predicted.
     const trunk = checkpoint("sqrt")(probe.layers);
     assert.equal(both.savedBytes, predictSavedBytes(trunkSavedSpecs(trunk, probe.loss, b0.x.shape), m.selector));
@@ -43,11 +39,18 @@ testOnBackends(
     tf.dispose([...Object.values(plain.grads), ...Object.values(both.grads), ...Object.values(probe.params)]);
     disposeBatch(b0);
 
-    // Training with both: no leaks after warmup, loss falls. (Skipped on the slow cpu backend: ~1 min there.)
-    if (backend === "cpu") {
-      m.dispose();
-      return;
-    }
+    m.dispose();
+  },
+);
+
+testOnBackends(
+  "checkpoint(sqrt) + Mesa head-wise: 60 training steps leak nothing and halve the loss",
+  () => {
+    const cfg = { ...GPT_PRESETS.tiny, vocab: 16, context: 16, layers: 4 };
+    const m = mesa({ grouping: "head-wise" });
+    const combined = backprop({ selector: m.selector, trunk: checkpoint("sqrt") });
+    const rng = new Rng(1);
+    const batchOf = () => tokenBatch(countTask(rng, { batch: 8, context: 16, vocab: 16 }), 8, 16);
     const gpt = createGpt(cfg, { seed: 0 });
     const trainer = new Trainer(gpt, { optimizer: adamw({ lr: 1e-2, weightDecay: 0 }), source: combined });
     const warm = batchOf();
@@ -66,4 +69,5 @@ testOnBackends(
     m.dispose();
     tf.dispose(Object.values(gpt.params));
   },
+  { cpu: "60 steps take about a minute on the cpu backend" },
 );

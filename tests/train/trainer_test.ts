@@ -4,8 +4,11 @@ import { countTask } from "../../lib/data/synthetic.ts";
 import { Rng } from "../../lib/data/rng.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../../lib/models/mod.ts";
 import { adamw } from "../../lib/optim/mod.ts";
+import { inferLogits } from "../../lib/nn/forward.ts";
 import { disposeBatch, evaluate, tokenBatch, Trainer } from "../../lib/train/mod.ts";
+import { assertAllClose } from "../_util/assert_close.ts";
 import { testOnBackends } from "../_util/backends.ts";
+import { refCrossEntropy } from "../_util/reference.ts";
 
 testOnBackends("Trainer: 100 AdamW steps on the count task leave the tensor count unchanged and learn", () => {
   const cfg = { ...GPT_PRESETS.tiny, vocab: 16, context: 16, layers: 1 };
@@ -45,7 +48,17 @@ testOnBackends("Trainer: a ViT step runs and evaluate() counts every label", () 
   assert.equal(tf.memory().numTensors, before);
   const e = evaluate(vit, [{ x, y }]);
   assert.equal(e.count, 4);
-  assert.ok(e.accuracy >= 0 && e.accuracy <= 1);
+  // Accuracy and loss recomputed from the logits in float64: argmax hits over 4 labels, mean cross-entropy.
+  const logits = inferLogits(vit, x);
+  const z = logits.dataSync(), labels = y.dataSync(), k = logits.shape[1]!;
+  logits.dispose();
+  let hits = 0;
+  for (let i = 0; i < 4; i++) {
+    const row = Array.from(z.subarray(i * k, (i + 1) * k));
+    if (row.indexOf(Math.max(...row)) === labels[i]) hits++;
+  }
+  assert.equal(e.accuracy, hits / 4);
+  assertAllClose(e.loss, refCrossEntropy(z, k, labels), { rtol: 1e-6 });
   [x, y].forEach((t) => t.dispose());
   trainer.dispose();
   Object.values(vit.params).forEach((p) => p.dispose());
