@@ -21,7 +21,8 @@ import { meter, mib } from "../lib/memory/mod.ts";
 import { createGpt, type Gpt, GPT_PRESETS } from "../lib/models/mod.ts";
 import { type Batch, disposeTree, type GradSource, treeBytes } from "../lib/nn/mod.ts";
 import { disposeBatch, tokenBatch } from "../lib/train/mod.ts";
-import { type Cell, defineExperiment, type Row, runCellsInOrder } from "./_lib/experiment.ts";
+import { barChartSpec, lineChartSpec } from "../lib/viz/mod.ts";
+import { type Cell, defineExperiment, type NamedChart, type Row, runCellsInOrder } from "./_lib/experiment.ts";
 import { searchMaxLength } from "./_lib/max_length.ts";
 import { buildTechnique, techniqueName } from "./_lib/techniques.ts";
 
@@ -31,13 +32,13 @@ const CHECKPOINT = "checkpoint-every";
 const VARIANT = /^(\d+)(?:\/(\d+))?(?:@(\d+))?$/;
 
 const schema = z.object({
-  budgetsMiB: z.array(z.number().positive()).default([112, 128]).describe(
+  budgetsMiB: z.array(z.number().positive()).default([64, 96]).describe(
     "memory budgets in MiB: the meter's peak of one gradient computation (parameters, gradients, activations)",
   ),
   methods: z.array(techniqueName()).default(["baseline", CHECKPOINT, "checkpoint-sqrt", "streambp"]).describe(
     "methods of the max-length search (technique rows; streambp runs at each of 'chunks')",
   ),
-  chunks: z.array(z.number().int().positive()).default([64, 128, 256]).describe(
+  chunks: z.array(z.number().int().positive()).default([128, 256]).describe(
     "StreamBP chunk sizes (blocks and LM head) of the max-length search and the timing",
   ),
   variants: z.array(z.string().regex(VARIANT, "expected rows[/logitsRows][@maxScores], e.g. 256/64@262144"))
@@ -45,14 +46,14 @@ const schema = z.object({
       "more StreamBP configurations, rows[/logitsRows][@maxScores]: block chunk rows, LM-head chunk rows, cap on a " +
         "block chunk's attention scores",
     ),
-  timeLengths: z.array(z.number().int().positive()).default([512, 1024, 2048]).describe(
+  timeLengths: z.array(z.number().int().positive()).default([512, 1024]).describe(
     "sequence lengths of the ms/token comparison (every method at each)",
   ),
   timeRounds: z.number().int().positive().default(3).describe("interleaved timed rounds per length (median)"),
-  ablationLength: z.number().int().nonnegative().default(2048).describe(
+  ablationLength: z.number().int().nonnegative().default(1024).describe(
     "sequence length of the chunk ablation (0: none)",
   ),
-  ablationChunks: z.array(z.number().int().positive()).default([32, 64, 128, 256]).describe(
+  ablationChunks: z.array(z.number().int().positive()).default([64, 128, 256]).describe(
     "StreamBP chunk sizes of the ablation (each with keys/values cached and recomputed)",
   ),
   ablationRounds: z.number().int().positive().default(2).describe("interleaved timed rounds of the ablation"),
@@ -65,8 +66,8 @@ const schema = z.object({
     "keep the most frequent BPE ids plus one unknown id (0: every id Moby Dick uses)",
   ),
   startLength: z.number().int().positive().default(256).describe("first length of each search"),
-  resolution: z.number().min(0).lt(1).default(0.02).describe("search stops when the bracket is this fraction of T"),
-  limit: z.number().int().positive().default(16384).describe("longest length tried"),
+  resolution: z.number().min(0).lt(1).default(0.05).describe("search stops when the bracket is this fraction of T"),
+  limit: z.number().int().positive().default(8192).describe("longest length tried"),
   seed: z.number().int().default(0).describe("init and batch seed"),
 }).strict();
 
@@ -258,6 +259,56 @@ function timeRows(
   }));
 }
 
+/**
+ * The charts: the longest length per method and budget (bars), and every measured search candidate's peak against T
+ * at the largest budget (lines; Figure 3 of the paper in small). None when the rows have no max-length search.
+ *
+ * @example Usage
+ * ```ts
+ * import { streambpCharts } from "./streambp.ts";
+ * import type { Row } from "./_lib/experiment.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const rows: Row[] = [
+ *   { kind: "maxLength", technique: "streambp-c128", model: "gpt", budgetMiB: 64, maxT: 2048 },
+ *   { kind: "point", technique: "streambp-c128", model: "gpt", budgetMiB: 64, t: 2048, peakMiB: 60 },
+ * ];
+ * assert.deepEqual(streambpCharts(rows).map((c) => c.name), ["max-length", "peak-vs-length"]);
+ * ```
+ */
+export function streambpCharts(rows: readonly Row[]): NamedChart[] {
+  const max = rows.filter((r) => r.kind === "maxLength");
+  if (max.length === 0) return [];
+  const charts: NamedChart[] = [{
+    name: "max-length",
+    caption: "longest sequence whose measured peak fits each budget, per method",
+    spec: barChartSpec(
+      max.map((r) => ({ label: String(r.technique), group: `${r.budgetMiB} MiB`, value: Number(r.maxT) })),
+      { title: "max sequence length within the budget", yLabel: "max T (tokens)", width: 520 },
+    ),
+  }];
+  const top = Math.max(...max.map((r) => Number(r.budgetMiB)));
+  const series = new Map<string, [number, number][]>();
+  for (const r of rows.filter((r) => r.kind === "point" && Number(r.budgetMiB) === top)) {
+    const pts = series.get(String(r.technique)) ?? series.set(String(r.technique), []).get(String(r.technique))!;
+    pts.push([Number(r.t), Number(r.peakMiB)]);
+  }
+  for (const pts of series.values()) pts.sort((a, b) => a[0] - b[0]);
+  if (series.size > 0) {
+    charts.push({
+      name: "peak-vs-length",
+      caption: `measured peak of one gradient computation against T (the search candidates at ${top} MiB)`,
+      spec: lineChartSpec([...series].map(([name, points]) => ({ name, points })), {
+        title: "peak MiB vs sequence length",
+        xLabel: "sequence length T",
+        yLabel: "peak (MiB)",
+        width: 520,
+      }),
+    });
+  }
+  return charts;
+}
+
 /** The StreamBP experiment. */
 export const streambp = defineExperiment({
   name: "streambp",
@@ -305,6 +356,8 @@ export const streambp = defineExperiment({
           label: method.label,
           technique: method.technique,
           chunk: method.chunk ?? 0,
+          logitsChunk: method.logitsChunk ?? 0,
+          maxScores: method.maxScores ?? 0,
           budgetMiB,
         });
       }
@@ -362,6 +415,7 @@ export const streambp = defineExperiment({
     const order = ["maxLength", "time", "ablation", "point"];
     return out.sort((a, b) => order.indexOf(String(a.kind)) - order.indexOf(String(b.kind)));
   },
+  charts: (rows) => streambpCharts(rows),
   run(config, ctx) {
     return runCellsInOrder(this, config, ctx);
   },

@@ -35,3 +35,23 @@ Deno.test("streambp --quick: max length within the budget, every candidate measu
   // Same loss whichever way the prefix keys/values are obtained.
   assert.ok(Math.abs(Number(ablation[0].loss) - Number(ablation[1].loss)) <= 1e-5 * Number(ablation[0].loss));
 });
+
+Deno.test("streambp: a variant's max-length cell carries its head chunk and score cap (not only its block chunk)", () => {
+  const config = streambp.schema.parse({ ...streambp.quick, variants: ["64/16@2048", "48"] });
+  const cells = streambp.cells!(config).filter((c) => c.kind === "maxLength");
+  const byLabel = new Map(cells.map((c) => [c.label, c]));
+  assert.deepEqual(
+    { ...byLabel.get("streambp-c64-l16-s2048") },
+    {
+      kind: "maxLength",
+      label: "streambp-c64-l16-s2048",
+      technique: "streambp",
+      chunk: 64,
+      logitsChunk: 16,
+      maxScores: 2048,
+      budgetMiB: 12,
+    },
+  );
+  assert.equal(byLabel.get("streambp-c48")?.logitsChunk, 0);
+  assert.equal(byLabel.get("streambp-c48")?.maxScores, 0);
+});
