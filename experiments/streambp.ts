@@ -12,6 +12,9 @@
  *   within one run), medians over the rounds; the peak at that length is recorded too.
  * - Ablation: StreamBP's chunk size, with keys/values computed once per block pass ("cache") or per chunk
  *   ("recompute", as the original code), at one length: ms/token and peak.
+ *
+ * The defaults are sized for about 15 minutes on 2 shared cores (two budgets, one StreamBP chunk size plus one
+ * variant in the searches, two timed lengths); widen `budgetsMiB`, `chunks` and `timeLengths` for a fuller sweep.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -38,7 +41,7 @@ const schema = z.object({
   methods: z.array(techniqueName()).default(["baseline", CHECKPOINT, "checkpoint-sqrt", "streambp"]).describe(
     "methods of the max-length search (technique rows; streambp runs at each of 'chunks')",
   ),
-  chunks: z.array(z.number().int().positive()).default([128, 256]).describe(
+  chunks: z.array(z.number().int().positive()).default([256]).describe(
     "StreamBP chunk sizes (blocks and LM head) of the max-length search and the timing",
   ),
   variants: z.array(z.string().regex(VARIANT, "expected rows[/logitsRows][@maxScores], e.g. 256/64@262144"))
