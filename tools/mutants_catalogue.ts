@@ -21,7 +21,18 @@ export interface Mutant {
   /** Unique name (`--only` selects by it). */
   name: string;
   /** Which part of the toolkit it breaks. */
-  area: "nn" | "backend" | "mesa" | "checkpoint" | "memory" | "optim" | "train" | "data" | "experiments" | "wtacrs" | "streambp";
+  area:
+    | "nn"
+    | "backend"
+    | "mesa"
+    | "checkpoint"
+    | "memory"
+    | "optim"
+    | "train"
+    | "data"
+    | "experiments"
+    | "wtacrs"
+    | "streambp";
   /** One line: the bug, as a user would describe it. */
   description: string;
   file?: string;
@@ -673,7 +684,8 @@ export const MUTANTS: Mutant[] = [
   {
     name: "streambp-chunk-mean",
     area: "streambp",
-    description: "each LM-head chunk's loss gradient is a mean over that chunk's own positions, not divided by the global N",
+    description:
+      "each LM-head chunk's loss gradient is a mean over that chunk's own positions, not divided by the global N",
     file: "lib/streambp/head.ts",
     find: "softmaxXentGrad(probs, yc, (b * c) / n)",
     replace: "softmaxXentGrad(probs, yc, 1)",
@@ -711,8 +723,10 @@ export const MUTANTS: Mutant[] = [
     area: "streambp",
     description: "the in-place gradient accumulation writes into a buffer another tensor still shares",
     file: "lib/streambp/accumulate.ts",
-    find: "const shared = ((be as unknown as RefCounted).dataIdMap.get(acc.dataId)?.refCount ?? 0) !== 1;\n  const out = shared ? be.makeOutput(acc.shape.slice()",
-    replace: "const shared = ((be as unknown as RefCounted).dataIdMap.get(acc.dataId)?.refCount ?? 0) > 1e9;\n  const out = shared ? be.makeOutput(acc.shape.slice()",
+    find:
+      "const shared = ((be as unknown as RefCounted).dataIdMap.get(acc.dataId)?.refCount ?? 0) !== 1;\n  const out = shared ? be.makeOutput(acc.shape.slice()",
+    replace:
+      "const shared = ((be as unknown as RefCounted).dataIdMap.get(acc.dataId)?.refCount ?? 0) > 1e9;\n  const out = shared ? be.makeOutput(acc.shape.slice()",
     tests: ["tests/streambp/accumulate_test.ts"],
   },
   {
