@@ -13,8 +13,9 @@
  * - Ablation: StreamBP's chunk size, with keys/values computed once per block pass ("cache") or per chunk
  *   ("recompute", as the original code), at one length: ms/token and peak.
  *
- * The defaults are sized for about 15 minutes on 2 shared cores (two budgets, one StreamBP chunk size plus one
- * variant in the searches, two timed lengths); widen `budgetsMiB`, `chunks` and `timeLengths` for a fuller sweep.
+ * The defaults are sized for about 6 minutes on 2 shared cores (one budget, one StreamBP chunk size plus one variant
+ * in the searches, two timed lengths); widen `budgetsMiB`, `chunks` and `timeLengths` for a fuller sweep, e.g.
+ * `--budgetsMiB=64,96 --chunks=128,256`.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -35,7 +36,7 @@ const CHECKPOINT = "checkpoint-every";
 const VARIANT = /^(\d+)(?:\/(\d+))?(?:@(\d+))?$/;
 
 const schema = z.object({
-  budgetsMiB: z.array(z.number().positive()).default([64, 96]).describe(
+  budgetsMiB: z.array(z.number().positive()).default([64]).describe(
     "memory budgets in MiB: the meter's peak of one gradient computation (parameters, gradients, activations)",
   ),
   methods: z.array(techniqueName()).default(["baseline", CHECKPOINT, "checkpoint-sqrt", "streambp"]).describe(
