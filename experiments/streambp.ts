@@ -15,7 +15,7 @@
  *
  * The defaults are sized for about 6 minutes on 2 shared cores (one budget, one StreamBP chunk size plus one variant
  * in the searches, two timed lengths); widen `budgetsMiB`, `chunks` and `timeLengths` for a fuller sweep, e.g.
- * `--budgetsMiB=64,96 --chunks=128,256`.
+ * `--budgetsMiB=112,128 --chunks=128,256` (GPT-small's parameters and gradients alone take 86 MiB).
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -36,7 +36,7 @@ const CHECKPOINT = "checkpoint-every";
 const VARIANT = /^(\d+)(?:\/(\d+))?(?:@(\d+))?$/;
 
 const schema = z.object({
-  budgetsMiB: z.array(z.number().positive()).default([64]).describe(
+  budgetsMiB: z.array(z.number().positive()).default([112]).describe(
     "memory budgets in MiB: the meter's peak of one gradient computation (parameters, gradients, activations)",
   ),
   methods: z.array(techniqueName()).default(["baseline", CHECKPOINT, "checkpoint-sqrt", "streambp"]).describe(
