@@ -233,6 +233,20 @@ export {
   type OutOfRange,
   type Rounding,
 } from "./lib/mesa/mod.ts";
+export {
+  chunkedLoss,
+  type ChunkedLossOptions,
+  type ChunkedLossResult,
+  type ChunkRange,
+  type KvMode,
+  streamBp,
+  type StreamBpConfig,
+  type StreamBpOptions,
+  type StreamBpSource,
+  streamDpo,
+  type StreamDpoOptions,
+  type StreamDpoSource,
+} from "./lib/streambp/mod.ts";
 
 // Charts and tables: Vega-Lite specs rendered to SVG or shown in notebooks; lineChartSvg is superseded.
 export {

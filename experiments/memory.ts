@@ -18,7 +18,14 @@ import { type Batch, disposeTree, type Model, predictSavedBytes, trunkSavedSpecs
 import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
 import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
-import { buildTechnique, COMBINATIONS, TECHNIQUE_NAMES, techniqueFields, techniqueName } from "./_lib/techniques.ts";
+import {
+  buildTechnique,
+  COMBINATIONS,
+  TECHNIQUE_NAMES,
+  techniqueAppliesTo,
+  techniqueFields,
+  techniqueName,
+} from "./_lib/techniques.ts";
 import { memoryCharts } from "./_lib/charts.ts";
 
 interface Measured {
@@ -93,6 +100,10 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
     // A whole training step (MeZO) saves nothing for backward.
     if (tech.step) return { ...physical, saved, predicted: 0, predictedPeakSaved: 0, ms: ms / config.steps };
     const trunk = tech.trunk(model.layers);
+    // The analytic counts describe backprop through the (transformed) trunk; another gradient source has its own.
+    if (tech.source.name !== "backprop") {
+      return { ...physical, saved, predicted: NaN, predictedPeakSaved: NaN, ms: ms / config.steps };
+    }
     const predicted = predictSavedBytes(
       trunkSavedSpecs(trunk, model.loss, batch.x.shape, !!batch.weights),
       tech.selector,
@@ -164,11 +175,11 @@ export const memory = defineExperiment({
   ],
   cells(config) {
     const techniques = ["baseline", ...config.techniques.filter((t) => t !== "baseline")];
+    const gpt = techniques.filter((t) => techniqueAppliesTo(t, "gpt"));
+    const vit = techniques.filter((t) => techniqueAppliesTo(t, "vit")); // StreamBP trains causal LMs only
     return [
-      ...config.gptDepths.flatMap((layers) => techniques.map((technique) => ({ model: "gpt", layers, technique }))),
-      ...(config.vit
-        ? techniques.map((technique) => ({ model: "vit", layers: VIT_PRESETS.small.layers, technique }))
-        : []),
+      ...config.gptDepths.flatMap((layers) => gpt.map((technique) => ({ model: "gpt", layers, technique }))),
+      ...(config.vit ? vit.map((technique) => ({ model: "vit", layers: VIT_PRESETS.small.layers, technique })) : []),
     ];
   },
   async runCell(config, cell) {
@@ -209,8 +220,10 @@ export const memory = defineExperiment({
         warmupSteps: config.warmup,
         heapAllocator: backendOptions().heap,
         savedMiB: mib(r.saved),
-        predictedSavedMiB: mib(r.predicted),
-        predictedPeakSavedMiB: r.predictedPeakSaved === null ? null : mib(r.predictedPeakSaved),
+        predictedSavedMiB: Number.isNaN(r.predicted) ? null : mib(r.predicted),
+        predictedPeakSavedMiB: r.predictedPeakSaved === null || Number.isNaN(r.predictedPeakSaved)
+          ? null
+          : mib(r.predictedPeakSaved),
         msPerStep: r.ms,
       }];
     } finally {
@@ -222,7 +235,7 @@ export const memory = defineExperiment({
     return rows.map((row) => {
       const base = rows.find((b) => b.model === row.model && b.technique === "baseline");
       if (!base) return row;
-      const ratio = (k: string) => Number(row[k]) / Number(base[k]);
+      const ratio = (k: string) => (row[k] === null ? null : Number(row[k]) / Number(base[k]));
       return {
         ...row,
         peakRatio: ratio("peakMiB"),

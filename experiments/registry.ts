@@ -19,6 +19,7 @@ import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
 import { mezoExperiment } from "./mezo.ts";
 import { quickstart } from "./quickstart.ts";
+import { streambp } from "./streambp.ts";
 import { wtacrs } from "./wtacrs.ts";
 
 /** Registered experiments, name → experiment. One import plus one entry per experiment. */
@@ -30,5 +31,6 @@ export const experiments: Registry = {
   "mesa-ranges": mesaRanges,
   mezo: mezoExperiment,
   quickstart,
+  streambp,
   wtacrs,
 };

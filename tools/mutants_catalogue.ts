@@ -34,7 +34,8 @@ export interface Mutant {
     | "wtacrs"
     | "mezo"
     | "lora"
-    | "galore";
+    | "galore"
+    | "streambp";
   /** One line: the bug, as a user would describe it. */
   description: string;
   file?: string;
@@ -903,5 +904,63 @@ export const MUTANTS: Mutant[] = [
     replace: "separable: true,",
     tests: ["tests/train/update_in_backward_test.ts"],
     filter: "refuses a global transform",
+  },
+  // --- StreamBP (issue 12) ----------------------------------------------------------------------------------------
+  {
+    name: "streambp-chunk-mean",
+    area: "streambp",
+    description:
+      "each LM-head chunk's loss gradient is a mean over that chunk's own positions, not divided by the global N",
+    file: "lib/streambp/head.ts",
+    find: "softmaxXentGrad(probs, yc, (b * c) / n)",
+    replace: "softmaxXentGrad(probs, yc, 1)",
+    tests: ["tests/streambp/loss_test.ts", "tests/streambp/grads_test.ts"],
+  },
+  {
+    name: "streambp-denominator-counts-masked",
+    area: "streambp",
+    description: "the loss denominator counts prompt and padding positions (weight 0) as targets",
+    file: "lib/streambp/head.ts",
+    find: "tf.sum(weights).dataSync()[0]",
+    replace: "tf.sum(tf.onesLike(weights)).dataSync()[0]",
+    tests: ["tests/streambp/loss_test.ts", "tests/streambp/grads_test.ts"],
+  },
+  {
+    name: "streambp-kv-own-grad-dropped",
+    area: "streambp",
+    description: "a chunk's backward ignores the gradient later chunks sent to its own keys/values (cached mode)",
+    file: "lib/streambp/stream_block.ts",
+    find: "return kvBlockBackward(block, dyc, own, c);",
+    replace: "return kvBlockBackward(block, dyc, null, c);",
+    tests: ["tests/streambp/grads_test.ts"],
+  },
+  {
+    name: "streambp-kv-acc-replaced",
+    area: "streambp",
+    description: "the prefix key/value gradient accumulator is replaced by the latest chunk's instead of summed",
+    file: "lib/streambp/stream_block.ts",
+    find: "if (r.dPast && accPast) {",
+    replace: "if (r.dPast && accPast && start < 0) {",
+    tests: ["tests/streambp/grads_test.ts"],
+  },
+  {
+    name: "streambp-accumulate-shared-in-place",
+    area: "streambp",
+    description: "the in-place gradient accumulation writes into a buffer another tensor still shares",
+    file: "lib/streambp/accumulate.ts",
+    find:
+      "const shared = ((be as unknown as RefCounted).dataIdMap.get(acc.dataId)?.refCount ?? 0) !== 1;\n  const out = shared ? be.makeOutput(acc.shape.slice()",
+    replace:
+      "const shared = ((be as unknown as RefCounted).dataIdMap.get(acc.dataId)?.refCount ?? 0) > 1e9;\n  const out = shared ? be.makeOutput(acc.shape.slice()",
+    tests: ["tests/streambp/accumulate_test.ts"],
+  },
+  {
+    name: "streambp-score-cap-exceeded",
+    area: "streambp",
+    description: "maxScores lets a chunk hold up to twice the attention scores it allows (rows x keys)",
+    file: "lib/streambp/chunks.ts",
+    find: "Math.sqrt(s * s + 4 * maxScores)",
+    replace: "Math.sqrt(s * s + 8 * maxScores)",
+    tests: ["tests/streambp/chunks_test.ts"],
   },
 ];

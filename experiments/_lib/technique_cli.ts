@@ -102,6 +102,8 @@ export interface TechniqueCli<V = any> {
   /** The tunable options, each with a default and a `.describe()` text. */
   // deno-lint-ignore no-explicit-any
   readonly options: z.ZodObject<z.ZodRawShape, any, any>;
+  /** The model kinds (`Model.kind`, e.g. `"gpt"`) it can train. @default {every kind} */
+  readonly models?: readonly string[];
   /** Builds the technique's parts from the variant's data merged with the parsed options. */
   // deno-lint-ignore no-explicit-any
   build(options: V & Record<string, any>, ctx: TechniqueBuildContext): TechniqueParts;

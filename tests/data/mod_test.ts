@@ -3,12 +3,14 @@ import * as data from "../../lib/data/mod.ts";
 
 Deno.test("lib/data/mod.ts re-exports the public data API", () => {
   const expected = [
+    "BPE_ENCODINGS",
     "DatasetNotFoundError",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR",
     "FASHION_MNIST_MEAN",
     "FASHION_MNIST_STD",
     "Rng",
+    "bpeCorpusFromText",
     "charCorpusFromText",
     "copyTask",
     "countTask",
@@ -20,7 +22,10 @@ Deno.test("lib/data/mod.ts re-exports the public data API", () => {
     "imageBatches",
     "isGzip",
     "lmEvalBatches",
+    "loadBpeCorpus",
+    "loadBpeTokenizer",
     "loadCharCorpus",
+    "loadCorpusText",
     "loadFashionMnist",
     "loadNameGender",
     "normalizeImages",

@@ -77,8 +77,10 @@ function policyNames(model: Model, trunk: TrunkTransform, selector: PolicySelect
   );
 }
 
-/** The row names added since (WTA-CRS's estimators, LoRA and MeZO, the update modes, then the combinations), in table order. */
+/** The row names added since (StreamBP's, WTA-CRS's estimators, LoRA and MeZO, the update modes, then the combinations), in table order. */
 const ADDED = [
+  "streambp",
+  "streambp-recompute",
   "wtacrs",
   "wtacrs-crs",
   "wtacrs-topk",
