@@ -36,6 +36,8 @@ export interface CliArgs {
   shard?: { index: number; count: number };
   /** `--quiet`: no progress output (errors and the table still print). */
   quiet: boolean;
+  /** `--allowDirty`: let a dirty tree write under experiments/results/ (recorded in the result's provenance). */
+  allowDirty: boolean;
   /** Config overrides in command-line order (later ones win). */
   overrides: Override[];
 }
@@ -57,6 +59,8 @@ Options:
   --shard I/N        run only shard I of N (cells I, I+N, I+2N, ... counting from 1) and write their rows; join the
                      shards' folders with: deno task experiment merge DIR... [--out DIR]
   --quiet            no progress bar or progress lines (errors and the result table still print)
+  --allowDirty       let a tree with uncommitted changes write under experiments/results/ (refused otherwise;
+                     recorded in the result's provenance)
   --key=value        override a config key; numbers, booleans, enum values and comma lists are parsed
   --list             list the registered experiments
   -h, --help         show this help
@@ -76,7 +80,15 @@ Set MEMTRAIN_DEBUG=1 to print stack traces of errors.`;
  * @throws {UsageError} for an unknown short option, a missing option value or a second positional argument.
  */
 export function parseCli(args: string[]): CliArgs {
-  const out: CliArgs = { help: false, list: false, quick: false, inProcess: false, quiet: false, overrides: [] };
+  const out: CliArgs = {
+    help: false,
+    list: false,
+    quick: false,
+    inProcess: false,
+    quiet: false,
+    allowDirty: false,
+    overrides: [],
+  };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--") continue;
@@ -85,6 +97,7 @@ export function parseCli(args: string[]): CliArgs {
     else if (arg === "--quick") out.quick = true;
     else if (arg === "--in-process") out.inProcess = true;
     else if (arg === "--quiet") out.quiet = true;
+    else if (arg === "--allowDirty") out.allowDirty = true;
     else if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       const key = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
