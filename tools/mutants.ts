@@ -165,7 +165,8 @@ function parseArgs(args: string[]): { only?: Set<string>; list: boolean; check: 
     else if (a === "--keep") out.keep = true;
     else if (a === "--only" || a.startsWith("--only=")) {
       const v = a === "--only" ? args[++i] : a.slice("--only=".length);
-      out.only = new Set((v ?? "").split(",").filter(Boolean));
+      // Repeated --only options add up (`--only a --only b` = `--only a,b`).
+      out.only = new Set([...(out.only ?? []), ...(v ?? "").split(",").filter(Boolean)]);
     } else throw new RangeError(`mutants: unknown argument ${JSON.stringify(a)} (use --only, --list, --check, --keep)`);
   }
   return out;
