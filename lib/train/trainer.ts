@@ -3,6 +3,7 @@
  * {@linkcode TrainStep} per batch with an explicit `{ step, seed }` key, and frees whatever a step replaced.
  * @module
  */
+import type * as tf from "@tensorflow/tfjs";
 import { heapStep } from "../backend/heap_tracker.ts";
 import type { TrainStep } from "../nn/grad_source.ts";
 import { type Batch, type Model, trainableParams } from "../nn/model.ts";
@@ -12,6 +13,9 @@ import { backprop } from "./backprop.ts";
 import { gradientStep } from "./gradient_step.ts";
 import type { GradSource } from "../nn/grad_source.ts";
 import { updateInBackward } from "./update_in_backward.ts";
+import type { Stateful, StateTree } from "../nn/stateful.ts";
+import { cloneTree, diagnose, firstNonFinite, guardedSource, NonFiniteError } from "./guard.ts";
+import { restoreTrainer, saveTrainer } from "./trainer_state.ts";
 
 /**
  * How a gradient step applies the optimizer: `"per-param"` (in place, parameter by parameter after backward; the
@@ -29,6 +33,24 @@ export type TrainerOptions<S> =
   & {
     /** Seed of every pass key (`{ step, seed }`): stochastic policies derive their numbers from it. @default {0} */
     seed?: number;
+    /**
+     * State held outside parameters and optimizer (Mesa's `state`, WTA-CRS's `cache`), by name: saved and restored by
+     * {@linkcode Trainer.save} / {@linkcode Trainer.restore}. @default {{}}
+     */
+    stateful?: Record<string, Stateful>;
+    /**
+     * Check every step for non-finite numbers: a gradient step's loss and gradients before the update, a whole step's
+     * (or update in backward's) loss and updated parameters after it; one sum per tensor. A bad step throws a
+     * `NonFiniteError` naming the step and the first bad parameter or policy. @default {true}
+     */
+    guard?: boolean;
+    /**
+     * Skip a non-finite step instead of throwing (AMP-style): parameters and optimizer state stay as they were, the
+     * step counts in `stepCount` and `skippedSteps`. For a whole step or update in backward the trainer holds handles
+     * on the old parameters and state during the step to put them back (their memory stays until the check). Policy
+     * state (Mesa's ranges, WTA-CRS's norms) is not rolled back. @default {false}
+     */
+    skipNonFinite?: boolean;
   }
   & (
     | {
@@ -59,6 +81,8 @@ export interface StepResult {
   forwardBytes: number;
   /** Wall time of the step in ms. */
   ms: number;
+  /** True when the step was skipped as non-finite (`skipNonFinite`): nothing was updated. */
+  skipped?: boolean;
 }
 
 /**
@@ -91,8 +115,16 @@ export class Trainer<S> {
   readonly seed: number;
   /** The step's state (the optimizer state for a gradient step). */
   state: S;
-  /** Steps taken. */
+  /** Steps taken (skipped ones included). */
   stepCount = 0;
+  /** Steps skipped as non-finite (`skipNonFinite`). */
+  skippedSteps = 0;
+  /** The stateful pieces saved with the trainer, by name. */
+  readonly stateful: Readonly<Record<string, Stateful>>;
+  readonly #guard: boolean;
+  readonly #skip: boolean;
+  /** True when the gradient source checks loss and gradients before the update. */
+  readonly #preChecked: boolean;
 
   /**
    * Creates a trainer and initializes the step's state for the model's trainable parameters (`model.trainable`).
@@ -130,10 +162,34 @@ export class Trainer<S> {
     if (Object.keys(trained).length === 0) {
       throw new RangeError("Cannot create Trainer: the model's 'trainable' predicate freezes every parameter");
     }
-    const source = o.source ?? backprop();
+    const stateful = options.stateful ?? {};
+    if (stateful === null || typeof stateful !== "object") {
+      throw new TypeError(
+        `Cannot create Trainer: 'stateful' must be a record of Stateful: current value is ${stateful}`,
+      );
+    }
+    for (const [k, v] of Object.entries(stateful)) {
+      if (typeof v?.stateDict !== "function" || typeof v?.loadStateDict !== "function") {
+        throw new TypeError(`Cannot create Trainer: 'stateful.${k}' must have stateDict() and loadStateDict()`);
+      }
+    }
+    this.stateful = { ...stateful };
+    for (const key of ["guard", "skipNonFinite"] as const) {
+      const v = options[key];
+      if (v !== undefined && typeof v !== "boolean") {
+        throw new TypeError(`Cannot create Trainer: '${key}' must be a boolean: current value is ${String(v)}`);
+      }
+    }
+    this.#skip = options.skipNonFinite ?? false;
+    this.#guard = this.#skip || (options.guard ?? true);
+    this.#preChecked = this.#guard && o.step === undefined && update !== "in-backward";
+    const plain = o.source ?? backprop();
+    const source = this.#preChecked
+      ? guardedSource(plain, () => ({ step: this.stepCount, stateful: this.stateful }))
+      : plain;
     this.update = o.step ??
       (update === "in-backward"
-        ? updateInBackward(source, o.optimizer!)
+        ? updateInBackward(plain, o.optimizer!)
         : gradientStep(source, o.optimizer!, { update }));
     this.state = this.update.init(trained);
   }
@@ -143,21 +199,112 @@ export class Trainer<S> {
     return { step: this.stepCount, seed: this.seed };
   }
 
-  /** One step: runs the step, then frees the old parameters and state it did not reuse. */
+  /**
+   * One step: runs the step, then frees the old parameters and state it did not reuse. With the guard (the default) a
+   * non-finite step throws a {@linkcode NonFiniteError} or, with `skipNonFinite`, is skipped.
+   */
   step(batch: Batch): StepResult {
     const t0 = performance.now();
     const oldParams = this.model.params, oldState = this.state;
-    // A step of the heap plan: on wasm/blas its blocks are placed by a plan of the first step (heap_arena.ts).
-    const r = heapStep(() => {
-      const out = this.update.step(this.model, batch, oldState, this.key);
-      disposeReplaced(oldState, out.state);
-      disposeReplaced(oldParams, out.params);
-      return out;
-    });
+    const post = this.#guard && !this.#preChecked;
+    const backup = post && this.#skip
+      ? { params: cloneTree(trainableParams(this.model)), state: cloneTree(oldState) }
+      : undefined;
+    let r;
+    try {
+      // A step of the heap plan: on wasm/blas its blocks are placed by a plan of the first step (heap_arena.ts).
+      r = heapStep(() => {
+        const out = this.update.step(this.model, batch, oldState, this.key);
+        disposeReplaced(oldState, out.state);
+        disposeReplaced(oldParams, out.params);
+        return out;
+      });
+    } catch (e) {
+      return this.#failed(e, backup, t0);
+    }
     this.state = r.state;
     this.model.params = r.params;
+    if (post) {
+      const bad = Number.isFinite(r.loss) ? firstNonFinite(trainableParams(this.model)) : "loss";
+      if (bad !== undefined) {
+        const e = bad === "loss"
+          ? diagnose(this.stepCount, this.model.params, this.stateful, ` (loss ${r.loss})`)
+          : new NonFiniteError(this.stepCount, "parameter", bad);
+        return this.#failed(e, backup, t0);
+      }
+    }
+    if (backup) disposeState(backup);
     this.stepCount++;
     return { loss: r.loss, savedBytes: r.savedBytes, forwardBytes: r.forwardBytes, ms: performance.now() - t0 };
+  }
+
+  /** A step that threw or came out non-finite: skip it (putting back `backup`) or throw. */
+  #failed(e: unknown, backup: { params: Record<string, tf.Tensor>; state: S } | undefined, t0: number): StepResult {
+    const nonFinite = e instanceof NonFiniteError ||
+      (e instanceof RangeError && this.#guard && /\b(NaN|-?Infinity)\b/.test(e.message));
+    if (!this.#skip || !nonFinite) {
+      if (backup) disposeState(backup);
+      if (!(e instanceof NonFiniteError) && nonFinite) {
+        throw diagnose(this.stepCount, this.model.params, this.stateful, ` (${(e as Error).message})`);
+      }
+      throw e;
+    }
+    if (backup) {
+      // Put back the old parameters and state (the step's new tensors go; the clones hold the old buffers).
+      const params = { ...this.model.params };
+      for (const [k, t] of Object.entries(backup.params)) {
+        if (params[k] !== t && !params[k].isDisposed) params[k].dispose();
+        params[k] = t;
+      }
+      disposeReplaced(this.state, backup.state);
+      this.model.params = params;
+      this.state = backup.state;
+    }
+    this.stepCount++;
+    this.skippedSteps++;
+    return { loss: NaN, savedBytes: 0, forwardBytes: 0, ms: performance.now() - t0, skipped: true };
+  }
+
+  /**
+   * Saves the trainer to `path` (a safetensors checkpoint, written atomically: see `lib/state`): the model's
+   * parameters, the step's state, each `stateful` piece's state, `{ step, seed }`, and `run` (the caller's own state,
+   * e.g. the data position). Refuses, writing nothing, when a parameter is not finite.
+   *
+   * @example Save and restore
+   * ```ts
+   * import * as tf from "@tensorflow/tfjs";
+   * import { Trainer } from "./trainer.ts";
+   * import { adamw } from "../optim/mod.ts";
+   * import { createGpt, GPT_PRESETS } from "../models/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const cfg = { ...GPT_PRESETS.tiny, vocab: 16 };
+   * const batch = { x: tf.zeros([2, 8], "int32"), y: tf.ones([2, 8], "int32") };
+   * const a = new Trainer(createGpt(cfg, { seed: 0 }), { optimizer: adamw({ lr: 1e-2 }) });
+   * a.step(batch);
+   * const path = Deno.makeTempFileSync({ suffix: ".safetensors" });
+   * a.save(path);
+   * const b = new Trainer(createGpt(cfg, { seed: 1 }), { optimizer: adamw({ lr: 1e-2 }) });
+   * b.restore(path);
+   * assert.equal(b.stepCount, 1);
+   * assert.equal(a.step(batch).loss, b.step(batch).loss); // bit for bit
+   * Deno.removeSync(path);
+   * ```
+   * @throws {NonFiniteError} when a parameter is not finite.
+   */
+  save(path: string, run: Record<string, StateTree> = {}): void {
+    saveTrainer(this, path, run);
+  }
+
+  /**
+   * Restores a checkpoint written by {@linkcode Trainer.save} into this trainer (same model shapes, optimizer,
+   * stateful pieces and seed): parameters, state and counters are replaced; on any error nothing changes.
+   *
+   * @returns The `run` state saved with it (its tensors, if any, belong to the caller).
+   * @throws {CheckpointError} when the file is unreadable, truncated, corrupt or does not match (naming what).
+   */
+  restore(path: string): Record<string, StateTree> {
+    return restoreTrainer(this, path);
   }
 
   /** Frees the step's state (the parameters stay with the model). */
