@@ -298,13 +298,14 @@ export class Trainer<S> {
 
   /**
    * Restores a checkpoint written by {@linkcode Trainer.save} into this trainer (same model shapes, optimizer,
-   * stateful pieces and seed): parameters, state and counters are replaced; on any error nothing changes.
+   * stateful pieces and seed): parameters, state and counters are replaced; on any error nothing changes. `check`
+   * sees the saved run state before anything is replaced and may refuse it by throwing.
    *
    * @returns The `run` state saved with it (its tensors, if any, belong to the caller).
    * @throws {CheckpointError} when the file is unreadable, truncated, corrupt or does not match (naming what).
    */
-  restore(path: string): Record<string, StateTree> {
-    return restoreTrainer(this, path);
+  restore(path: string, check?: (run: Record<string, StateTree>) => void): Record<string, StateTree> {
+    return restoreTrainer(this, path, check);
   }
 
   /** Frees the step's state (the parameters stay with the model). */

@@ -76,12 +76,16 @@ export function saveTrainer(t: TrainerParts, path: string, run: Record<string, S
 /**
  * Reads `path` into the trainer: checks the seed, the parameters' names and shapes against the model, the state's
  * tensors against the trainer's, and the stateful pieces' names, then replaces parameters, state, counters and each
- * piece's state. On any error nothing is changed.
+ * piece's state. On any error nothing is changed; `check` may refuse the run state first (by throwing).
  *
  * @returns The run state saved with it (`run` of {@linkcode saveTrainer}); its tensors belong to the caller.
  * @throws {CheckpointError} for an unreadable, corrupt or mismatching checkpoint (the message says what differs).
  */
-export function restoreTrainer(t: TrainerParts, path: string): Record<string, StateTree> {
+export function restoreTrainer(
+  t: TrainerParts,
+  path: string,
+  check?: (run: Record<string, StateTree>) => void,
+): Record<string, StateTree> {
   const file = readStateFile(path);
   const { params, state, stateful, run } = file.tree as Record<string, StateTree>;
   const before: Record<string, StateTree> = {};
@@ -103,6 +107,7 @@ export function restoreTrainer(t: TrainerParts, path: string): Record<string, St
         `its stateful pieces are [${names.join(", ")}], the trainer's are [${want.join(", ")}]`,
       );
     }
+    check?.((run ?? {}) as Record<string, StateTree>);
     for (const k of want) before[k] = t.stateful[k].stateDict();
     for (const k of want) {
       try {
