@@ -19,3 +19,5 @@ export {
   type RunSummary,
   type StepProgress,
 } from "./runs.ts";
+export { diagnose, firstNonFinite, guardedSource, NonFiniteError, type NonFiniteKind } from "./guard.ts";
+export { type CheckpointOptions, checkpointPath, listCheckpoints } from "./train_loop.ts";
