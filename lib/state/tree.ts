@@ -137,6 +137,7 @@ const SPECIAL_NUMS: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-I
  */
 export function decodeTree(json: unknown, entries: ReadonlyMap<string, Entry>, file: string): StateTree {
   const made: tf.Tensor[] = [];
+  const byEntry = new Map<string, tf.Tensor>();
   const bad = (path: string, what: string): never => {
     throw new CheckpointError(file, `the state tree at '${path || "/"}' ${what}`);
   };
@@ -155,11 +156,14 @@ export function decodeTree(json: unknown, entries: ReadonlyMap<string, Entry>, f
       switch (keys[0]) {
         case "$tensor": {
           const e = entry(v, path);
+          const seen = byEntry.get(e.name);
+          if (seen) return seen;
           const dtype = ({ F32: "float32", I32: "int32", BOOL: "bool" } as const)[e.dtype as "F32"];
           if (!dtype) bad(path, `is a tensor of dtype ${e.dtype}, which tfjs has not`);
           const values = e.dtype === "BOOL" ? Uint8Array.from(e.data) : toArray(e) as Float32Array | Int32Array;
           const t = tf.tensor(values, e.shape, dtype);
           made.push(t);
+          byEntry.set(e.name, t);
           return t;
         }
         case "$array": {
