@@ -168,6 +168,15 @@ export function writeStateFile(path: string, file: StateFile): void {
 /**
  * Reads and validates a state file.
  *
+ * @example A missing file
+ * ```ts
+ * import { readStateFile } from "./file.ts";
+ * import { CheckpointError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => readStateFile("/no/such/step-00000001.safetensors"), CheckpointError);
+ * ```
+ *
  * @throws {CheckpointError} when it is missing, unreadable, truncated, corrupt or malformed.
  */
 export function readStateFile(path: string): StateFile {

@@ -20,4 +20,4 @@ export {
   type StepProgress,
 } from "./runs.ts";
 export { diagnose, firstNonFinite, guardedSource, NonFiniteError, type NonFiniteKind } from "./guard.ts";
-export { type CheckpointOptions, checkpointPath, listCheckpoints } from "./train_loop.ts";
+export { checkpointPath, listCheckpoints, type RunCheckpointOptions } from "./train_loop.ts";

@@ -13,7 +13,7 @@ import { disposeBatch, tokenBatch } from "./batch.ts";
 import { evaluate } from "./evaluate.ts";
 import { type RunOptions, trainLoop } from "./train_loop.ts";
 
-export type { CheckpointOptions, RunOptions, StepProgress } from "./train_loop.ts";
+export type { RunCheckpointOptions, RunOptions, StepProgress } from "./train_loop.ts";
 
 /** What a run reports. */
 export interface RunSummary {

@@ -27,8 +27,17 @@ export interface StepProgress {
   liveBytes: number;
 }
 
-/** Where and how often a run writes checkpoints, and whether it continues from one. */
-export interface CheckpointOptions {
+/**
+ * Where and how often a run (`runLm`, `runClassifier`) writes training-state checkpoints, and whether it continues
+ * from one. (Not gradient checkpointing, which is `lib/checkpoint`.)
+ *
+ * @example Resume a run
+ * ```ts ignore
+ * const r = runLm({ model, optimizer, data, steps: 1000, batch: 8, context: 64,
+ *   checkpoint: { dir: "runs/lm/ckpt", every: 100, resume: true } });
+ * ```
+ */
+export interface RunCheckpointOptions {
   /** The folder of the checkpoints (`step-00000100.safetensors`, ...); created when missing. */
   dir: string;
   /** Steps between checkpoints (one is also written at the end), a positive integer. */
@@ -67,7 +76,7 @@ export interface RunOptions<S> {
   /** Skip non-finite steps instead of stopping (the Trainer's `skipNonFinite`). @default {false} */
   skipNonFinite?: boolean;
   /** Write checkpoints (and resume from them). @default {none} */
-  checkpoint?: CheckpointOptions;
+  checkpoint?: RunCheckpointOptions;
 }
 
 /** The data position of a run: saved with each checkpoint, put back on resume. */
@@ -78,12 +87,37 @@ export interface DataPosition {
   load(state: StateTree): void;
 }
 
-/** The checkpoint file of `step` in `dir`. */
+/**
+ * The checkpoint file of `step` in `dir`: `step-<8 digits>.safetensors`.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkpointPath } from "./train_loop.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(checkpointPath("runs/a", 120), "runs/a/step-00000120.safetensors");
+ * ```
+ */
 export function checkpointPath(dir: string, step: number): string {
   return `${dir}/step-${String(step).padStart(8, "0")}.safetensors`;
 }
 
-/** The steps of the complete checkpoints in `dir` (temp files of interrupted writes are not listed), oldest first. */
+/**
+ * The steps of the complete checkpoints in `dir` (temp files of interrupted writes are not listed), oldest first;
+ * `[]` when `dir` does not exist.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkpointPath, listCheckpoints } from "./train_loop.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeFileSync(checkpointPath(dir, 20), new Uint8Array());
+ * Deno.writeFileSync(`${dir}/.step-00000030.safetensors.tmp-1-x`, new Uint8Array()); // an interrupted write
+ * assert.deepEqual(listCheckpoints(dir), [20]);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
 export function listCheckpoints(dir: string): number[] {
   const steps: number[] = [];
   try {
@@ -97,7 +131,7 @@ export function listCheckpoints(dir: string): number[] {
   return steps.sort((a, b) => a - b);
 }
 
-function checkOption(c: CheckpointOptions | undefined): CheckpointOptions | undefined {
+function checkOption(c: RunCheckpointOptions | undefined): RunCheckpointOptions | undefined {
   if (c === undefined) return undefined;
   const fail = (what: string, v: unknown, Err = RangeError) => {
     throw new Err(`Cannot run training: 'checkpoint.${what}: current value is ${JSON.stringify(v) ?? String(v)}`);

@@ -8,7 +8,7 @@ import { charCorpusFromText } from "../../lib/data/mod.ts";
 import { createGpt } from "../../lib/models/mod.ts";
 import type { Stateful, StateTree } from "../../lib/nn/mod.ts";
 import { adamw } from "../../lib/optim/mod.ts";
-import { type CheckpointOptions, runLm, type RunSummary } from "../../lib/train/mod.ts";
+import { type RunCheckpointOptions, runLm, type RunSummary } from "../../lib/train/mod.ts";
 import { CFG, paramBytes } from "../train/_resume.ts";
 
 const BALLAST = 4 << 20;
@@ -27,7 +27,7 @@ class Ballast implements Stateful {
 
 /** Runs the 10-step run; returns its summary and final parameter bytes. */
 export function killRun(
-  checkpoint: CheckpointOptions | undefined,
+  checkpoint: RunCheckpointOptions | undefined,
   onStep?: (step: number) => void,
 ): { r: RunSummary; params: Record<string, Uint8Array> } {
   const corpus = charCorpusFromText("one two three four five six seven. ".repeat(20));

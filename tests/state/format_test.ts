@@ -4,15 +4,7 @@ import { crc32as } from "./_crc_ref.ts";
 import { Rng } from "../../lib/data/rng.ts";
 import { createGpt } from "../../lib/models/mod.ts";
 import { adamw } from "../../lib/optim/mod.ts";
-import {
-  CheckpointError,
-  crc32,
-  decodeEntries,
-  decodeState,
-  encodeEntries,
-  encodeState,
-  readStateFile,
-} from "../../lib/state/mod.ts";
+import { CheckpointError, crc32, decodeState, encodeEntries, encodeState, readStateFile } from "../../lib/state/mod.ts";
 import { Trainer } from "../../lib/train/mod.ts";
 import { batchAt, CFG } from "../train/_resume.ts";
 import { disposeBatch } from "../../lib/train/mod.ts";
