@@ -144,6 +144,9 @@ export function runClassifier<S>(opts: ClassifierRunOptions<S>): RunSummary {
     save: (): StateTree => ({ rng: rng.state(), order: order.slice(), pos, epoch }),
     load(s: StateTree) {
       const d = s as { rng: Float64Array; order: Int32Array; pos: number; epoch: number };
+      if (!(d?.order instanceof Int32Array) || d.order.length !== opts.train.n || !Number.isInteger(d.pos)) {
+        throw new RangeError(`the permutation or offset does not fit ${opts.train.n} images`);
+      }
       [rng, order, pos, epoch] = [Rng.fromState(d.rng), d.order, d.pos, d.epoch];
     },
   };

@@ -187,7 +187,7 @@ export function trainLoop<S>(
     }
     if (newest !== undefined) {
       const path = checkpointPath(ck.dir, newest);
-      const run = trainer.restore(path, (run) => {
+      trainer.restore(path, (run) => {
         const was = JSON.parse(String((run.config as { json?: string } | undefined)?.json ?? "{}"));
         for (const k of new Set([...Object.keys(was), ...Object.keys(config)])) {
           if (was[k] !== config[k]) {
@@ -195,11 +195,17 @@ export function trainLoop<S>(
           }
         }
         if (newest > opts.steps) throw new CheckpointError(path, `it is at step ${newest}, past 'steps' ${opts.steps}`);
+        const { losses: l, ms: t, stats } = run;
+        if (!(l instanceof Float64Array && t instanceof Float64Array && stats instanceof Float64Array)) {
+          throw new CheckpointError(path, "its run state has no losses, times and stats");
+        }
+        try {
+          data.load(run.data);
+        } catch (e) {
+          throw new CheckpointError(path, `its data position does not load: ${(e as Error).message}`, { cause: e });
+        }
+        [losses, ms, [peak, saved]] = [Array.from(l), Array.from(t), Array.from(stats)];
       });
-      losses = Array.from(run.losses as Float64Array);
-      ms = Array.from(run.ms as Float64Array);
-      [peak, saved] = run.stats as Float64Array;
-      data.load(run.data);
     }
     Deno.mkdirSync(ck.dir, { recursive: true });
   }
