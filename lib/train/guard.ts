@@ -104,24 +104,23 @@ export function diagnose(
 }
 
 /**
- * Wraps a gradient source so that a non-finite loss or gradient throws a {@linkcode NonFiniteError} (after freeing
- * the gradients) before any update: the step then changes nothing. `onCheck` says which step and what to diagnose.
+ * Wraps a gradient source so that a non-finite gradient throws a {@linkcode NonFiniteError} (after freeing the
+ * gradients) before any update: the step then changes nothing. A non-finite loss is passed on: the gradient step
+ * refuses it before updating, and the Trainer turns that into a `NonFiniteError` naming the cause. `context` gives
+ * the step number.
  */
 export function guardedSource(
   source: GradSource,
-  context: () => { step: number; stateful: Readonly<Record<string, Stateful>> },
+  context: () => { step: number },
 ): GradSource {
   return {
     name: source.name,
     lossAndGrads(model, batch, options) {
       const out = source.lossAndGrads(model, batch, options);
-      const { step, stateful } = context();
-      let error: NonFiniteError | undefined;
-      if (!Number.isFinite(out.loss)) error = diagnose(step, model.params, stateful, ` (loss ${out.loss})`);
-      else {
-        const g = firstNonFinite(out.grads);
-        if (g !== undefined) error = new NonFiniteError(step, "gradient", g);
-      }
+      // A non-finite loss is left to the step, which refuses it before any update (the Trainer names the cause).
+      if (!Number.isFinite(out.loss)) return out;
+      const g = firstNonFinite(out.grads);
+      const error = g === undefined ? undefined : new NonFiniteError(context().step, "gradient", g);
       if (error) {
         disposeState(out.grads);
         throw error;

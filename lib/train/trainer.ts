@@ -119,9 +119,7 @@ export class Trainer<S> {
     this.#guard = this.#skip || (options.guard ?? true);
     this.#preChecked = this.#guard && o.step === undefined && update !== "in-backward";
     const plain = o.source ?? backprop();
-    const source = this.#preChecked
-      ? guardedSource(plain, () => ({ step: this.stepCount, stateful: this.stateful }))
-      : plain;
+    const source = this.#preChecked ? guardedSource(plain, () => ({ step: this.stepCount })) : plain;
     this.update = o.step ??
       (update === "in-backward"
         ? updateInBackward(plain, o.optimizer!)
