@@ -231,7 +231,8 @@ export class Trainer<S> {
 
   /**
    * Restores a checkpoint written by {@linkcode Trainer.save} into this trainer (same model shapes, optimizer,
-   * stateful pieces and seed): parameters, state and counters are replaced; on any error nothing changes. `check`
+   * stateful pieces and seed): trainable parameters, state and counters are replaced (a frozen parameter is kept when
+   * the file holds its bits, as LoRA's base shared with the base model); on any error nothing changes. `check`
    * sees the saved run state before anything is replaced and may refuse it by throwing.
    *
    * @returns The `run` state saved with it (its tensors, if any, belong to the caller).

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Model } from "../nn/model.ts";
+import { type Model, trainableParams } from "../nn/model.ts";
 import type { Params } from "../nn/params.ts";
 import type { Stateful, StateTree } from "../nn/stateful.ts";
 import { disposeState } from "../optim/transform.ts";
@@ -27,6 +27,14 @@ export interface TrainerParts {
   readonly seed: number;
   /** The stateful pieces by name. */
   readonly stateful: Readonly<Record<string, Stateful>>;
+}
+
+function sameBits(a: tf.Tensor, b: tf.Tensor): boolean {
+  if (a.dtype !== b.dtype || a.size !== b.size) return false;
+  const x = a.dataSync(), y = b.dataSync();
+  const u = new Uint8Array(x.buffer, x.byteOffset, x.byteLength),
+    v = new Uint8Array(y.buffer, y.byteOffset, y.byteLength);
+  return u.length === v.length && u.every((byte, i) => byte === v[i]);
 }
 
 /** Tensor paths of a tree with dtype and shape, for comparing structures. */
@@ -125,9 +133,19 @@ export function restoreTrainer(
   }
   disposeState(before);
   disposeTreeTensors(stateful);
-  const old = t.model.params;
-  t.model.params = params as Params;
-  for (const k of Object.keys(old)) old[k].dispose();
+  // Trainable parameters are the trainer's: replaced, the old ones freed. Frozen ones may be shared (LoRA's base
+  // with the base model): kept when the file holds the same bits, else replaced and the old tensors left to the caller.
+  const old = t.model.params,
+    next = { ...(params as Params) },
+    trained = new Set(Object.keys(trainableParams(t.model)));
+  for (const k of Object.keys(old)) {
+    if (trained.has(k)) old[k].dispose();
+    else if (sameBits(old[k], next[k])) {
+      next[k].dispose();
+      next[k] = old[k];
+    }
+  }
+  t.model.params = next;
   disposeState(t.state);
   t.state = state;
   t.stepCount = file.meta.step as number;

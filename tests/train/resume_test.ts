@@ -1,3 +1,5 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
 import { checkpoint } from "../../lib/checkpoint/mod.ts";
 import { galore } from "../../lib/galore/mod.ts";
 import { withLora } from "../../lib/lora/mod.ts";
@@ -6,7 +8,7 @@ import { mezo } from "../../lib/mezo/mod.ts";
 import { createGpt } from "../../lib/models/mod.ts";
 import { adamw } from "../../lib/optim/mod.ts";
 import { streamBp } from "../../lib/streambp/mod.ts";
-import { backprop } from "../../lib/train/mod.ts";
+import { backprop, Trainer } from "../../lib/train/mod.ts";
 import { wtacrs } from "../../lib/wtacrs/mod.ts";
 import { testOnBackends } from "../_util/backends.ts";
 import { assertResumesBitwise, CFG } from "./_resume.ts";
@@ -63,7 +65,7 @@ Deno.test("resume: MeZO, bit for bit", () => {
 
 Deno.test("resume: LoRA (frozen base, adapters trained), bit for bit", () => {
   assertResumesBitwise((seed) => ({
-    model: withLora(createGpt(CFG, { seed }), { targets: ["attn.qkv"], rank: 2, seed }),
+    model: withLora(createGpt(CFG, { seed: 0 }), { targets: ["attn.qkv"], rank: 2, seed }), // the same base, as a resumed fine-tune loads it
     options: { optimizer: opt() },
   }));
 });
@@ -73,4 +75,21 @@ Deno.test("resume: StreamBP, bit for bit", () => {
     model: createGpt(CFG, { seed }),
     options: { optimizer: opt(), source: streamBp({ chunk: 8 }) },
   }));
+});
+
+Deno.test("restore keeps a frozen parameter shared with the base model when the file holds the same bits", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const base = createGpt(CFG, { seed: 0 });
+    const lora = withLora(base, { targets: ["attn.qkv"], rank: 2, seed: 0 });
+    const t = new Trainer(lora, { optimizer: opt() });
+    t.save(`${dir}/ck.safetensors`);
+    t.restore(`${dir}/ck.safetensors`);
+    assert.equal(lora.params["embed.wte"], base.params["embed.wte"], "the shared base tensor is kept");
+    assert.ok(!base.params["embed.wte"].isDisposed);
+    t.dispose();
+    tf.dispose(Object.values(lora.params));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
