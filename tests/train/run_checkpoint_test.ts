@@ -145,3 +145,29 @@ Deno.test("runClassifier: the epoch permutation and position are restored, bit f
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("runLm: resuming from a truncated or bit-flipped newest checkpoint throws a CheckpointError and overwrites nothing", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    lm(false, { dir, every: 4, resume: false }, 6);
+    const path = `${dir}/step-00000004.safetensors`, good = Deno.readFileSync(path);
+    const flipped = good.slice();
+    flipped[good.length - 5] ^= 0x40;
+    for (
+      const [bad, re] of [[good.subarray(0, good.length - 3), /truncated/], [
+        flipped,
+        /checksum does not match/,
+      ]] as const
+    ) {
+      Deno.writeFileSync(path, bad);
+      assert.throws(
+        () => lm(false, { dir, every: 4, resume: true }),
+        (e) => e instanceof CheckpointError && e.file === path && re.test(e.message),
+      );
+      assert.deepEqual(listCheckpoints(dir), [4]);
+      assert.deepStrictEqual(Deno.readFileSync(path), bad, "the bad file is left as it was, nothing written");
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
