@@ -206,6 +206,17 @@ export {
   type UpdateMode,
 } from "./lib/train/mod.ts";
 
+// Resuming: training-state checkpoints (safetensors + CRC-32), the stateful seam, the non-finite guard.
+export { CheckpointError, readStateFile, type StateFile, writeStateFile } from "./lib/state/mod.ts";
+export type { StateArray, Stateful, StateTree } from "./lib/nn/mod.ts";
+export {
+  checkpointPath,
+  listCheckpoints,
+  NonFiniteError,
+  type NonFiniteKind,
+  type RunCheckpointOptions,
+} from "./lib/train/mod.ts";
+
 // Techniques.
 export {
   checkpoint,

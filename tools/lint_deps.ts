@@ -19,7 +19,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["memory", "data", "viz"],
   ["backend"],
   ["nn"],
-  ["optim", "models"],
+  ["optim", "models", "state"],
   ["checkpoint", "mesa", "wtacrs", "galore", "mezo", "lora", "streambp"],
   ["train"],
 ];

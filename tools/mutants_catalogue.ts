@@ -35,7 +35,8 @@ export interface Mutant {
     | "mezo"
     | "lora"
     | "galore"
-    | "streambp";
+    | "streambp"
+    | "state";
   /** One line: the bug, as a user would describe it. */
   description: string;
   file?: string;
@@ -989,5 +990,44 @@ export const MUTANTS: Mutant[] = [
     find: "if (state.dirty && !allowDirty) {",
     replace: "if (state.dirty && allowDirty) {",
     tests: ["tests/experiments/provenance_run_test.ts", "tests/tools/freshness_test.ts"],
+  },
+  // --- training-state checkpoints and guards (issue 14) ---------------------------------------------------------
+  {
+    name: "state-checksum-unchecked",
+    area: "state",
+    description: "the checkpoint reader computes the checksum but never compares it: a flipped data bit loads",
+    file: "lib/state/format.ts",
+    find: "if (got !== stored) bad(",
+    replace: "if (got !== stored && got === stored.toUpperCase()) bad(",
+    tests: ["tests/state/format_test.ts"],
+  },
+  {
+    name: "state-data-position-not-restored",
+    area: "state",
+    description: "a resumed runLm starts batch sampling from the seed again instead of the saved Rng position",
+    file: "lib/train/runs.ts",
+    find: "load: (s) => (rng = Rng.fromState((s as { rng: Float64Array }).rng))",
+    replace: "load: (s) => void s",
+    tests: ["tests/train/run_checkpoint_test.ts"],
+    filter: "runLm: crashed",
+  },
+  {
+    name: "state-write-in-place",
+    area: "state",
+    description:
+      "checkpoints are written straight to their final name (no temp file): a kill mid-write leaves a torn file",
+    file: "lib/state/file.ts",
+    find: "const tmp = `${dir}/.${base}.tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 10)}`;",
+    replace: "const tmp = dir === base ? base : path;",
+    tests: ["tests/state/kill_test.ts"],
+  },
+  {
+    name: "guard-gradients-unchecked",
+    area: "train",
+    description: "the guard checks the loss but not the gradients: a NaN gradient is applied to the parameters",
+    file: "lib/train/guard.ts",
+    find: "const g = firstNonFinite(out.grads);",
+    replace: "const g = firstNonFinite({});",
+    tests: ["tests/train/guard_test.ts"],
   },
 ];

@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Stateful, StateTree } from "../nn/stateful.ts";
 
 /** The running range of one tag, read back for inspection. */
 export interface MesaRange {
@@ -63,7 +64,7 @@ export type MesaRangeObserver = (
  * state.dispose();
  * ```
  */
-export class MesaState {
+export class MesaState implements Stateful {
   readonly #ranges = new Map<string, Entry>();
   readonly #observers = new Set<MesaRangeObserver>();
 
@@ -187,6 +188,56 @@ export class MesaState {
       const beta = tf.keep(tf.tensor1d(r.beta, "float32"));
       this.#ranges.set(tag, { alpha, beta, updates: r.updates, ...(r.last ? { last: { ...r.last } } : {}) });
     }
+  }
+
+  /**
+   * The running ranges as a state tree for a checkpoint (`Stateful`): `{ tags: { [tag]: { alpha, beta, updates,
+   * last } } }` with `alpha`/`beta` as Float32Arrays (downloaded) and `last` the folding pass's key or `null`.
+   */
+  stateDict(): StateTree {
+    const tags: Record<string, StateTree> = {};
+    for (const [tag, e] of this.#ranges) {
+      tags[tag] = {
+        alpha: e.alpha.dataSync() as Float32Array,
+        beta: e.beta.dataSync() as Float32Array,
+        updates: e.updates,
+        last: e.last ? { step: e.last.step, seed: e.last.seed } : null,
+      };
+    }
+    return { emaDecay: this.emaDecay, tags };
+  }
+
+  /**
+   * Replaces the running ranges with a {@linkcode MesaState.stateDict} (`Stateful`).
+   * @throws {TypeError} when `state` is not such a tree (naming the tag); {RangeError} when its EMA decay differs.
+   */
+  loadStateDict(state: StateTree): void {
+    const s = state as { emaDecay?: unknown; tags?: Record<string, unknown> } | null;
+    if (s === null || typeof s !== "object" || s.tags === null || typeof s.tags !== "object") {
+      throw new TypeError("Cannot load Mesa state: 'state' must be a MesaState.stateDict() tree with 'tags'");
+    }
+    if (s.emaDecay !== this.emaDecay) {
+      throw new RangeError(
+        `Cannot load Mesa state: its 'emaDecay' is ${String(s.emaDecay)}, this state's is ${this.emaDecay}`,
+      );
+    }
+    const ranges = new Map<string, Entry>();
+    for (const [tag, v] of Object.entries(s.tags)) {
+      const r = v as { alpha?: unknown; beta?: unknown; updates?: unknown; last?: { step?: unknown; seed?: unknown } };
+      const ok = r !== null && typeof r === "object" && r.alpha instanceof Float32Array &&
+        r.beta instanceof Float32Array && r.alpha.length === r.beta.length && r.alpha.length > 0 &&
+        Number.isSafeInteger(r.updates) &&
+        (r.last === null || (typeof r.last?.step === "number" && typeof r.last?.seed === "number"));
+      if (!ok) throw new TypeError(`Cannot load Mesa state: the range of "${tag}" is malformed`);
+      ranges.set(tag, {
+        alpha: tf.keep(tf.tensor1d(r.alpha as Float32Array, "float32")),
+        beta: tf.keep(tf.tensor1d(r.beta as Float32Array, "float32")),
+        updates: r.updates as number,
+        ...(r.last ? { last: { step: r.last.step as number, seed: r.last.seed as number } } : {}),
+      });
+    }
+    this.reset();
+    for (const [tag, e] of ranges) this.#ranges.set(tag, e);
   }
 
   /** Frees every running range (the state stays usable: the next batch of each tag starts over). */

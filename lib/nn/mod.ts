@@ -35,6 +35,7 @@ export {
 } from "./layer.ts";
 export { type Batch, type Model, trainableParams, trunkSavedSpecs } from "./model.ts";
 export type { GradSource, LossAndGrads, PassOptions, StepOutcome, TrainStep } from "./grad_source.ts";
+export type { StateArray, Stateful, StateTree } from "./stateful.ts";
 export { forwardLoss, inferLogits } from "./forward.ts";
 export { type PredictedSaved, predictSaved, predictSavedBytes, specSaved } from "./analytic.ts";
 export { Linear, type LinearOptions } from "./linear.ts";

@@ -19,3 +19,5 @@ export {
   type RunSummary,
   type StepProgress,
 } from "./runs.ts";
+export { diagnose, firstNonFinite, guardedSource, NonFiniteError, type NonFiniteKind } from "./guard.ts";
+export { checkpointPath, listCheckpoints, type RunCheckpointOptions } from "./train_loop.ts";

@@ -8,13 +8,12 @@ import type { ImageDataset } from "../data/fashion_mnist.ts";
 import { imageBatch } from "../data/image_batches.ts";
 import { lmEvalBatches, sampleLmBatch } from "../data/lm_batch.ts";
 import { Rng } from "../data/rng.ts";
-import { meter } from "../memory/meter.ts";
-import type { Batch, Model } from "../nn/model.ts";
-import type { GradientTransform } from "../optim/transform.ts";
+import type { StateTree } from "../nn/stateful.ts";
 import { disposeBatch, tokenBatch } from "./batch.ts";
 import { evaluate } from "./evaluate.ts";
-import type { GradSource } from "../nn/grad_source.ts";
-import { Trainer, type UpdateMode } from "./trainer.ts";
+import { type RunOptions, trainLoop } from "./train_loop.ts";
+
+export type { RunCheckpointOptions, RunOptions, StepProgress } from "./train_loop.ts";
 
 /** What a run reports. */
 export interface RunSummary {
@@ -34,44 +33,8 @@ export interface RunSummary {
   peakBytes: number;
   /** Bytes held for backward at the end of forward (largest over steps). */
   savedBytes: number;
-}
-
-/** What {@linkcode RunOptions.onStep} gets after every training step. */
-export interface StepProgress {
-  /** Steps done (1-based). */
-  step: number;
-  /** Steps in the run. */
-  steps: number;
-  /** This step's training loss. */
-  loss: number;
-  /** This step's wall time in ms. */
-  ms: number;
-  /** Live bytes after the step (the meter's unique buffers plus ledger: parameters, optimizer state, ...). */
-  liveBytes: number;
-}
-
-/** Common options of {@linkcode runLm} and {@linkcode runClassifier}. */
-export interface RunOptions<S> {
-  /** The model to train (its params are replaced as it trains). */
-  model: Model;
-  /** Optimizer. */
-  optimizer: GradientTransform<S>;
-  /** Gradient source (checkpointing, Mesa, ... plug in here). @default {backprop()} */
-  source?: GradSource;
-  /** How the step applies the optimizer's updates (the Trainer's `update`). @default {"per-param"} */
-  update?: UpdateMode;
-  /** Training steps. */
-  steps: number;
-  /** Batch size. */
-  batch: number;
-  /** Seed of batch sampling. @default {0} */
-  seed?: number;
-  /** Progress callback every `logEvery` steps. */
-  log?: (msg: string) => void;
-  /** Steps between progress lines. @default {50} */
-  logEvery?: number;
-  /** Called after every step (a progress bar, a live plot); no terminal code lives in the library. */
-  onStep?: (p: StepProgress) => void;
+  /** Steps skipped as non-finite (`skipNonFinite`). */
+  skipped: number;
 }
 
 function summarize(
@@ -81,7 +44,8 @@ function summarize(
   saved: number,
   ev: { loss: number; accuracy: number },
 ): RunSummary {
-  const tail = losses.slice(Math.max(0, losses.length - Math.max(1, Math.ceil(losses.length / 10))));
+  const tail = losses.slice(Math.max(0, losses.length - Math.max(1, Math.ceil(losses.length / 10))))
+    .filter(Number.isFinite);
   const timed = ms.length > 4 ? ms.slice(3) : ms;
   return {
     steps: losses.length,
@@ -92,42 +56,8 @@ function summarize(
     msPerStep: timed.reduce((a, b) => a + b, 0) / timed.length,
     peakBytes: peak,
     savedBytes: saved,
+    skipped: losses.filter((l) => !Number.isFinite(l)).length,
   };
-}
-
-function trainLoop<S>(opts: RunOptions<S>, nextBatch: () => Batch): {
-  trainer: Trainer<S>;
-  losses: number[];
-  ms: number[];
-  peak: number;
-  saved: number;
-} {
-  if (!Number.isInteger(opts.steps) || opts.steps <= 0) {
-    throw new RangeError(`Cannot run training: 'steps' must be a positive integer: current value is ${opts.steps}`);
-  }
-  const trainer = new Trainer(opts.model, {
-    optimizer: opts.optimizer,
-    ...(opts.source ? { source: opts.source } : {}),
-    ...(opts.update ? { update: opts.update } : {}),
-  });
-  const m = meter();
-  const losses: number[] = [], ms: number[] = [];
-  let peak = 0, saved = 0;
-  for (let i = 0; i < opts.steps; i++) {
-    const batch = nextBatch();
-    m.resetPeak();
-    const r = trainer.step(batch);
-    peak = Math.max(peak, m.peak);
-    disposeBatch(batch);
-    losses.push(r.loss);
-    ms.push(r.ms);
-    saved = Math.max(saved, r.savedBytes);
-    opts.onStep?.({ step: i + 1, steps: opts.steps, loss: r.loss, ms: r.ms, liveBytes: m.live });
-    if (opts.log && ((i + 1) % (opts.logEvery ?? 50) === 0 || i === 0)) {
-      opts.log(`step ${i + 1}/${opts.steps} loss ${r.loss.toFixed(4)} ${r.ms.toFixed(0)} ms`);
-    }
-  }
-  return { trainer, losses, ms, peak, saved };
 }
 
 /** Options for {@linkcode runLm}. */
@@ -158,10 +88,12 @@ export interface LmRunOptions<S> extends RunOptions<S> {
  * ```
  */
 export function runLm<S>(opts: LmRunOptions<S>): RunSummary {
-  const rng = new Rng(opts.seed ?? 0);
+  let rng = new Rng(opts.seed ?? 0);
   const { trainer, losses, ms, peak, saved } = trainLoop(
     opts,
     () => tokenBatch(sampleLmBatch(opts.data.train, opts.batch, opts.context, rng), opts.batch, opts.context),
+    { save: () => ({ rng: rng.state() }), load: (s) => (rng = Rng.fromState((s as { rng: Float64Array }).rng)) },
+    { kind: "lm", batch: opts.batch, context: opts.context, seed: opts.seed ?? 0, tokens: opts.data.train.length },
   );
   trainer.dispose();
   const windows = lmEvalBatches(opts.data.val, opts.batch, opts.context, opts.evalBatches ?? 8);
@@ -206,17 +138,33 @@ export interface ClassifierRunOptions<S> extends RunOptions<S> {
  * ```
  */
 export function runClassifier<S>(opts: ClassifierRunOptions<S>): RunSummary {
-  const rng = new Rng(opts.seed ?? 0);
-  let order = rng.permutation(opts.train.n), pos = 0;
-  const { trainer, losses, ms, peak, saved } = trainLoop(opts, () => {
-    if (pos + opts.batch > order.length) {
-      order = rng.permutation(opts.train.n);
-      pos = 0;
-    }
-    const idx = order.subarray(pos, pos + opts.batch);
-    pos += opts.batch;
-    return imageBatch(opts.train, idx);
-  });
+  let rng = new Rng(opts.seed ?? 0);
+  let order = rng.permutation(opts.train.n), pos = 0, epoch = 0;
+  const data = {
+    save: (): StateTree => ({ rng: rng.state(), order: order.slice(), pos, epoch }),
+    load(s: StateTree) {
+      const d = s as { rng: Float64Array; order: Int32Array; pos: number; epoch: number };
+      if (!(d?.order instanceof Int32Array) || d.order.length !== opts.train.n || !Number.isInteger(d.pos)) {
+        throw new RangeError(`the permutation or offset does not fit ${opts.train.n} images`);
+      }
+      [rng, order, pos, epoch] = [Rng.fromState(d.rng), d.order, d.pos, d.epoch];
+    },
+  };
+  const { trainer, losses, ms, peak, saved } = trainLoop(
+    opts,
+    () => {
+      if (pos + opts.batch > order.length) {
+        order = rng.permutation(opts.train.n);
+        pos = 0;
+        epoch++;
+      }
+      const idx = order.subarray(pos, pos + opts.batch);
+      pos += opts.batch;
+      return imageBatch(opts.train, idx);
+    },
+    data,
+    { kind: "classifier", batch: opts.batch, seed: opts.seed ?? 0, images: opts.train.n },
+  );
   trainer.dispose();
   const n = Math.min(opts.test.n, opts.evalLimit ?? opts.test.n);
   const batches = [];

@@ -3,6 +3,7 @@
  * {@linkcode TrainStep} per batch with an explicit `{ step, seed }` key, and frees whatever a step replaced.
  * @module
  */
+import type * as tf from "@tensorflow/tfjs";
 import { heapStep } from "../backend/heap_tracker.ts";
 import type { TrainStep } from "../nn/grad_source.ts";
 import { type Batch, type Model, trainableParams } from "../nn/model.ts";
@@ -12,54 +13,12 @@ import { backprop } from "./backprop.ts";
 import { gradientStep } from "./gradient_step.ts";
 import type { GradSource } from "../nn/grad_source.ts";
 import { updateInBackward } from "./update_in_backward.ts";
+import type { StepResult, TrainerOptions, UpdateMode } from "./trainer_options.ts";
 
-/**
- * How a gradient step applies the optimizer: `"per-param"` (in place, parameter by parameter after backward; the
- * whole set for a global optimizer), `"whole-set"` (every update built before a parameter is replaced: the step as it
- * was before in-place updates) or `"in-backward"` (each parameter as soon as its gradient is final, see
- * `updateInBackward`).
- */
-export type UpdateMode = "per-param" | "whole-set" | "in-backward";
-
-/**
- * Options for {@linkcode Trainer}: either an `optimizer` (with an optional gradient `source`, default
- * `backprop()`), which makes the step `gradientStep(source, optimizer)`, or a whole `step` (e.g. MeZO's).
- */
-export type TrainerOptions<S> =
-  & {
-    /** Seed of every pass key (`{ step, seed }`): stochastic policies derive their numbers from it. @default {0} */
-    seed?: number;
-  }
-  & (
-    | {
-      /** The optimizer, e.g. `adamw({ lr: 3e-3 })`. */
-      optimizer: GradientTransform<S>;
-      /** Where gradients come from. @default {backprop()} */
-      source?: GradSource;
-      /** How the optimizer's updates are applied (see {@linkcode UpdateMode}). @default {"per-param"} */
-      update?: UpdateMode;
-      step?: never;
-    }
-    | {
-      /** A whole training step (the step-level seam). */
-      step: TrainStep<S>;
-      optimizer?: never;
-      source?: never;
-      update?: never;
-    }
-  );
-
-/** What one {@linkcode Trainer.step} reports. */
-export interface StepResult {
-  /** The batch loss before the update. */
-  loss: number;
-  /** Bytes saved for backward (policy count). */
-  savedBytes: number;
-  /** Live bytes the forward added (meter). */
-  forwardBytes: number;
-  /** Wall time of the step in ms. */
-  ms: number;
-}
+export type { StepResult, TrainerOptions, UpdateMode } from "./trainer_options.ts";
+import type { Stateful, StateTree } from "../nn/stateful.ts";
+import { cloneTree, diagnose, firstNonFinite, guardedSource, NonFiniteError } from "./guard.ts";
+import { restoreTrainer, saveTrainer } from "./trainer_state.ts";
 
 /**
  * Owns a model's parameters and the step's state across steps and disposes what each step replaces, so a run holds
@@ -91,8 +50,16 @@ export class Trainer<S> {
   readonly seed: number;
   /** The step's state (the optimizer state for a gradient step). */
   state: S;
-  /** Steps taken. */
+  /** Steps taken (skipped ones included). */
   stepCount = 0;
+  /** Steps skipped as non-finite (`skipNonFinite`). */
+  skippedSteps = 0;
+  /** The stateful pieces saved with the trainer, by name. */
+  readonly stateful: Readonly<Record<string, Stateful>>;
+  readonly #guard: boolean;
+  readonly #skip: boolean;
+  /** True when the gradient source checks loss and gradients before the update. */
+  readonly #preChecked: boolean;
 
   /**
    * Creates a trainer and initializes the step's state for the model's trainable parameters (`model.trainable`).
@@ -130,10 +97,32 @@ export class Trainer<S> {
     if (Object.keys(trained).length === 0) {
       throw new RangeError("Cannot create Trainer: the model's 'trainable' predicate freezes every parameter");
     }
-    const source = o.source ?? backprop();
+    const stateful = options.stateful ?? {};
+    if (stateful === null || typeof stateful !== "object") {
+      throw new TypeError(
+        `Cannot create Trainer: 'stateful' must be a record of Stateful: current value is ${stateful}`,
+      );
+    }
+    for (const [k, v] of Object.entries(stateful)) {
+      if (typeof v?.stateDict !== "function" || typeof v?.loadStateDict !== "function") {
+        throw new TypeError(`Cannot create Trainer: 'stateful.${k}' must have stateDict() and loadStateDict()`);
+      }
+    }
+    this.stateful = { ...stateful };
+    for (const key of ["guard", "skipNonFinite"] as const) {
+      const v = options[key];
+      if (v !== undefined && typeof v !== "boolean") {
+        throw new TypeError(`Cannot create Trainer: '${key}' must be a boolean: current value is ${String(v)}`);
+      }
+    }
+    this.#skip = options.skipNonFinite ?? false;
+    this.#guard = this.#skip || (options.guard ?? true);
+    this.#preChecked = this.#guard && o.step === undefined && update !== "in-backward";
+    const plain = o.source ?? backprop();
+    const source = this.#preChecked ? guardedSource(plain, () => ({ step: this.stepCount })) : plain;
     this.update = o.step ??
       (update === "in-backward"
-        ? updateInBackward(source, o.optimizer!)
+        ? updateInBackward(plain, o.optimizer!)
         : gradientStep(source, o.optimizer!, { update }));
     this.state = this.update.init(trained);
   }
@@ -143,21 +132,114 @@ export class Trainer<S> {
     return { step: this.stepCount, seed: this.seed };
   }
 
-  /** One step: runs the step, then frees the old parameters and state it did not reuse. */
+  /**
+   * One step: runs the step, then frees the old parameters and state it did not reuse. With the guard (the default) a
+   * non-finite step throws a {@linkcode NonFiniteError} or, with `skipNonFinite`, is skipped.
+   */
   step(batch: Batch): StepResult {
     const t0 = performance.now();
     const oldParams = this.model.params, oldState = this.state;
-    // A step of the heap plan: on wasm/blas its blocks are placed by a plan of the first step (heap_arena.ts).
-    const r = heapStep(() => {
-      const out = this.update.step(this.model, batch, oldState, this.key);
-      disposeReplaced(oldState, out.state);
-      disposeReplaced(oldParams, out.params);
-      return out;
-    });
+    const post = this.#guard && !this.#preChecked;
+    const backup = post && this.#skip
+      ? { params: cloneTree(trainableParams(this.model)), state: cloneTree(oldState) }
+      : undefined;
+    let r;
+    try {
+      // A step of the heap plan: on wasm/blas its blocks are placed by a plan of the first step (heap_arena.ts).
+      r = heapStep(() => {
+        const out = this.update.step(this.model, batch, oldState, this.key);
+        disposeReplaced(oldState, out.state);
+        disposeReplaced(oldParams, out.params);
+        return out;
+      });
+    } catch (e) {
+      return this.#failed(e, backup, t0);
+    }
     this.state = r.state;
     this.model.params = r.params;
+    if (post) {
+      const bad = Number.isFinite(r.loss) ? firstNonFinite(trainableParams(this.model)) : "loss";
+      if (bad !== undefined) {
+        const e = bad === "loss"
+          ? diagnose(this.stepCount, this.model.params, this.stateful, ` (loss ${r.loss})`)
+          : new NonFiniteError(this.stepCount, "parameter", bad);
+        return this.#failed(e, backup, t0);
+      }
+    }
+    if (backup) disposeState(backup);
     this.stepCount++;
     return { loss: r.loss, savedBytes: r.savedBytes, forwardBytes: r.forwardBytes, ms: performance.now() - t0 };
+  }
+
+  /** A step that threw or came out non-finite: skip it (putting back `backup`) or throw. */
+  #failed(e: unknown, backup: { params: Record<string, tf.Tensor>; state: S } | undefined, t0: number): StepResult {
+    const nonFinite = e instanceof NonFiniteError ||
+      (e instanceof RangeError && this.#guard && /\b(NaN|-?Infinity)\b/.test(e.message));
+    if (!this.#skip || !nonFinite) {
+      if (backup) disposeState(backup);
+      if (!(e instanceof NonFiniteError) && nonFinite) {
+        throw diagnose(this.stepCount, this.model.params, this.stateful, ` (${(e as Error).message})`);
+      }
+      throw e;
+    }
+    if (backup) {
+      // Put back the old parameters and state (the step's new tensors go; the clones hold the old buffers).
+      const params = { ...this.model.params };
+      for (const [k, t] of Object.entries(backup.params)) {
+        if (params[k] !== t && !params[k].isDisposed) params[k].dispose();
+        params[k] = t;
+      }
+      disposeReplaced(this.state, backup.state);
+      this.model.params = params;
+      this.state = backup.state;
+    }
+    this.stepCount++;
+    this.skippedSteps++;
+    return { loss: NaN, savedBytes: 0, forwardBytes: 0, ms: performance.now() - t0, skipped: true };
+  }
+
+  /**
+   * Saves the trainer to `path` (a safetensors checkpoint, written atomically: see `lib/state`): the model's
+   * parameters, the step's state, each `stateful` piece's state, `{ step, seed }`, and `run` (the caller's own state,
+   * e.g. the data position). Refuses, writing nothing, when a parameter is not finite.
+   *
+   * @example Save and restore
+   * ```ts
+   * import * as tf from "@tensorflow/tfjs";
+   * import { Trainer } from "./trainer.ts";
+   * import { adamw } from "../optim/mod.ts";
+   * import { createGpt, GPT_PRESETS } from "../models/mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const cfg = { ...GPT_PRESETS.tiny, vocab: 16 };
+   * const batch = { x: tf.zeros([2, 8], "int32"), y: tf.ones([2, 8], "int32") };
+   * const a = new Trainer(createGpt(cfg, { seed: 0 }), { optimizer: adamw({ lr: 1e-2 }) });
+   * a.step(batch);
+   * const path = Deno.makeTempFileSync({ suffix: ".safetensors" });
+   * a.save(path);
+   * const b = new Trainer(createGpt(cfg, { seed: 1 }), { optimizer: adamw({ lr: 1e-2 }) });
+   * b.restore(path);
+   * assert.equal(b.stepCount, 1);
+   * assert.equal(a.step(batch).loss, b.step(batch).loss); // bit for bit
+   * Deno.removeSync(path);
+   * ```
+   * @throws {NonFiniteError} when a parameter is not finite.
+   */
+  save(path: string, run: Record<string, StateTree> = {}): void {
+    saveTrainer(this, path, run);
+  }
+
+  /**
+   * Restores a checkpoint written by {@linkcode Trainer.save} into this trainer (same model shapes, optimizer,
+   * stateful pieces and seed): trainable parameters, state and counters are replaced (a frozen parameter is kept when
+   * the file holds its bits, as LoRA's base shared with the base model); on any error nothing changes. `check`
+   * sees the saved run state before anything is replaced and may refuse it by throwing.
+   *
+   * @returns The `run` state saved with it (its tensors, if any, belong to the caller).
+   * @throws {CheckpointError} when the file is unreadable, truncated, corrupt or does not match (naming what).
+   */
+  restore(path: string, check?: (run: Record<string, StateTree>) => void): Record<string, StateTree> {
+    return restoreTrainer(this, path, check);
   }
 
   /** Frees the step's state (the parameters stay with the model). */

@@ -14,6 +14,7 @@
  * @module
  */
 import { meter } from "../memory/meter.ts";
+import type { Stateful, StateTree } from "../nn/stateful.ts";
 
 interface Version {
   step: number;
@@ -56,7 +57,7 @@ function fromBf16(h: number): number {
  * cache.dispose();
  * ```
  */
-export class GradNormCache {
+export class GradNormCache implements Stateful {
   readonly #tags = new Map<string, Map<number, Entry>>();
   #bytes = 0;
 
@@ -108,6 +109,77 @@ export class GradNormCache {
       e.last = v;
     }
     this.#account(2 * (e.last.norms.length + (e.prev?.norms.length ?? 0)) - before);
+  }
+
+  /**
+   * The cache as a state tree for a checkpoint (`Stateful`): per tag, the example ids, each entry's last and previous
+   * step (`-1`/length `-1` for no previous version) and row counts, and all norms (bfloat16 bits) back to back.
+   */
+  stateDict(): StateTree {
+    const tags: Record<string, StateTree> = {};
+    for (const [tag, m] of this.#tags) {
+      const n = m.size, ids = new Float64Array(n), steps = new Float64Array(2 * n), lens = new Int32Array(2 * n);
+      let total = 0, i = 0;
+      for (const e of m.values()) total += e.last.norms.length + (e.prev?.norms.length ?? 0);
+      const norms = new Uint16Array(total);
+      let at = 0;
+      for (const [id, e] of m) {
+        ids[i] = id;
+        steps[2 * i] = e.last.step;
+        lens[2 * i] = e.last.norms.length;
+        norms.set(e.last.norms, at);
+        at += e.last.norms.length;
+        steps[2 * i + 1] = e.prev?.step ?? -1;
+        lens[2 * i + 1] = e.prev ? e.prev.norms.length : -1;
+        if (e.prev) {
+          norms.set(e.prev.norms, at);
+          at += e.prev.norms.length;
+        }
+        i++;
+      }
+      tags[tag] = { ids, steps, lens, norms };
+    }
+    return { tags };
+  }
+
+  /**
+   * Replaces the cache with a {@linkcode GradNormCache.stateDict} (`Stateful`).
+   * @throws {TypeError} when `state` is not such a tree (naming the tag).
+   */
+  loadStateDict(state: StateTree): void {
+    const s = state as { tags?: Record<string, unknown> } | null;
+    if (s === null || typeof s !== "object" || s.tags === null || typeof s.tags !== "object") {
+      throw new TypeError("Cannot load WTA-CRS norm cache: 'state' must be a GradNormCache.stateDict() tree");
+    }
+    const next = new Map<string, Map<number, Entry>>();
+    let bytes = 0;
+    for (const [tag, v] of Object.entries(s.tags)) {
+      const t = v as { ids?: unknown; steps?: unknown; lens?: unknown; norms?: unknown };
+      const bad = () => new TypeError(`Cannot load WTA-CRS norm cache: the entries of "${tag}" are malformed`);
+      if (
+        !(t.ids instanceof Float64Array && t.steps instanceof Float64Array && t.lens instanceof Int32Array &&
+          t.norms instanceof Uint16Array) || t.steps.length !== 2 * t.ids.length || t.lens.length !== 2 * t.ids.length
+      ) throw bad();
+      const m = new Map<number, Entry>();
+      let at = 0;
+      const take = (len: number, step: number): Version => {
+        if (len < 0 || at + len > (t.norms as Uint16Array).length || !Number.isFinite(step)) throw bad();
+        const norms = (t.norms as Uint16Array).slice(at, at + len);
+        at += len;
+        bytes += 2 * len;
+        return { step, norms };
+      };
+      for (let i = 0; i < t.ids.length; i++) {
+        const last = take(t.lens[2 * i], t.steps[2 * i]);
+        const prev = t.lens[2 * i + 1] < 0 ? undefined : take(t.lens[2 * i + 1], t.steps[2 * i + 1]);
+        m.set(t.ids[i], prev ? { last, prev } : { last });
+      }
+      if (at !== t.norms.length) throw bad();
+      next.set(tag, m);
+    }
+    this.clear();
+    for (const [tag, m] of next) this.#tags.set(tag, m);
+    this.#account(bytes);
   }
 
   /** Forgets everything (the next reads miss). */
