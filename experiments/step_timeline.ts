@@ -25,8 +25,12 @@ import { buildTechnique, techniqueFields, techniqueName } from "./_lib/technique
 
 /** What the marks record besides the meter's spans: the saved and gradient bytes alive when each span starts. */
 interface Probe {
-  phase: "forward" | "backward";
+  phase: "forward" | "backward" | "after";
   root?: SavedStore;
+  /** The store the last marked layer saved into (a segment's recompute store, or the root). */
+  last?: SavedStore;
+  /** The last layer label (`backward blocks.3`), for the span after an update inside it. */
+  layer: string;
   grads?: Record<string, tf.Tensor>;
   at: { saved: number; grads: number }[];
 }
@@ -42,16 +46,18 @@ function gradBytes(...lists: (Record<string, tf.Tensor> | undefined)[]): number 
 function mark(probe: Probe, label: string, ctx?: Context, handed?: Record<string, tf.Tensor>): void {
   if (ctx) {
     probe.root ??= ctx.store;
+    probe.last = ctx.store;
     probe.grads = ctx.grads;
+    probe.layer = label;
   }
-  const own = ctx && ctx.store !== probe.root ? ctx.store.bytes() : 0; // a segment's recompute store
+  const own = probe.last && probe.last !== probe.root ? probe.last.bytes() : 0; // a segment's recompute store
   probe.at.push({ saved: (probe.root?.bytes() ?? 0) + own, grads: gradBytes(probe.grads, handed) });
   meter().mark(label);
 }
 
 /** A trunk layer placing marks: `forward L`, `backward L`, and `recompute L` for a forward run inside backward. */
 class Marked implements Layer {
-  constructor(readonly inner: Layer, readonly probe: Probe) {}
+  constructor(readonly inner: Layer, readonly probe: Probe, readonly first: boolean) {}
   get name(): string {
     return this.inner.name;
   }
@@ -61,7 +67,9 @@ class Marked implements Layer {
   }
   backward(dy: tf.Tensor, ctx: Context): tf.Tensor | null {
     mark(this.probe, `backward ${this.name}`, ctx);
-    return this.inner.backward(dy, ctx);
+    const dx = this.inner.backward(dy, ctx);
+    if (this.first) this.probe.phase = "after"; // what runs now is the update after backward
+    return dx;
   }
   paramSpecs() {
     return this.inner.paramSpecs();
@@ -87,15 +95,21 @@ function markedModel(model: Model, probe: Probe): Model {
       return loss.backward(ctx, shape);
     },
   });
-  return { ...model, layers: model.layers.map((l) => new Marked(l, probe)), loss: markedLoss };
+  return { ...model, layers: model.layers.map((l, i) => new Marked(l, probe, i === 0)), loss: markedLoss };
 }
 
 function markedOptimizer(opt: GradientTransform<unknown>, probe: Probe): GradientTransform<unknown> {
   return {
     ...opt,
     update(grads, state, params, extras) {
-      mark(probe, "update", undefined, grads);
-      return opt.update(grads, state, params, extras);
+      const keys = Object.keys(grads);
+      mark(probe, `update ${keys.length === 1 ? keys[0] : "(all)"}`, undefined, grads);
+      try {
+        return opt.update(grads, state, params, extras);
+      } finally {
+        // The rest: the new value (in place, in backward) and, in backward, the rest of the layer's backward.
+        if (probe.phase === "backward") mark(probe, `${probe.layer} after update`, undefined, grads);
+      }
     },
   };
 }
@@ -147,7 +161,7 @@ export const stepTimeline = defineExperiment({
     );
     const tech = buildTechnique(technique, config);
     if (tech.step) throw new TypeError(`Cannot record a step timeline for "${technique}": it is a whole training step`);
-    const probe: Probe = { phase: "forward", at: [] };
+    const probe: Probe = { phase: "forward", layer: "", at: [] };
     const base = tech.prepare(
       createGpt({ ...GPT_PRESETS.small, layers: config.gptDepth, vocab: corpus.vocabSize }, { seed: config.seed }),
     );
@@ -162,7 +176,7 @@ export const stepTimeline = defineExperiment({
     let held = 0;
     try {
       for (let i = 0; i < config.warmup; i++) trainer.step(batch);
-      Object.assign(probe, { phase: "forward", root: undefined, grads: undefined, at: [] });
+      Object.assign(probe, { phase: "forward", root: undefined, last: undefined, grads: undefined, at: [] });
       held = m.live;
       m.resetPeak();
       m.startTimeline();
@@ -179,7 +193,7 @@ export const stepTimeline = defineExperiment({
       spans.reduce<number>((best, s, i) => (pick(s) && (best < 0 || s.peak > spans[best].peak) ? i : best), -1);
     const peak = top(() => true);
     const bwd = top((s) => s.label.startsWith("backward") || s.label.startsWith("recompute"));
-    const upd = top((s) => s.label === "update");
+    const upd = top((s) => s.label.startsWith("update"));
     const at = probe.at[peak] ?? { saved: 0, grads: 0 };
     return [{
       technique,
