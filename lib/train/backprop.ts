@@ -159,6 +159,7 @@ function explicitPass(options: BackpropOptions): HookedPass {
           `backprop: ${store.size} saved tensors were never used by backward (${store.report()[0].tag}, ...)`,
         );
       }
+      tracker?.finish();
       return { loss, grads: tracker ? {} : ctx.grads, savedBytes, forwardBytes };
     } catch (e) {
       store.dispose();

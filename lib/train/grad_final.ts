@@ -107,6 +107,18 @@ export class GradientTracker {
     this.phase = "backward";
   }
 
+  /** Ends backward: throws when a gradient never became final (a parameter that is not tracked got one). */
+  finish(): void {
+    const left = Object.keys(this.#raw);
+    if (left.length > 0) {
+      throw new Error(
+        `Cannot update in backward: the gradient of '${left[0]}' never became final (${
+          this.#reads.get(left[0]) ?? 0
+        } reads in forward${this.trainable(left[0]) ? "" : "; it is frozen"})`,
+      );
+    }
+  }
+
   /** The backward of trunk layer `index` is done (the loss's: the number of trunk layers). */
   layerDone(index: number): void {
     // Backstop: every reader of these parameters is done, so their gradients are final.

@@ -214,6 +214,7 @@ testOnBackends(
 
 /** Trains `make()` for `steps` steps with `update`; returns the values after each step and the frozen tensors' ids. */
 function runModel(make: () => Model, update: UpdateMode, steps: number, source: () => GradSource = () => backprop()) {
+  const tensors = tf.memory().numTensors;
   const model = make();
   const frozen = Object.keys(model.params).filter((k) => model.trainable && !model.trainable(k));
   const frozenTensors = frozen.map((k) => model.params[k]);
@@ -230,6 +231,7 @@ function runModel(make: () => Model, update: UpdateMode, steps: number, source: 
   const sameFrozen = frozen.every((k, i) => model.params[k] === frozenTensors[i] && !frozenTensors[i].isDisposed);
   trainer.dispose();
   tf.dispose(Object.values(model.params));
+  assert.equal(tf.memory().numTensors, tensors, `${update}: no tensor leaks`);
   return { out, frozen, stateKeys, sameFrozen };
 }
 
