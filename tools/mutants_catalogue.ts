@@ -902,7 +902,7 @@ export const MUTANTS: Mutant[] = [
     file: "lib/train/backprop.ts",
     find: "...(model.trainable ? { trainable: model.trainable } : {}),",
     replace: "...(model.trainable && !tracker ? { trainable: model.trainable } : {}),",
-    tests: ["tests/train/update_in_backward_test.ts"],
+    tests: ["tests/train/update_in_backward_frozen_test.ts"],
     filter: "frozen",
   },
   {
