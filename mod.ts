@@ -60,6 +60,7 @@ export {
   type PhysicalKind,
   type PhysicalMeter,
   physicalMeter,
+  type TimelineSpan,
 } from "./lib/memory/mod.ts";
 
 // Seam types and what techniques and users plug into them.

@@ -857,9 +857,9 @@ export const MUTANTS: Mutant[] = [
     area: "train",
     description:
       "update in backward treats a gradient as final at its first contribution, so a tied parameter is updated before all its uses are summed",
-    file: "lib/train/update_in_backward.ts",
-    find: "if (n === s.reads.get(k)) s.final(k);",
-    replace: "if (n === 1) s.final(k);",
+    file: "lib/train/grad_final.ts",
+    find: "if (n === this.#reads.get(k)) this.#finalize(k);",
+    replace: "if (n === 1) this.#finalize(k);",
     tests: ["tests/train/update_in_backward_test.ts"],
     filter: "tied",
   },
@@ -868,9 +868,9 @@ export const MUTANTS: Mutant[] = [
     area: "train",
     description:
       "update in backward frees a parameter's old value as soon as it is updated, while its layer's backward still reads it (a Linear's dx)",
-    file: "lib/train/update_in_backward.ts",
-    find: "release[s.firstReader.get(k) ?? s.current].push(k);",
-    replace: "old[k].dispose();",
+    file: "lib/train/grad_final.ts",
+    find: "this.#release[this.#firstReader.get(k) ?? this.current].push(k);",
+    replace: "this.hooks.released(k);",
     tests: ["tests/train/update_in_backward_test.ts"],
     filter: "bit for bit",
   },
@@ -895,6 +895,39 @@ export const MUTANTS: Mutant[] = [
     filter: "lower than the whole-set",
   },
 
+  {
+    name: "uib-frozen-trained",
+    area: "train",
+    description:
+      "the pass with gradient hooks ignores the model's trainable predicate, so update in backward trains frozen parameters (LoRA's base weights)",
+    file: "lib/train/backprop.ts",
+    find: "...(model.trainable ? { trainable: model.trainable } : {}),",
+    replace: "...(model.trainable && !tracker ? { trainable: model.trainable } : {}),",
+    tests: ["tests/train/update_in_backward_frozen_test.ts"],
+    filter: "frozen",
+  },
+  {
+    name: "separable-subset-map-whole",
+    area: "optim",
+    description:
+      "a per-parameter map that keys only some parameters (GaLore's projectors) is handed whole to each parameter's update",
+    file: "lib/optim/separable.ts",
+    find: "if (isParamMap(state, keys)) return Object.hasOwn(state, k) ? { [k]: state[k] } : {};",
+    replace: "if (isParamMap(state, keys)) return Object.hasOwn(state, k) ? { [k]: state[k] } : state;",
+    tests: ["tests/galore/galore_in_backward_test.ts"],
+    filter: "bit for bit",
+  },
+  {
+    name: "galore-refresh-event-unprojected",
+    area: "galore",
+    description:
+      "run parameter by parameter, GaLore reports a refresh for every parameter's update, the unprojected ones included",
+    file: "lib/galore/galore.ts",
+    find: "if (refresh && keys.length > 0) {",
+    replace: "if (refresh) {",
+    tests: ["tests/galore/galore_in_backward_test.ts"],
+    filter: "bit for bit",
+  },
   {
     name: "clip-declared-separable",
     area: "optim",

@@ -1,14 +1,15 @@
 /**
  * A full GPT training step (forward, loss, explicit backward, AdamW update) at two configs: `gpt-bench` (V=256, D=256,
  * 4 layers, 4 heads, T=128, B=8: GPT-small's shape) and `tiny` (V=64, D=64, 2 layers, 4 heads, T=32, B=8).
- * Effective GFLOP/s counts 3x the forward matmul FLOPs (forward + two backward products) per step.
+ * Effective GFLOP/s counts 3x the forward matmul FLOPs (forward + two backward products) per step. The row
+ * `gpt-bench+update-in-backward` is the same step updating each parameter as soon as its gradient is final (issue 13).
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { createGpt, type Gpt, type GptConfig } from "../../lib/models/mod.ts";
 import { disposeTree } from "../../lib/nn/mod.ts";
 import { adamw } from "../../lib/optim/mod.ts";
-import { Trainer } from "../../lib/train/mod.ts";
+import { Trainer, type UpdateMode } from "../../lib/train/mod.ts";
 import { type Bench, type BenchResult, timeMedian } from "./common.ts";
 
 /** The benchmarked GPT configs with their batch size. */
@@ -31,10 +32,15 @@ export interface GptStepFixture {
   dispose(): void;
 }
 
+/** The extra rows: a config run with another update mode, named `<config>+update-<mode>`. */
+export const GPT_BENCH_UPDATES: readonly { config: string; update: UpdateMode }[] = [
+  { config: "gpt-bench", update: "in-backward" },
+];
+
 /** Builds a {@linkcode GptStepFixture} (seeded: the same model and batch every time). */
-export function gptStepFixture(cfg: GptConfig, batch: number): GptStepFixture {
+export function gptStepFixture(cfg: GptConfig, batch: number, update: UpdateMode = "per-param"): GptStepFixture {
   const gpt = createGpt(cfg, { seed: 0 });
-  const trainer = new Trainer<unknown>(gpt, { optimizer: adamw({ lr: 1e-4 }) });
+  const trainer = new Trainer<unknown>(gpt, { optimizer: adamw({ lr: 1e-4 }), update });
   const x = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 1);
   const y = tf.randomUniform([batch, cfg.context], 0, cfg.vocab, "int32", 2);
   return {
@@ -56,9 +62,14 @@ export const gptStepBench: Bench = {
   description: "GPT training step with AdamW (median ms/step, effective GFLOP/s)",
   async run(backend, options) {
     const rows: BenchResult[] = [];
-    for (const [name, { model: cfg, batch }] of Object.entries(GPT_BENCH_CONFIGS)) {
+    const runs = [
+      ...Object.keys(GPT_BENCH_CONFIGS).map((config) => ({ config, update: "per-param" as UpdateMode, row: config })),
+      ...GPT_BENCH_UPDATES.map((u) => ({ ...u, row: `${u.config}+update-${u.update}` })),
+    ];
+    for (const { config: name, update, row } of runs) {
+      const { model: cfg, batch } = GPT_BENCH_CONFIGS[name];
       if (backend.name === "cpu" && name !== "tiny") continue;
-      const fx = gptStepFixture(cfg, batch);
+      const fx = gptStepFixture(cfg, batch, update);
       const { gpt, trainer, x, y } = fx;
       try {
         const t = await timeMedian(() => trainer.step({ x, y }), {
@@ -68,7 +79,7 @@ export const gptStepBench: Bench = {
           maxReps: 50,
         });
         const flops = 3 * batch * gpt.flopsPerExample();
-        rows.push({ config: name, msPerStep: t.medianMs, gflops: flops / (t.medianMs * 1e6) });
+        rows.push({ config: row, msPerStep: t.medianMs, gflops: flops / (t.medianMs * 1e6) });
       } finally {
         fx.dispose();
       }

@@ -66,7 +66,7 @@ export interface RefreshEvent {
   ms: number;
   /** Which finder ran. */
   method: ResolvedSvd["method"];
-  /** Projected parameters. */
+  /** Projected parameters in this update (all of them, or 1 when the step runs parameter by parameter). */
   params: number;
   /** Parameters whose refresh failed and that kept their previous projector, with the reason. */
   kept: { name: string; reason: string }[];
@@ -101,7 +101,10 @@ export interface ScaleByGaloreOptions<S = unknown> {
   seed?: number;
   /** Rotate the base's Adam moments (`mu`, `nu`) into the new subspace at a refresh (GaLore issue #54). @default {false} */
   rotateMoments?: boolean;
-  /** Called after each refresh. */
+  /**
+   * Called after each refresh, by an update that projects at least one parameter: once per refresh step for the
+   * whole set, once per projected parameter when the step runs parameter by parameter (in place, in backward).
+   */
   onRefresh?: (event: RefreshEvent) => void;
   /** Where the one-time warning about a failed refresh goes. @default {console.warn} */
   warn?: (message: string) => void;
@@ -282,6 +285,11 @@ export function scaleByGalore<S = unknown>(
   let warned = false;
 
   return {
+    name: fn,
+    // Per parameter: each projector, its refresh and its slice of the base state; the update count is one number that
+    // every parameter's slice advances alike, so all refresh at the same steps (lib/optim/separable.ts).
+    separable: base.separable === true,
+    ...(base.separable === true ? {} : { children: [base as GradientTransform<unknown>] }),
     svd: { method: svd.method, detail: svd.detail },
     init(params) {
       const proj: Record<string, GaloreProjection> = {};
@@ -364,7 +372,7 @@ export function scaleByGalore<S = unknown>(
             ? { side: old.side, rank: old.rank, p: keep(tf.tensor2d(found, old.p.shape)), refreshedAt: count }
             : { side: old.side, rank: old.rank, p: keep(tf.clone(old.p)), refreshedAt: old.refreshedAt };
         }
-        if (refresh) {
+        if (refresh && keys.length > 0) {
           if (kept.length > 0 && !warned) {
             warned = true;
             warn(
@@ -496,5 +504,12 @@ export function galore(options: GaloreOptions): GaloreTransform<unknown> {
   const { lr, weightDecay = 0, mask = defaultDecayMask, b1, b2, eps, ...rest } = options ?? ({} as GaloreOptions);
   const g = scaleByGalore({ ...rest, base: scaleByAdam({ b1, b2, eps }) });
   const opt = chain(g, addDecayedWeights({ weightDecay, mask }), scaleByLearningRate(lr));
-  return { init: opt.init, update: opt.update, svd: g.svd } as GaloreTransform<unknown>;
+  return {
+    name: "galore",
+    init: opt.init,
+    update: opt.update,
+    svd: g.svd,
+    ...(opt.separable === undefined ? {} : { separable: opt.separable }),
+    ...(opt.children ? { children: opt.children } : {}),
+  } as GaloreTransform<unknown>;
 }

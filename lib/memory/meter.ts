@@ -27,6 +27,27 @@ export interface MemoryMeter {
   resetPeak(): void;
   /** Records `bytes` held outside tfjs (negative to release). */
   addExternal(bytes: number): void;
+  /**
+   * Starts recording a timeline (see {@linkcode MemoryMeter.mark}); a running one is discarded. Off by default: then
+   * `mark` does nothing.
+   */
+  startTimeline(): void;
+  /** While a timeline records: ends the current span and starts one named `label`. */
+  mark(label: string): void;
+  /** Ends the timeline and returns its spans in order (empty when none was recording). */
+  stopTimeline(): TimelineSpan[];
+}
+
+/** One span of a timeline: from one {@linkcode MemoryMeter.mark} to the next. */
+export interface TimelineSpan {
+  /** The mark that started it (`"start"` before the first mark). */
+  label: string;
+  /** `live` when it started, bytes. */
+  start: number;
+  /** The highest `live` within it, bytes. */
+  peak: number;
+  /** `live` when it ended, bytes. */
+  end: number;
 }
 
 const KEY = Symbol.for("memtrain.meter");
@@ -35,11 +56,32 @@ class Meter implements MemoryMeter {
   tensorBytes = 0;
   external = 0;
   peak = 0;
+  spans: TimelineSpan[] | undefined;
+  span: TimelineSpan | undefined;
   get live(): number {
     return this.tensorBytes + this.external;
   }
   bump(): void {
-    if (this.live > this.peak) this.peak = this.live;
+    const live = this.live;
+    if (live > this.peak) this.peak = live;
+    if (this.span && live > this.span.peak) this.span.peak = live;
+  }
+  startTimeline(): void {
+    this.spans = [];
+    this.span = { label: "start", start: this.live, peak: this.live, end: this.live };
+  }
+  mark(label: string): void {
+    if (!this.span) return;
+    this.span.end = this.live;
+    this.spans!.push(this.span);
+    this.span = { label, start: this.live, peak: this.live, end: this.live };
+  }
+  stopTimeline(): TimelineSpan[] {
+    if (!this.span) return [];
+    this.mark("");
+    const out = this.spans!;
+    this.spans = this.span = undefined;
+    return out;
   }
   resetPeak(): void {
     this.peak = this.live;

@@ -4,7 +4,7 @@
  * `predictSaved` in `lib/nn/analytic.ts` (it reads layer specs and policies, which sit above the meter).
  * @module
  */
-export { type MemoryMeter, meter } from "./meter.ts";
+export { type MemoryMeter, meter, type TimelineSpan } from "./meter.ts";
 export { measure, type Measurement, mib } from "./measure.ts";
 export {
   type HeapBreakdown,

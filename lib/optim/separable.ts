@@ -5,9 +5,12 @@
  * this way ({@linkcode checkSeparable}).
  *
  * A separable transform's state is a tree (objects, arrays, numbers) whose tensors all sit in **per-parameter maps**:
- * plain objects keyed by exactly the parameter names (Adam's `mu` and `nu`, momentum's `trace`). The slice for
- * parameter `k` cuts every such map to `{ k }` and keeps the other leaves (counts); the per-parameter results are
- * merged back, and their other leaves must agree (every parameter's `count` becomes `count + 1`).
+ * plain objects keyed by parameter names (Adam's `mu` and `nu`, momentum's `trace`: every parameter; GaLore's `proj`:
+ * the projected ones), whose values are tensors or per-parameter records holding tensors (GaLore's projector with its
+ * side and refresh step). The slice for parameter `k` cuts every such map to `{ k }` (or `{}` when the map has no `k`)
+ * and keeps the other leaves (counts); the per-parameter results are merged back, and their other leaves must agree
+ * (every parameter's `count` becomes `count + 1`, so a counter shared by all parameters, such as GaLore's refresh
+ * clock, stays one number).
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -64,17 +67,23 @@ export function checkSeparable(optimizer: GradientTransform<unknown>, what: stri
 
 type Tree = unknown;
 
+function isEmpty(x: Record<string, unknown>): boolean {
+  return Object.keys(x).length === 0;
+}
+
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === "object" && !(x instanceof tf.Tensor) && !Array.isArray(x) &&
     !ArrayBuffer.isView(x);
 }
 
-/** True when `x` is a per-parameter map: a plain object keyed by exactly `keys`, holding tensors. */
-function isParamMap(x: unknown, keys: ReadonlySet<string>): x is Record<string, tf.Tensor> {
+/**
+ * True when `x` is a per-parameter map: a non-empty plain object keyed by parameter names (all of `keys` or some),
+ * holding tensors or per-parameter records (plain objects).
+ */
+function isParamMap(x: unknown, keys: ReadonlySet<string>): x is Record<string, tf.Tensor | Record<string, unknown>> {
   if (!isPlainObject(x)) return false;
   const own = Object.keys(x);
-  return own.length === keys.size && own.length > 0 &&
-    own.every((k) => keys.has(k) && x[k] instanceof tf.Tensor);
+  return own.length > 0 && own.every((k) => keys.has(k) && (x[k] instanceof tf.Tensor || isPlainObject(x[k])));
 }
 
 /** Cuts every per-parameter map of `state` to `{ k }`; throws on a tensor outside such a map. */
@@ -85,7 +94,7 @@ function slice(state: Tree, keys: ReadonlySet<string>, k: string): Tree {
         `per-parameter map (a separable transform keeps its tensors in maps keyed by parameter name)`,
     );
   }
-  if (isParamMap(state, keys)) return { [k]: state[k] };
+  if (isParamMap(state, keys)) return Object.hasOwn(state, k) ? { [k]: state[k] } : {};
   if (Array.isArray(state)) return state.map((s) => slice(s, keys, k));
   if (isPlainObject(state)) {
     return Object.fromEntries(Object.entries(state).map(([n, v]) => [n, slice(v, keys, k)]));
@@ -99,14 +108,19 @@ function slice(state: Tree, keys: ReadonlySet<string>, k: string): Tree {
  */
 function merge(old: Tree, acc: Tree, part: Tree, keys: ReadonlySet<string>, k: string, first: boolean): Tree {
   if (isParamMap(old, keys)) {
-    const p = part as Record<string, tf.Tensor> | undefined;
-    if (!isPlainObject(p) || !(p[k] instanceof tf.Tensor) || Object.keys(p).length !== 1) {
+    const p = part as Record<string, unknown> | undefined;
+    const has = Object.hasOwn(old, k);
+    const ok = isPlainObject(p) &&
+      (has ? Object.keys(p).length === 1 && (p[k] instanceof tf.Tensor || isPlainObject(p[k])) : isEmpty(p));
+    if (!ok) {
       throw new TypeError(
-        `Cannot update by parameter: the optimizer returned no per-parameter map for '${k}' where its state has one`,
+        has
+          ? `Cannot update by parameter: the optimizer returned no per-parameter map for '${k}' where its state has one`
+          : `Cannot update by parameter: the optimizer returned state for '${k}' in a map that has none for it`,
       );
     }
-    const out = (first ? {} : acc) as Record<string, tf.Tensor>;
-    out[k] = p[k];
+    const out = (first ? {} : acc) as Record<string, unknown>;
+    if (has) out[k] = p![k];
     return out;
   }
   if (Array.isArray(old)) {
@@ -134,8 +148,8 @@ function merge(old: Tree, acc: Tree, part: Tree, keys: ReadonlySet<string>, k: s
 /** Reorders every per-parameter map of `next` (found through `old`) in `order`. */
 function reorder(old: Tree, next: Tree, keys: ReadonlySet<string>, order: readonly string[]): Tree {
   if (isParamMap(old, keys)) {
-    const n = next as Record<string, tf.Tensor>;
-    return Object.fromEntries(order.map((k) => [k, n[k]]));
+    const n = next as Record<string, unknown>;
+    return Object.fromEntries(order.filter((k) => Object.hasOwn(old, k)).map((k) => [k, n[k]]));
   }
   if (Array.isArray(old)) return old.map((o, i) => reorder(o, (next as Tree[])[i], keys, order));
   if (isPlainObject(old)) {
@@ -148,7 +162,7 @@ function reorder(old: Tree, next: Tree, keys: ReadonlySet<string>, order: readon
 /** Disposes the tensors at `k` in the per-parameter maps of `old` that `next` does not hold (by identity). */
 function disposeAt(old: Tree, keys: ReadonlySet<string>, k: string, keep: ReadonlySet<tf.Tensor>): void {
   if (isParamMap(old, keys)) {
-    if (!keep.has(old[k])) old[k].dispose();
+    if (Object.hasOwn(old, k)) { for (const t of tensorsOf(old[k], new Set())) if (!keep.has(t)) t.dispose(); }
     return;
   }
   if (Array.isArray(old)) { for (const o of old) disposeAt(o, keys, k, keep); }

@@ -11,7 +11,9 @@ import type { GradSource, LossAndGrads, PassOptions } from "../nn/grad_source.ts
 import type { TrunkTransform } from "../nn/layer.ts";
 import type { Batch, Model } from "../nn/model.ts";
 import { keepAll, type PolicySelector } from "../nn/policy.ts";
+import { paramsProvider } from "../nn/provider.ts";
 import { Sequence } from "../nn/sequence.ts";
+import { type GradientHooks, GradientTracker, TrackedLayer } from "./grad_final.ts";
 
 /** Options for {@linkcode backprop}. */
 export interface BackpropOptions {
@@ -22,10 +24,11 @@ export interface BackpropOptions {
 }
 
 const OPTIONS = new WeakMap<GradSource, BackpropOptions>();
+const PASSES = new WeakMap<GradSource, HookedPass>();
 
 /**
- * The options a {@linkcode backprop} source was made with, or undefined for any other source: how a step that runs
- * the passes itself (update in backward) rebuilds the same forward and backward.
+ * The options a {@linkcode backprop} source was made with, or undefined for any other source (update in backward
+ * runs the source's own pass, {@linkcode backpropPassOf}).
  *
  * @example Usage
  * ```ts
@@ -62,60 +65,108 @@ export function backpropOptionsOf(source: GradSource): BackpropOptions | undefin
  * ```
  */
 export function backprop(options: BackpropOptions = {}): GradSource {
+  const pass = explicitPass(options);
+  const source: GradSource = {
+    name: "backprop",
+    lossAndGrads: (model: Model, batch: Batch, p: PassOptions = {}): LossAndGrads => pass(model, batch, p),
+  };
+  OPTIONS.set(source, options);
+  PASSES.set(source, pass);
+  return source;
+}
+
+/**
+ * The pass of a {@linkcode backprop} source with {@linkcode GradientHooks} (what update in backward runs), or undefined
+ * for any other source. With hooks every trained gradient goes to `hooks.final` as soon as it is final, so the pass
+ * returns no gradients.
+ *
+ * @example Usage
+ * ```ts
+ * import { backprop, backpropPassOf } from "./backprop.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(typeof backpropPassOf(backprop()), "function");
+ * assert.equal(backpropPassOf({ name: "other", lossAndGrads: () => ({ loss: 0, grads: {}, savedBytes: 0, forwardBytes: 0 }) }), undefined);
+ * ```
+ */
+export function backpropPassOf(source: GradSource): HookedPass | undefined {
+  return PASSES.get(source);
+}
+
+/** A backprop pass that may run with gradient hooks. */
+export type HookedPass = (model: Model, batch: Batch, pass?: PassOptions, hooks?: GradientHooks) => LossAndGrads;
+
+/**
+ * The one forward/loss/backward pass of backprop and update in backward: forward through the (cached) trunk saving
+ * through `selector`, the loss, then backward in reverse. Without hooks it returns the trained gradients; with hooks a
+ * {@linkcode GradientTracker} hands each gradient to `hooks.final` as soon as it is final.
+ */
+function explicitPass(options: BackpropOptions): HookedPass {
   const selector = options.selector ?? keepAll;
-  const cache = new WeakMap<Model, Sequence>();
-  const trunkOf = (model: Model): Sequence => {
+  const plain = new WeakMap<Model, Sequence>(), tracked = new WeakMap<Model, Sequence>();
+  const running: { tracker?: GradientTracker } = {};
+  const trunkOf = (model: Model, track: boolean): Sequence => {
+    const cache = track ? tracked : plain;
     let seq = cache.get(model);
     if (!seq) {
-      seq = new Sequence("", options.trunk ? options.trunk(model.layers) : model.layers.slice());
+      const layers = track ? model.layers.map((l, i) => new TrackedLayer(l, i, running)) : model.layers.slice();
+      seq = new Sequence("", options.trunk ? options.trunk(layers) : layers);
       cache.set(model, seq);
     }
     return seq;
   };
-  const source: GradSource = {
-    name: "backprop",
-    lossAndGrads(model: Model, batch: Batch, pass: PassOptions = {}): LossAndGrads {
-      const trunk = trunkOf(model);
-      const store = new SavedStore();
-      const ctx = new Context({
-        params: pass.params ?? model.params,
-        store,
-        selector,
-        ...(pass.key ? { key: pass.key } : {}),
-        ...(model.trainable ? { trainable: model.trainable } : {}),
-        ...(batch.rows ? { rows: batch.rows } : {}),
-      });
-      const m = meter();
-      const before = m.live;
-      try {
-        const logits = trunk.forward(batch.x, ctx);
-        const lossT = model.loss.forward(logits, batch.y, ctx.child(model.loss.name), batch.weights);
-        const logitsShape = logits.shape;
-        logits.dispose();
-        const loss = lossT.dataSync()[0];
-        lossT.dispose();
-        const forwardBytes = m.live - before;
-        const savedBytes = store.bytes();
-        const dlogits = model.loss.backward(ctx.child(model.loss.name), logitsShape);
-        const dx = trunk.backward(dlogits, ctx);
-        dlogits.dispose();
-        dx?.dispose();
-        // Gradient matmuls deferred to a BLAS worker finish here, so the buffers they read are freed before the
-        // optimizer allocates its update (otherwise they would add to the step's peak).
-        drainDeferred();
-        if (store.size !== 0) {
-          throw new Error(
-            `backprop: ${store.size} saved tensors were never used by backward (${store.report()[0].tag}, ...)`,
-          );
-        }
-        return { loss, grads: ctx.grads, savedBytes, forwardBytes };
-      } catch (e) {
-        store.dispose();
-        for (const g of Object.values(ctx.grads)) g.dispose();
-        throw e;
+  return (model, batch, pass = {}, hooks) => {
+    if (hooks && running.tracker) throw new Error("Cannot run a tracked pass: one of this source is already running");
+    const trunk = trunkOf(model, hooks !== undefined);
+    const params = pass.params ?? paramsProvider(model.params);
+    const tracker = hooks
+      ? new GradientTracker(hooks, params, model.trainable ?? (() => true), model.layers.length)
+      : undefined;
+    const store = new SavedStore();
+    const ctx = new Context({
+      params: tracker ? tracker.provider : params,
+      store,
+      selector,
+      ...(tracker ? { grads: tracker.grads } : {}),
+      ...(pass.key ? { key: pass.key } : {}),
+      ...(model.trainable ? { trainable: model.trainable } : {}),
+      ...(batch.rows ? { rows: batch.rows } : {}),
+    });
+    const m = meter();
+    const before = m.live;
+    running.tracker = tracker;
+    try {
+      const logits = trunk.forward(batch.x, ctx);
+      if (tracker) tracker.current = model.layers.length;
+      const lossT = model.loss.forward(logits, batch.y, ctx.child(model.loss.name), batch.weights);
+      const logitsShape = logits.shape;
+      logits.dispose();
+      const loss = lossT.dataSync()[0];
+      lossT.dispose();
+      const forwardBytes = m.live - before;
+      const savedBytes = store.bytes();
+      tracker?.startBackward(params.names(), loss);
+      const dlogits = model.loss.backward(ctx.child(model.loss.name), logitsShape);
+      tracker?.layerDone(model.layers.length);
+      const dx = trunk.backward(dlogits, ctx);
+      dlogits.dispose();
+      dx?.dispose();
+      // Gradient matmuls deferred to a BLAS worker finish here, so the buffers they read are freed before the
+      // optimizer allocates its update (otherwise they would add to the step's peak).
+      drainDeferred();
+      if (store.size !== 0) {
+        throw new Error(
+          `backprop: ${store.size} saved tensors were never used by backward (${store.report()[0].tag}, ...)`,
+        );
       }
-    },
+      tracker?.finish();
+      return { loss, grads: tracker ? {} : ctx.grads, savedBytes, forwardBytes };
+    } catch (e) {
+      store.dispose();
+      for (const g of tracker ? tracker.pending() : Object.values(ctx.grads)) g.dispose();
+      throw e;
+    } finally {
+      running.tracker = undefined;
+    }
   };
-  OPTIONS.set(source, options);
-  return source;
 }

@@ -23,6 +23,25 @@ testOnBackends("meter() counts a shared buffer once", () => {
   assert.equal(m.live - before, 0);
 });
 
+testOnBackends("meter() timeline: each span's start, highest and end live bytes, in mark order", () => {
+  const m = meter();
+  m.mark("ignored"); // not recording: nothing happens
+  m.startTimeline();
+  const base = m.live;
+  m.mark("alloc");
+  const a = tf.ones([256]); // +1 KiB
+  const b = tf.ones([512]); // +2 KiB: the span's peak
+  b.dispose();
+  m.mark("free");
+  a.dispose();
+  const spans = m.stopTimeline();
+  assert.deepEqual(spans.map((s) => s.label), ["start", "alloc", "free"]);
+  const [, alloc, free] = spans.map((s) => ({ ...s, start: s.start - base, peak: s.peak - base, end: s.end - base }));
+  assert.deepEqual([alloc.start, alloc.peak, alloc.end], [0, 3072, 1024]);
+  assert.deepEqual([free.start, free.peak, free.end], [1024, 1024, 0]);
+  assert.deepEqual(m.stopTimeline(), [], "stopped");
+});
+
 testOnBackends("meter() ledger adds external bytes", () => {
   const m = meter();
   const before = m.live;
