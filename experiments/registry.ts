@@ -19,6 +19,7 @@ import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
 import { mezoExperiment } from "./mezo.ts";
 import { quickstart } from "./quickstart.ts";
+import { soak } from "./soak.ts";
 import { streambp } from "./streambp.ts";
 import { wtacrs } from "./wtacrs.ts";
 
@@ -31,6 +32,7 @@ export const experiments: Registry = {
   "mesa-ranges": mesaRanges,
   mezo: mezoExperiment,
   quickstart,
+  soak,
   streambp,
   wtacrs,
 };
