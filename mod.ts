@@ -124,6 +124,7 @@ export {
   charCorpusFromText,
   type CharCorpusFromTextOptions,
   type CharCorpusName,
+  CorruptDatasetError,
   DatasetNotFoundError,
   encodeNames,
   type ImageBatch,
