@@ -184,10 +184,10 @@ export function defineExperiment<S extends ExperimentSchema>(e: Experiment<S>): 
     }
   }
   for (const [alias, key] of Object.entries(e.aliases ?? {})) {
-    if (!(key in e.schema.shape)) {
+    if (!Object.hasOwn(e.schema.shape, key)) {
       fail(`alias "${alias}" names the config key "${key}", which the schema does not have`);
     }
-    if (alias in e.schema.shape || RESERVED_KEYS.includes(alias)) {
+    if (Object.hasOwn(e.schema.shape, alias) || RESERVED_KEYS.includes(alias)) {
       fail(`alias "${alias}" is itself a config key or a reserved option name`);
     }
   }
