@@ -39,6 +39,7 @@
 
 // Backend.
 export {
+  AllocationError,
   type BackendInfo,
   type BackendName,
   type BackendOptions,
