@@ -45,6 +45,8 @@ export interface MainOptions {
   gitVersion?: () => Promise<string>;
   /** The progress reporter. @default {a bar on a terminal's stderr, else plain lines through `io.err`} */
   progress?: Progress;
+  /** The script worker processes run (with this command line plus `--cell I`). @default {this file} */
+  workerScript?: string;
 }
 
 /** Printed under the table of a quick run. */
@@ -237,7 +239,7 @@ export async function main(
         picked,
         journal,
         resume: cli.resume,
-        workers: inWorkers ? { args: stripJobs(args0), jobs } : undefined,
+        workers: inWorkers ? { args: stripJobs(args0), jobs, script: options.workerScript } : undefined,
         resumeCommand: resume,
         err: (s) => io.err(s),
       });

@@ -28,7 +28,7 @@ export interface SweepOptions {
   /** `--resume`: skip the cells the journal holds. */
   resume: boolean;
   /** Run each cell in a worker process with this command line (without `--jobs`), up to `jobs` at a time. */
-  workers?: { args: string[]; jobs: number };
+  workers?: { args: string[]; jobs: number; script?: string };
   /** The command that resumes this sweep (printed on Ctrl-C and after a failed cell). */
   resumeCommand: string;
   /** Writes one line of diagnostics (the resume command of an abandoned sweep). */
@@ -133,6 +133,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
         args: o.workers.args,
         cells: todo,
         jobs: o.workers.jobs,
+        script: o.workers.script,
         log: o.ctx.log,
         onCell: (i, n) => progress(i, resumed + n),
         onRows: (i, rows) => (chain = chain.then(() => record(i, rows))),

@@ -67,10 +67,10 @@ export function workerThreads(jobs: number): number {
 export async function runCellsInWorkers(options: WorkerOptions): Promise<(Row[] | undefined)[]> {
   const script = options.script ?? new URL("../run.ts", import.meta.url).pathname;
   const results: (Row[] | undefined)[] = new Array(options.cells.length).fill(undefined);
-  let next = 0, done = 0;
+  let next = 0, done = 0, failed = false;
   const env = { MEMTRAIN_BLAS_THREADS: String(workerThreads(options.jobs)), NO_COLOR: "1" };
   const worker = async () => {
-    while (next < options.cells.length && !options.stop?.()) {
+    while (next < options.cells.length && !options.stop?.() && !failed) {
       const k = next++, i = options.cells[k];
       options.onCell?.(i, done);
       const child = new Deno.Command(Deno.execPath(), {
@@ -101,6 +101,15 @@ export async function runCellsInWorkers(options: WorkerOptions): Promise<(Row[] 
       done++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(options.jobs, options.cells.length) }, worker));
+  // A failed cell stops new cells from starting; the running ones finish (their rows reach onRows) before it throws.
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(options.jobs, options.cells.length) }, () =>
+      worker().catch((e) => {
+        failed = true;
+        throw e;
+      })),
+  );
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (rejected) throw rejected.reason;
   return results;
 }

@@ -143,3 +143,24 @@ Deno.test("--shard resumes from its own journal and merge still joins the shards
   assert.equal(await main(["merge", out, "--out", `${dir}/merged`], sweepRegistry, merged), 0, merged.errs.join());
   assert.deepEqual((await result(`${dir}/merged`)).rows, ref.rows);
 });
+
+Deno.test("--jobs 2: a failing cell stops new cells, the running ones are journaled, --resume runs the rest", async () => {
+  const ref = await reference();
+  const dir = await Deno.makeTempDir(), out = `${dir}/out`;
+  await Deno.writeTextFile(`${dir}/fail-2`, "");
+  const args = ["sweepy", `--dir=${dir}`, "--out", out, "--jobs", "2", "--backend=cpu", "--quiet"];
+  const io = capture(), opts = { ...GIT, workerScript: FIXTURE };
+  assert.equal(await main(args, sweepRegistry, io, opts), 1);
+  assert.match(
+    io.errs.at(-1)!,
+    /^error: cell 2 \(2\) failed: in its worker \(exit 1\): loss is NaN at step 3 \(cell 2\) \[/,
+  );
+  assert.match(io.errs.at(-1)!, /finished cells? kept; resume with: deno task experiment sweepy .* --resume\]$/);
+  const journaled = (await journalLines(out)).map((e) => e.index).sort();
+  assert.ok(journaled.includes(0) && journaled.includes(1) && !journaled.includes(2), String(journaled));
+  await Deno.remove(`${dir}/fail-2`);
+  assert.equal(await main([...args, "--resume"], sweepRegistry, capture(), opts), 0);
+  const counts = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await runs(dir)).filter((j) => j === i).length));
+  assert.deepEqual(counts, [1, 1, 2, 1, 1], "only the failed cell ran twice");
+  assert.deepEqual((await result(out)).rows, ref.rows);
+});
