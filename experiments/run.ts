@@ -204,7 +204,15 @@ export async function main(
       if (!experiment.runCell || cli.cell >= cells.length) {
         throw new UsageError(`experiment "${cli.name}" has no cell ${cli.cell} (it has ${cells.length})`);
       }
-      const rows = await experiment.runCell(config, cells[cli.cell], ctx);
+      // Ctrl-C on a terminal reaches the workers too: the parent decides (finish this cell, or SIGTERM on a second).
+      const ignore = () => {};
+      if (Deno.build.os !== "windows") Deno.addSignalListener("SIGINT", ignore);
+      let rows: Row[];
+      try {
+        rows = await experiment.runCell(config, cells[cli.cell], ctx);
+      } finally {
+        if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGINT", ignore);
+      }
       p.done();
       io.out(ROWS_MARKER + JSON.stringify(rows));
       return 0;

@@ -47,4 +47,6 @@ export const sweepy = defineExperiment({
 /** The registry of the fixture. */
 export const sweepRegistry: Registry = { sweepy };
 
-if (import.meta.main) Deno.exit(await main(Deno.args, sweepRegistry));
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args, sweepRegistry, undefined, { workerScript: new URL(import.meta.url).pathname }));
+}

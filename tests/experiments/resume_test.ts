@@ -164,3 +164,25 @@ Deno.test("--jobs 2: a failing cell stops new cells, the running ones are journa
   assert.deepEqual(counts, [1, 1, 2, 1, 1], "only the failed cell ran twice");
   assert.deepEqual((await result(out)).rows, ref.rows);
 });
+
+Deno.test("--jobs 2: SIGINT lets the running worker cells finish, starts no new one, exits 130", async () => {
+  const dir = await Deno.makeTempDir(), out = `${dir}/out`;
+  await Deno.writeTextFile(`${dir}/block-2`, "");
+  await Deno.writeTextFile(`${dir}/block-3`, "");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", FIXTURE, "sweepy", `--dir=${dir}`, "--out", out, "--jobs", "2", "--backend=cpu", "--quiet"],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  for (const i of [2, 3]) while (!await exists(`${dir}/started-${i}`)) await new Promise((r) => setTimeout(r, 20));
+  child.kill("SIGINT");
+  await new Promise((r) => setTimeout(r, 200));
+  await Deno.writeTextFile(`${dir}/release`, "");
+  const { code, stderr } = await child.output();
+  const err = new TextDecoder().decode(stderr);
+  assert.equal(code, 130, err);
+  assert.match(err, /interrupted: 4 of 5 cells finished .*; resume with: deno task experiment sweepy .* --resume\n$/);
+  assert.deepEqual((await journalLines(out)).map((e) => e.index).sort(), [0, 1, 2, 3]);
+  assert.deepEqual((await runs(dir)).sort(), [0, 1, 2, 3], "cell 4 never started");
+});
