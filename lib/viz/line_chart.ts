@@ -4,9 +4,9 @@
  * @module
  */
 
-/** One line of a chart. */
 import { checkChartSize } from "./size.ts";
 
+/** One line of a chart. */
 export interface Series {
   /** Legend label. */
   name: string;
