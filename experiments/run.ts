@@ -299,7 +299,12 @@ export async function main(
   } catch (e) {
     progress?.done();
     if (claimed !== undefined) await Deno.remove(claimed).catch(() => {}); // only if still empty (no journal)
-    const message = e instanceof Error ? e.message : String(e);
+    let message = e instanceof Error ? e.message : String(e);
+    // A worker's error line becomes part of the parent's CellFailedError: keep its type (e.g. NonFiniteError).
+    const worker = args0.includes("--cell") || args0.some((a) => a.startsWith("--cell="));
+    if (worker && e instanceof Error && e.name !== "Error" && !(e instanceof UsageError)) {
+      message = `${e.name}: ${message}`;
+    }
     io.err(`error: ${message}`);
     if (Deno.env.get("MEMTRAIN_DEBUG") === "1" && e instanceof Error && e.stack) io.err(e.stack);
     return e instanceof UsageError ? 2 : 1;

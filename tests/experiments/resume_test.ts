@@ -153,7 +153,7 @@ Deno.test("--jobs 2: a failing cell stops new cells, the running ones are journa
   assert.equal(await main(args, sweepRegistry, io, opts), 1);
   assert.match(
     io.errs.at(-1)!,
-    /^error: cell 2 \(2\) failed: in its worker \(exit 1\): loss is NaN at step 3 \(cell 2\) \[/,
+    /^error: cell 2 \(2\) failed: in its worker \(exit 1\): NonFiniteError: loss is NaN at step 3 \(cell 2\) \[/,
   );
   assert.match(io.errs.at(-1)!, /finished cells? kept; resume with: deno task experiment sweepy .* --resume\]$/);
   const journaled = (await journalLines(out)).map((e) => e.index).sort();
