@@ -73,7 +73,6 @@ export const COLUMN_LABELS: Readonly<Record<string, { label: string; scale?: num
   gflops: { label: "GFLOP/s" },
   sgemmGflops: { label: "sgemm GFLOP/s" },
   optimizer: { label: "optimizer" },
-  tensors: { label: "tensors after warm-up" },
   tensorDriftPct: { label: "tensor drift (%)" },
   liveMiB: { label: "live after warm-up (MiB)" },
   liveDriftPct: { label: "live drift (%)" },
