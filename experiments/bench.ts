@@ -23,12 +23,16 @@ import {
 } from "./bench/mod.ts";
 import { GPT_BENCH_CONFIGS } from "./bench/gpt_step.ts";
 import { formatProfile, profileGptStep, type StepProfile } from "./bench/profile.ts";
+import { finishProvenance, publishRefusal, startProvenance } from "./_lib/provenance.ts";
+import { isUnderResults } from "./run.ts";
 
 const USAGE = `Usage: deno task bench [options]
 
 Options:
   --cpu              also benchmark the (slow) cpu backend
-  --out DIR          write DIR/bench.json ({ rows: [...], meta: {...} })
+  --out DIR          write DIR/bench.json ({ rows: [...], meta: {...} }); under experiments/results/ only from a
+                     clean tree
+  --allowDirty       let a tree with uncommitted changes write under experiments/results/ (recorded in meta)
   --only NAMES       comma list of sections to run (available: ${benches.map((b) => b.name).join(", ")})
   --sizes LIST       square sgemm sizes (default: 256,512,1024)
   --threads LIST     BLAS thread counts for the blas backend (default: 1,2)
@@ -46,6 +50,7 @@ Options:
 interface BenchArgs {
   cpu: boolean;
   out?: string;
+  allowDirty: boolean;
   only?: string[];
   threads: number[];
   workers: boolean;
@@ -71,6 +76,7 @@ function parse(args: string[]): BenchArgs | undefined {
     options: {
       cpu: { type: "boolean", default: false },
       out: { type: "string" },
+      allowDirty: { type: "boolean", default: false },
       only: { type: "string" },
       sizes: { type: "string", default: "256,512,1024" },
       threads: { type: "string", default: "1,2" },
@@ -108,6 +114,7 @@ function parse(args: string[]): BenchArgs | undefined {
   return {
     cpu: values.cpu,
     out: values.out,
+    allowDirty: values.allowDirty,
     only,
     threads: intList("threads", values.threads),
     workers: values.workers,
@@ -177,9 +184,21 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  // Provenance first (provenance.ts): what ran is named by the checkout at the start, checked again at the end.
+  const exclude = args.out !== undefined ? [args.out] : [];
+  const provenance = await startProvenance({ command: ["deno", "task", "bench", ...argv], exclude });
+  if (args.out !== undefined && isUnderResults(args.out)) {
+    const refusal = publishRefusal(provenance.git, args.allowDirty);
+    if (refusal) {
+      console.error(`error: ${refusal}`);
+      return 2;
+    }
+  }
+  if (args.allowDirty && provenance.git.dirty) provenance.allowDirty = true;
   const { backends, notes } = backendsToRun(args);
-  const meta = {
-    date: new Date().toISOString(),
+  const meta: Record<string, unknown> = {
+    git: provenance.git.commit.slice(0, 7) + (provenance.git.dirty ? "-dirty" : ""),
+    date: provenance.start,
     deno: Deno.version.deno,
     cores: navigator.hardwareConcurrency,
     loadavg: loadavg(),
@@ -188,7 +207,7 @@ async function main(argv: string[]): Promise<number> {
   };
   console.log(
     `${meta.cores} cores, load average ${
-      meta.loadavg?.map((x) => x.toFixed(2)).join(" ") ?? "?"
+      (meta.loadavg as number[] | undefined)?.map((x) => x.toFixed(2)).join(" ") ?? "?"
     } (other load skews results)`,
   );
   for (const note of notes) console.log(note);
@@ -204,6 +223,7 @@ async function main(argv: string[]): Promise<number> {
         profiles.push(p);
       }
     }
+    meta.provenance = await finishProvenance(provenance, undefined, exclude);
     if (args.out) await writeJson(args.out, "profile.json", { profiles, meta });
     return 0;
   }
@@ -247,6 +267,7 @@ async function main(argv: string[]): Promise<number> {
     printTable(`${bench.name}: ${bench.description}`, rows);
     all.push(...rows);
   }
+  meta.provenance = await finishProvenance(provenance, undefined, exclude);
   if (args.out) await writeJson(args.out, "bench.json", { rows: all, meta });
   return 0;
 }

@@ -10,6 +10,7 @@ import { UnknownExperimentError, UsageError } from "./_lib/errors.ts";
 import { type AnyExperiment, type Registry, type Row, type RunContext } from "./_lib/experiment.ts";
 import { describeExperiment, listExperiments } from "./_lib/help.ts";
 import { createProgress, type Progress } from "./_lib/progress.ts";
+import { finishProvenance, publishRefusal, startProvenance } from "./_lib/provenance.ts";
 import { checkRows, collectEnv, gitVersion, writeJson, writeResults } from "./_lib/results.ts";
 import {
   findShardFiles,
@@ -47,6 +48,8 @@ export interface MainOptions {
   progress?: Progress;
   /** The script worker processes run (with this command line plus `--cell I`). @default {this file} */
   workerScript?: string;
+  /** The git checkout whose state the run's provenance records. @default {Deno.cwd()} */
+  checkout?: string;
 }
 
 /** Printed under the table of a quick run. */
@@ -188,6 +191,21 @@ export async function main(
       throw new UsageError(`experiment "${cli.name}" defines no cells, so it cannot be sharded (--shard)`);
     }
     const date = new Date();
+    // Provenance is taken before the run does anything, and checked again when it ends (provenance.ts).
+    const exclude = cli.out !== undefined ? [cli.out] : [];
+    const provenance = cli.cell === undefined
+      ? await startProvenance({
+        command: ["deno", "task", "experiment", ...args0],
+        date,
+        cwd: options.checkout,
+        exclude,
+      })
+      : undefined;
+    if (provenance && cli.out !== undefined && isUnderResults(cli.out)) {
+      const refusal = publishRefusal(provenance.git, cli.allowDirty);
+      if (refusal) throw new UsageError(refusal);
+    }
+    if (provenance && cli.allowDirty && provenance.git.dirty) provenance.allowDirty = true;
     if (cli.out === undefined && cli.cell === undefined) claimed = await scratchDir(cli.name, date, cli.quick);
     const outDir = cli.out ?? claimed ?? SCRATCH_DIR;
     progress = options.progress ?? createProgress({
@@ -281,6 +299,14 @@ export async function main(
     if (cli.quick) io.out(QUICK_NOTE);
     if (shard) io.out(`shard ${shard.index}/${shard.count}: rows before finalize; join the shards with ${MERGE_HINT}`);
     const env = await collectEnv({ backend, quick: cli.quick, date, git });
+    env.provenance = await finishProvenance(provenance!, options.checkout, exclude);
+    if (env.provenance.revisionChanged) {
+      io.err(
+        `warning: the checkout changed while the run ran (${provenance!.git.commit.slice(0, 7)} -> ` +
+          `${env.provenance.gitAtEnd?.commit.slice(0, 7)}${env.provenance.gitAtEnd?.dirty ? " dirty" : ""}): ` +
+          "the result records it, and report --check will not count it as current",
+      );
+    }
     // Cells ran in worker processes with workerThreads(jobs) BLAS threads each (workers.ts).
     if (inWorkers && backend === "blas") {
       const count = workerThreads(jobs);

@@ -7,8 +7,9 @@
  * The last line is `mutants: N caught, M survived, K stale, E errors (T s)`; the exit code is 1 unless every mutant
  * was caught.
  *
- * Usage: `deno task mutants [--only a,b] [--list] [--check] [--keep]`
+ * Usage: `deno task mutants [--only a,b] [--list] [--check] [--keep] [--jobs N]`
  * - `--only`: run only the named mutants;
+ * - `--jobs N`: run N mutants at a time, each worker in its own copy (default: 2, or 1 on a one-core machine);
  * - `--list`: print the catalogue and exit;
  * - `--check`: also type-check each mutated file (`deno check`), to confirm the mutants type-check (slow);
  * - `--keep`: keep the temp copy and print its path.
@@ -152,21 +153,40 @@ async function runMutant(m: Mutant, dir: string, check: boolean): Promise<Mutant
   }
 }
 
-function parseArgs(args: string[]): { only?: Set<string>; list: boolean; check: boolean; keep: boolean } {
-  const out: { only?: Set<string>; list: boolean; check: boolean; keep: boolean } = {
+interface MutantsArgs {
+  only?: Set<string>;
+  list: boolean;
+  check: boolean;
+  keep: boolean;
+  jobs: number;
+}
+
+function parseArgs(args: string[]): MutantsArgs {
+  const out: MutantsArgs = {
     list: false,
     check: false,
     keep: false,
+    jobs: Math.max(1, Math.min(2, navigator.hardwareConcurrency ?? 1)),
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--list") out.list = true;
     else if (a === "--check") out.check = true;
     else if (a === "--keep") out.keep = true;
-    else if (a === "--only" || a.startsWith("--only=")) {
+    else if (a === "--jobs" || a.startsWith("--jobs=")) {
+      const v = a === "--jobs" ? args[++i] : a.slice("--jobs=".length);
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) {
+        throw new RangeError(`mutants: '--jobs' must be a positive integer: current value is ${JSON.stringify(v)}`);
+      }
+      out.jobs = n;
+    } else if (a === "--only" || a.startsWith("--only=")) {
       const v = a === "--only" ? args[++i] : a.slice("--only=".length);
-      out.only = new Set((v ?? "").split(",").filter(Boolean));
-    } else throw new RangeError(`mutants: unknown argument ${JSON.stringify(a)} (use --only, --list, --check, --keep)`);
+      // Repeated --only options add up (`--only a --only b` = `--only a,b`).
+      out.only = new Set([...(out.only ?? []), ...(v ?? "").split(",").filter(Boolean)]);
+    } else {throw new RangeError(
+        `mutants: unknown argument ${JSON.stringify(a)} (use --only, --list, --check, --keep, --jobs)`,
+      );}
   }
   return out;
 }
@@ -189,13 +209,15 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const t0 = performance.now();
-  const dir = await copyRepo();
-  console.log(`mutants: ${chosen.length} in a copy at ${dir}`);
+  const jobs = Math.min(opts.jobs, Math.max(1, chosen.length));
+  // One copy per worker: a mutant edits files in its worker's copy and restores them before the next one.
+  const dirs = await Promise.all(Array.from({ length: jobs }, () => copyRepo()));
+  console.log(`mutants: ${chosen.length} in ${jobs} cop${jobs === 1 ? "y" : "ies"} at ${dirs.join(", ")}`);
   const results: MutantResult[] = [];
   try {
     // The tests must pass unmutated in the copy, or a "caught" would mean nothing.
     const files = [...new Set(chosen.flatMap((m) => m.tests))].sort();
-    const base = await run(Deno.execPath(), testArgs({ tests: files }), dir);
+    const base = await run(Deno.execPath(), testArgs({ tests: files }), dirs[0]);
     const summary = testSummary(base.log);
     if (base.code !== 0 || !summary || summary.failed > 0) {
       console.log(base.log);
@@ -203,15 +225,20 @@ export async function main(args: string[]): Promise<number> {
       return 1;
     }
     console.log(`baseline: ${summary.passed} tests pass unmutated (${files.length} files)`);
-    for (const m of chosen) {
-      const r = await runMutant(m, dir, opts.check);
-      results.push(r);
-      const line = `${r.status.toUpperCase().padEnd(8)} ${m.name.padEnd(28)} ${String(r.seconds).padStart(5)}s  `;
-      console.log(line + (r.status === "caught" ? r.detail : `${m.description}\n    ${r.detail}`));
-    }
+    let next = 0;
+    const worker = async (dir: string) => {
+      while (next < chosen.length) {
+        const m = chosen[next++];
+        const r = await runMutant(m, dir, opts.check);
+        results.push(r);
+        const line = `${r.status.toUpperCase().padEnd(8)} ${m.name.padEnd(28)} ${String(r.seconds).padStart(5)}s  `;
+        console.log(line + (r.status === "caught" ? r.detail : `${m.description}\n    ${r.detail}`));
+      }
+    };
+    await Promise.all(dirs.map(worker));
   } finally {
-    if (opts.keep) console.log(`mutants: kept ${dir}`);
-    else await Deno.remove(dir, { recursive: true });
+    if (opts.keep) console.log(`mutants: kept ${dirs.join(", ")}`);
+    else for (const dir of dirs) await Deno.remove(dir, { recursive: true });
   }
   const count = (s: MutantResult["status"]) => results.filter((r) => r.status === s).length;
   const secs = ((performance.now() - t0) / 1000).toFixed(1);

@@ -1,5 +1,5 @@
 /**
- * `deno task report [--results DIR] [--out FILE] [--readme FILE | --no-readme]`: one Markdown page from every result
+ * `deno task report [--results DIR] [--out FILE] [--readme FILE | --no-readme] [--check]`: one Markdown page from every result
  * JSON under `DIR` (default `experiments/results/`), and the README's generated blocks refreshed from the same files.
  *
  * Per result the page has the command that produced it (rebuilt from the recorded config), the environment (git
@@ -23,6 +23,7 @@ import { columnOrder } from "../experiments/_lib/table.ts";
 import { commandLine } from "../experiments/run.ts";
 import { experiments } from "../experiments/registry.ts";
 import { barChartSpec, type Column, markdownTable, renderSvg } from "../lib/viz/mod.ts";
+import { checkFreshness } from "./freshness.ts";
 
 /** One result file: where it is and what it holds. */
 export interface ResultFile {
@@ -322,11 +323,57 @@ async function formatMarkdown(text: string): Promise<string> {
   return success ? new TextDecoder().decode(stdout) : text;
 }
 
-const USAGE = "Usage: deno task report [--results DIR] [--out FILE] [--readme FILE | --no-readme]";
+const USAGE = "Usage: deno task report [--results DIR] [--out FILE] [--readme FILE | --no-readme] [--check]";
 
-/** Runs the report; returns the exit code (0, or 2 for usage errors and bad README blocks). */
+/**
+ * What `--check` finds wrong, one line each: generated files that differ from what the committed JSON gives (the
+ * page, the README's blocks, the charts' SVG) and results that are not current ({@linkcode checkFreshness}).
+ */
+export async function checkReport(
+  results: string,
+  out: string,
+  readme: string | undefined,
+  root = Deno.cwd(),
+): Promise<string[]> {
+  const problems: string[] = [];
+  const files = await collectResults(results);
+  const read = async (path: string) => {
+    try {
+      return await Deno.readTextFile(path);
+    } catch {
+      return undefined;
+    }
+  };
+  const outDir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
+  if (await read(out) !== await formatMarkdown(renderReport(files, results, outDir))) {
+    problems.push(`${out} differs from what ${results}/ gives: run \`deno task report\``);
+  }
+  for (const r of files) {
+    for (const c of chartsOf(r)) {
+      const path = `${results}/${chartPath(r, c.name)}`;
+      if (await read(path) !== (await renderSvg(c.spec)) + "\n") {
+        problems.push(`${path} differs from what ${results}/${r.path} gives: run \`deno task report\``);
+      }
+    }
+  }
+  if (readme) {
+    const text = await Deno.readTextFile(readme);
+    const dir = readme.includes("/") ? readme.slice(0, readme.lastIndexOf("/")) : ".";
+    try {
+      if (refreshBlocks(text, files, results, dir) !== text) {
+        problems.push(`${readme}: generated blocks differ from what ${results}/ gives: run \`deno task report\``);
+      }
+    } catch (e) {
+      problems.push(`${readme}: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+  for (const s of await checkFreshness(files, { root })) problems.push(`${results}/${s.path}: ${s.reason}`);
+  return problems;
+}
+
+/** Runs the report; returns the exit code (0; 1 when `--check` finds a problem; 2 for usage errors, bad blocks). */
 export async function main(args: string[]): Promise<number> {
-  let results = "experiments/results", out = "docs/results.md";
+  let results = "experiments/results", out = "docs/results.md", check = false;
   let readme: string | undefined = "README.md";
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -340,11 +387,18 @@ export async function main(args: string[]): Promise<number> {
       else if (a.startsWith("--out")) out = value();
       else if (a.startsWith("--readme")) readme = value();
       else if (a === "--no-readme") readme = undefined;
+      else if (a === "--check") check = true;
       else throw new RangeError(`unknown option "${a}". ${USAGE}`);
     } catch (e) {
       console.error(`error: ${e instanceof Error ? e.message : e}`);
       return 2;
     }
+  }
+  if (check) {
+    const problems = await checkReport(results, out, readme);
+    for (const p of problems) console.error(p);
+    console.log(problems.length ? `report --check: ${problems.length} problem(s)` : "report --check: ok");
+    return problems.length ? 1 : 0;
   }
   const files = await collectResults(results);
   const charts = await writeCharts(files, results);

@@ -42,6 +42,8 @@ export interface CliArgs {
   checkpointEvery?: number;
   /** `--skipNonFinite`: skip (and count) training steps whose loss or gradient is not finite. */
   skipNonFinite: boolean;
+  /** `--allowDirty`: let a dirty tree write under experiments/results/ (recorded in the result's provenance). */
+  allowDirty: boolean;
   /** Config overrides in command-line order (later ones win). */
   overrides: Override[];
 }
@@ -67,6 +69,8 @@ Options:
                      (refused when they were recorded with another config); Ctrl-C prints this command
   --checkpointEvery N  save each cell's training state every N steps under DIR/checkpoints/ (default: none)
   --skipNonFinite    skip (and count) a training step whose loss or gradient is not finite, instead of stopping
+  --allowDirty       let a tree with uncommitted changes write under experiments/results/ (refused otherwise;
+                     recorded in the result's provenance)
   --key=value        override a config key; numbers, booleans, enum values and comma lists are parsed
   --list             list the registered experiments
   -h, --help         show this help
@@ -94,6 +98,7 @@ export function parseCli(args: string[]): CliArgs {
     quiet: false,
     resume: false,
     skipNonFinite: false,
+    allowDirty: false,
     overrides: [],
   };
   for (let i = 0; i < args.length; i++) {
@@ -106,6 +111,7 @@ export function parseCli(args: string[]): CliArgs {
     else if (arg === "--quiet") out.quiet = true;
     else if (arg === "--resume") out.resume = true;
     else if (arg === "--skipNonFinite") out.skipNonFinite = true;
+    else if (arg === "--allowDirty") out.allowDirty = true;
     else if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       const key = eq === -1 ? arg.slice(2) : arg.slice(2, eq);

@@ -5,6 +5,7 @@
 import { blasPatchInfo } from "../../lib/backend/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { Row } from "./experiment.ts";
+import type { Provenance } from "./provenance.ts";
 
 /** Where and how a run happened. */
 export interface RunEnv {
@@ -27,6 +28,8 @@ export interface RunEnv {
     /** With `--jobs N`: cells ran in up to N worker processes, each with `count` threads. */
     processes?: number;
   };
+  /** What produced the result, recorded at the start and checked at the end (provenance.ts). */
+  provenance?: Provenance;
   /** A result merged from `--shard` runs: where and when each shard ran (ratios across shards mix machines). */
   shards?: { index: number; backend: string; threads?: RunEnv["threads"]; date: string }[];
 }

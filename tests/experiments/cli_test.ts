@@ -13,10 +13,16 @@ Deno.test("parseCli() reads the name, flags, options and overrides", () => {
     quiet: false,
     resume: false,
     skipNonFinite: false,
+    allowDirty: false,
     out: "/tmp/r",
     backend: "cpu",
     overrides: [{ key: "lr", value: "0.1" }, { key: "verbose", value: undefined }],
   });
+});
+
+Deno.test("parseCli() reads --allowDirty as a flag, not a config override", () => {
+  assert.equal(parseCli(["memory", "--allowDirty"]).allowDirty, true);
+  assert.deepEqual(parseCli(["memory", "--allowDirty"]).overrides, []);
 });
 
 Deno.test("parseCli() reads --in-process as a flag, not a config override", () => {

@@ -41,7 +41,16 @@ Deno.test("main() runs an experiment, prints a table and writes the results JSON
       dims: [8, 16],
       seqLen: 32,
     });
-    assert.deepEqual(Object.keys(json.env), ["backend", "deno", "tfjs", "git", "date", "quick", "threads"]);
+    assert.deepEqual(Object.keys(json.env), [
+      "backend",
+      "deno",
+      "tfjs",
+      "git",
+      "date",
+      "quick",
+      "threads",
+      "provenance",
+    ]);
     assert.deepEqual(json.env.threads, { count: 1, via: "single" }, "the cpu backend computes on one thread");
     assert.equal(json.env.backend, "cpu");
     assert.equal(json.env.git, "abc1234");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { editsOf, occurrences, staleReason, testSummary } from "../../tools/mutants.ts";
+import { editsOf, main, occurrences, staleReason, testSummary } from "../../tools/mutants.ts";
 import { type Mutant, MUTANTS } from "../../tools/mutants_catalogue.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -57,4 +57,14 @@ Deno.test("mutants: the deno test summary is parsed (a run without one is an err
   });
   assert.deepEqual(testSummary("\x1b[31mFAILED\x1b[0m | 3 passed | 2 failed (1s)\n"), { passed: 3, failed: 2 });
   assert.equal(testSummary('error: Module not found "file:///x.ts".\n'), undefined);
+});
+
+Deno.test("mutants: --jobs must be a positive integer (the error names the option and the value)", async () => {
+  for (const bad of ["0", "-1", "1.5", "two"]) {
+    await assert.rejects(main(["--jobs", bad, "--list"]), (e: Error) => {
+      assert.ok(e instanceof RangeError);
+      assert.equal(e.message, `mutants: '--jobs' must be a positive integer: current value is "${bad}"`);
+      return true;
+    });
+  }
 });
