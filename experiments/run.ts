@@ -267,6 +267,7 @@ export async function main(
         resume: cli.resume,
         workers: inWorkers ? { args: stripJobs(args0), jobs, script: options.workerScript } : undefined,
         resumeCommand: resume,
+        git,
         err: (s) => io.err(s),
       });
       if (sweep.interrupted) {

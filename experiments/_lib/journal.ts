@@ -23,6 +23,8 @@ export interface JournalEntry {
   cell: Cell;
   /** The rows the cell returned (before `finalize`). */
   rows: Row[];
+  /** The git version the cell ran at (`gitVersion()`), when known: a resume at another one is warned about. */
+  git?: string;
 }
 
 /** What identifies a sweep: every journal line must agree with it. */
@@ -88,16 +90,31 @@ function differingKeys(a: Record<string, unknown>, b: Record<string, unknown>): 
  * @throws {UsageError} when a line is corrupt or was recorded for another experiment, quick mode, config or cell.
  */
 export async function readJournal(path: string, sweep: SweepIdentity): Promise<Map<number, Row[]>> {
+  return (await readJournalEntries(path, sweep)).done;
+}
+
+/**
+ * Like {@linkcode readJournal}, plus the git versions the journaled cells ran at.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const { done, gits } = await readJournalEntries(path, sweep);
+ * ```
+ */
+export async function readJournalEntries(
+  path: string,
+  sweep: SweepIdentity,
+): Promise<{ done: Map<number, Row[]>; gits: Set<string> }> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return new Map();
+    if (e instanceof Deno.errors.NotFound) return { done: new Map(), gits: new Set() };
     throw e;
   }
   const lines = text.split("\n");
   const torn = lines.pop() !== ""; // text ends with "\n" unless the last write was cut short
-  const done = new Map<number, Row[]>();
+  const done = new Map<number, Row[]>(), gits = new Set<string>();
   const refuse = (why: string): never => {
     throw new UsageError(`cannot resume from ${path}: ${why}`);
   };
@@ -128,13 +145,14 @@ export async function readJournal(path: string, sweep: SweepIdentity): Promise<M
       refuse(`its cell ${e.index} (${stableJson(e.cell)}) is not cell ${e.index} of this sweep`);
     }
     done.set(e.index, e.rows);
+    if (typeof e.git === "string") gits.add(e.git);
   }
   if (torn) {
     const tmp = `${path}.tmp`;
     await Deno.writeTextFile(tmp, lines.map((l) => l + "\n").join(""));
     await Deno.rename(tmp, path);
   }
-  return done;
+  return { done, gits };
 }
 
 /**

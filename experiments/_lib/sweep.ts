@@ -6,7 +6,7 @@
 import { UsageError } from "./errors.ts";
 import { type AnyExperiment, type Cell, cellLabel, type Row, type RunContext } from "./experiment.ts";
 import { INTERRUPTED_EXIT, watchInterrupt } from "./interrupt.ts";
-import { appendJournal, readJournal } from "./journal.ts";
+import { appendJournal, readJournalEntries } from "./journal.ts";
 import { runCellsInWorkers } from "./workers.ts";
 
 /** Options for {@linkcode runSweep}. */
@@ -33,6 +33,8 @@ export interface SweepOptions {
   resumeCommand: string;
   /** Writes one line of diagnostics (the resume command of an abandoned sweep). */
   err(line: string): void;
+  /** The git version of this run, recorded with each cell; resuming cells journaled at another one warns. */
+  git?: string;
   /** Exits the process: called on a second Ctrl-C. @default {Deno.exit} */
   exit?(code: number): void;
 }
@@ -88,7 +90,14 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const identity = { experiment: o.experiment.name, quick: o.quick, config: o.config, cells: o.all };
   let done: Map<number, Row[]>;
   if (o.resume) {
-    done = await readJournal(o.journal, identity);
+    const read = await readJournalEntries(o.journal, identity);
+    done = read.done;
+    const others = [...read.gits].filter((g) => g !== o.git);
+    if (o.git !== undefined && others.length) {
+      o.err(
+        `warning: resuming cells that ran at git ${others.join(", ")}, not ${o.git}: the result mixes code versions`,
+      );
+    }
   } else {
     done = new Map();
     const held = await Deno.stat(o.journal).then((s) => s.size > 0, () => false);
@@ -121,6 +130,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       index: i,
       cell: o.all[i],
       rows,
+      ...(o.git !== undefined ? { git: o.git } : {}),
     });
     done.set(i, rows);
   };

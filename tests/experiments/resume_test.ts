@@ -60,6 +60,20 @@ Deno.test("a sweep killed (SIGKILL) after two cells resumes, runs only the rest 
   assert.deepEqual({ ...got.config, dir: "" }, { ...ref.config, dir: "" });
 });
 
+Deno.test("resuming cells journaled at another git version warns (the result would mix code versions)", async () => {
+  const dir = await Deno.makeTempDir(), out = `${dir}/out`;
+  await Deno.writeTextFile(`${dir}/fail-2`, "");
+  await runIn(["sweepy", `--dir=${dir}`, "--out", out]);
+  assert.deepEqual((await journalLines(out)).map((e) => e.git), ["abc1234", "abc1234"]);
+  await Deno.remove(`${dir}/fail-2`);
+  const io = capture();
+  const args = ["sweepy", `--dir=${dir}`, "--out", out, "--resume", "--backend=cpu", "--quiet"];
+  assert.equal(await main(args, sweepRegistry, io, { gitVersion: () => Promise.resolve("def5678") }), 0);
+  assert.ok(
+    io.errs.includes("warning: resuming cells that ran at git abc1234, not def5678: the result mixes code versions"),
+  );
+});
+
 Deno.test("SIGINT finishes the running cell, prints the exact resume command and exits 130", async () => {
   const dir = await Deno.makeTempDir(), out = `${dir}/out`;
   await Deno.writeTextFile(`${dir}/block-2`, "");
