@@ -39,6 +39,7 @@
 
 // Backend.
 export {
+  AllocationError,
   type BackendInfo,
   type BackendName,
   type BackendOptions,
@@ -125,6 +126,7 @@ export {
   charCorpusFromText,
   type CharCorpusFromTextOptions,
   type CharCorpusName,
+  CorruptDatasetError,
   DatasetNotFoundError,
   encodeNames,
   type ImageBatch,

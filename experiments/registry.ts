@@ -19,6 +19,7 @@ import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
 import { mezoExperiment } from "./mezo.ts";
 import { quickstart } from "./quickstart.ts";
+import { soak } from "./soak.ts";
 import { stepTimeline } from "./step_timeline.ts";
 import { streambp } from "./streambp.ts";
 import { wtacrs } from "./wtacrs.ts";
@@ -32,6 +33,7 @@ export const experiments: Registry = {
   "mesa-ranges": mesaRanges,
   mezo: mezoExperiment,
   quickstart,
+  soak,
   "step-timeline": stepTimeline,
   streambp,
   wtacrs,

@@ -7,14 +7,7 @@ import { type BackendName, initBackend } from "../lib/backend/mod.ts";
 import { parseCli, USAGE } from "./_lib/cli.ts";
 import { resolveConfig } from "./_lib/config.ts";
 import { UnknownExperimentError, UsageError } from "./_lib/errors.ts";
-import {
-  type AnyExperiment,
-  cellLabel,
-  type Registry,
-  type Row,
-  runCellsInOrder,
-  type RunContext,
-} from "./_lib/experiment.ts";
+import { type AnyExperiment, type Registry, type Row, type RunContext } from "./_lib/experiment.ts";
 import { describeExperiment, listExperiments } from "./_lib/help.ts";
 import { createProgress, type Progress } from "./_lib/progress.ts";
 import { finishProvenance, publishRefusal, startProvenance } from "./_lib/provenance.ts";
@@ -29,7 +22,11 @@ import {
 } from "./_lib/shards.ts";
 import { didYouMean } from "./_lib/suggest.ts";
 import { renderTable } from "./_lib/table.ts";
-import { ROWS_MARKER, runCellsInWorkers, workerThreads } from "./_lib/workers.ts";
+import { ROWS_MARKER, workerThreads } from "./_lib/workers.ts";
+import { INTERRUPTED_EXIT, resumeCommand } from "./_lib/interrupt.ts";
+import { journalFileName } from "./_lib/journal.ts";
+import { runSweep } from "./_lib/sweep.ts";
+import { trainingOptions } from "./_lib/training.ts";
 
 /** Where {@linkcode main} writes: `out` for results, `err` for progress and errors. Each call is one line. */
 export interface MainIO {
@@ -49,6 +46,8 @@ export interface MainOptions {
   gitVersion?: () => Promise<string>;
   /** The progress reporter. @default {a bar on a terminal's stderr, else plain lines through `io.err`} */
   progress?: Progress;
+  /** The script worker processes run (with this command line plus `--cell I`). @default {this file} */
+  workerScript?: string;
   /** The git checkout whose state the run's provenance records. @default {Deno.cwd()} */
   checkout?: string;
 }
@@ -153,6 +152,7 @@ export async function main(
   const args0 = args;
   let claimed: string | undefined; // the scratch folder this run made (removed again if the run fails)
   let progress: Progress | undefined;
+  let journal: string | undefined; // the sweep's cell journal, removed once the result JSON is written
   try {
     if (args[0] === "merge") return await merge(args.slice(1), registry, io);
     const cli = parseCli(args);
@@ -214,14 +214,23 @@ export async function main(
       writeLine: (s) => io.err(s),
     });
     const p = progress;
-    const ctx: RunContext = { quick: cli.quick, log: (m: string) => p.log(m), outDir, progress: p };
+    const training = trainingOptions(outDir, cli);
+    const ctx: RunContext = { quick: cli.quick, log: (m: string) => p.log(m), outDir, progress: p, training };
     if (cli.cell !== undefined) {
       // A worker of --jobs: run one cell and print its rows for the parent.
       const cells = experiment.cells?.(config) ?? [];
       if (!experiment.runCell || cli.cell >= cells.length) {
         throw new UsageError(`experiment "${cli.name}" has no cell ${cli.cell} (it has ${cells.length})`);
       }
-      const rows = await experiment.runCell(config, cells[cli.cell], ctx);
+      // Ctrl-C on a terminal reaches the workers too: the parent decides (finish this cell, or SIGTERM on a second).
+      const ignore = () => {};
+      if (Deno.build.os !== "windows") Deno.addSignalListener("SIGINT", ignore);
+      let rows: Row[];
+      try {
+        rows = await experiment.runCell(config, cells[cli.cell], ctx);
+      } finally {
+        if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGINT", ignore);
+      }
       p.done();
       io.out(ROWS_MARKER + JSON.stringify(rows));
       return 0;
@@ -235,29 +244,40 @@ export async function main(
     const jobs = cli.jobs ?? 1;
     // Worker processes: with --jobs N > 1, and by default for experiments that want each cell in a fresh process.
     const inWorkers = hasCells && !cli.inProcess && (jobs > 1 || experiment.freshProcess === true);
-    if (hasCells && (inWorkers || cli.shard)) {
+    if (hasCells) {
       const all = experiment.cells!(config);
       const picked = cli.shard ? shardCells(all.length, cli.shard.index, cli.shard.count) : all.map((_, i) => i);
       if (cli.shard) {
         p.log(`shard ${cli.shard.index}/${cli.shard.count}: cells ${picked.join(", ") || "(none)"} of ${all.length}`);
       }
-      let perCell: Row[][];
       if (inWorkers) {
         p.log(`${picked.length} cells in ${jobs > 1 ? `up to ${jobs}` : "one at a time in fresh"} worker processes`);
-        perCell = await runCellsInWorkers({
-          args: stripJobs(args0),
-          cells: picked,
-          jobs,
-          log: ctx.log,
-          onCell: (i, done) => p.cell(picked.indexOf(i), picked.length, cellLabel(all[i]), done),
-        });
-      } else {
-        perCell = [];
-        for (const [k, i] of picked.entries()) {
-          p.cell(k, picked.length, cellLabel(all[i]));
-          perCell.push(await experiment.runCell!(config, all[i], ctx));
-        }
       }
+      journal = `${outDir.replace(/\/+$/, "") || "."}/${journalFileName(cli.name, cli.shard)}`;
+      await Deno.mkdir(outDir, { recursive: true });
+      const resume = resumeCommand(args0, outDir);
+      const sweep = await runSweep({
+        experiment,
+        config,
+        quick: cli.quick,
+        ctx,
+        all,
+        picked,
+        journal,
+        resume: cli.resume,
+        workers: inWorkers ? { args: stripJobs(args0), jobs, script: options.workerScript } : undefined,
+        resumeCommand: resume,
+        git,
+        err: (s) => io.err(s),
+      });
+      if (sweep.interrupted) {
+        p.done();
+        const finished = sweep.perCell.filter((r) => r !== undefined).length;
+        io.err(`interrupted: ${finished} of ${picked.length} cells finished (in ${journal}); resume with: ${resume}`);
+        claimed = undefined;
+        return INTERRUPTED_EXIT;
+      }
+      const perCell = sweep.perCell as Row[][];
       const raw = perCell.flat();
       if (cli.shard) {
         shard = {
@@ -270,8 +290,6 @@ export async function main(
       } else {
         rows = experiment.finalize ? experiment.finalize(raw, config) : raw;
       }
-    } else if (hasCells && (cli.jobs !== undefined || cli.inProcess)) {
-      rows = await runCellsInOrder(experiment, config, ctx);
     } else {
       rows = await experiment.run(config, ctx);
     }
@@ -301,13 +319,19 @@ export async function main(
     const path = shard
       ? await writeJson(outDir, shardFileName(cli.name, shard.index, shard.count), record)
       : await writeResults(outDir, record);
+    if (journal !== undefined) await Deno.remove(journal).catch(() => {}); // the sweep is complete
     io.out(`wrote ${path}`);
     claimed = undefined;
     return 0;
   } catch (e) {
     progress?.done();
-    if (claimed !== undefined) await Deno.remove(claimed).catch(() => {}); // only if still empty
-    const message = e instanceof Error ? e.message : String(e);
+    if (claimed !== undefined) await Deno.remove(claimed).catch(() => {}); // only if still empty (no journal)
+    let message = e instanceof Error ? e.message : String(e);
+    // A worker's error line becomes part of the parent's CellFailedError: keep its type (e.g. NonFiniteError).
+    const worker = args0.includes("--cell") || args0.some((a) => a.startsWith("--cell="));
+    if (worker && e instanceof Error && e.name !== "Error" && !(e instanceof UsageError)) {
+      message = `${e.name}: ${message}`;
+    }
     io.err(`error: ${message}`);
     if (Deno.env.get("MEMTRAIN_DEBUG") === "1" && e instanceof Error && e.stack) io.err(e.stack);
     return e instanceof UsageError ? 2 : 1;

@@ -73,6 +73,11 @@ export const COLUMN_LABELS: Readonly<Record<string, { label: string; scale?: num
   beyondShare: { label: "beyond the range (%)", scale: 100 },
   gflops: { label: "GFLOP/s" },
   sgemmGflops: { label: "sgemm GFLOP/s" },
+  optimizer: { label: "optimizer" },
+  tensorDriftPct: { label: "tensor drift (%)" },
+  liveMiB: { label: "live after warm-up (MiB)" },
+  liveDriftPct: { label: "live drift (%)" },
+  leakedTensors: { label: "tensors left after the cell" },
 };
 
 /** Table columns for `keys`, with {@linkcode COLUMN_LABELS} applied. */

@@ -36,6 +36,12 @@ export interface CliArgs {
   shard?: { index: number; count: number };
   /** `--quiet`: no progress output (errors and the table still print). */
   quiet: boolean;
+  /** `--resume`: skip the cells journaled in `--out` (and resume training state from its checkpoints). */
+  resume: boolean;
+  /** `--checkpointEvery N`: save each cell's training state every N steps (default: none). */
+  checkpointEvery?: number;
+  /** `--skipNonFinite`: skip (and count) training steps whose loss or gradient is not finite. */
+  skipNonFinite: boolean;
   /** `--allowDirty`: let a dirty tree write under experiments/results/ (recorded in the result's provenance). */
   allowDirty: boolean;
   /** Config overrides in command-line order (later ones win). */
@@ -59,6 +65,10 @@ Options:
   --shard I/N        run only shard I of N (cells I, I+N, I+2N, ... counting from 1) and write their rows; join the
                      shards' folders with: deno task experiment merge DIR... [--out DIR]
   --quiet            no progress bar or progress lines (errors and the result table still print)
+  --resume           continue an interrupted sweep in --out DIR: skip the cells in DIR/<name>.cells.jsonl
+                     (refused when they were recorded with another config); Ctrl-C prints this command
+  --checkpointEvery N  save each cell's training state every N steps under DIR/checkpoints/ (default: none)
+  --skipNonFinite    skip (and count) a training step whose loss or gradient is not finite, instead of stopping
   --allowDirty       let a tree with uncommitted changes write under experiments/results/ (refused otherwise;
                      recorded in the result's provenance)
   --key=value        override a config key; numbers, booleans, enum values and comma lists are parsed
@@ -86,6 +96,8 @@ export function parseCli(args: string[]): CliArgs {
     quick: false,
     inProcess: false,
     quiet: false,
+    resume: false,
+    skipNonFinite: false,
     allowDirty: false,
     overrides: [],
   };
@@ -97,34 +109,42 @@ export function parseCli(args: string[]): CliArgs {
     else if (arg === "--quick") out.quick = true;
     else if (arg === "--in-process") out.inProcess = true;
     else if (arg === "--quiet") out.quiet = true;
+    else if (arg === "--resume") out.resume = true;
+    else if (arg === "--skipNonFinite") out.skipNonFinite = true;
     else if (arg === "--allowDirty") out.allowDirty = true;
     else if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       const key = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
       let value = eq === -1 ? undefined : arg.slice(eq + 1);
       if (key === "") throw new UsageError(`bad option "${arg}"`);
-      if (key === "out" || key === "backend" || key === "jobs" || key === "cell" || key === "shard") {
+      if (key === "resume" || key === "skipNonFinite") {
+        throw new UsageError(`option --${key} takes no value: current value is "${value}"`);
+      }
+      const valued = ["out", "backend", "jobs", "cell", "shard", "checkpointEvery"];
+      if (valued.includes(key)) {
         if (value === undefined) {
           value = args[++i];
           if (value === undefined || value.startsWith("--")) {
-            const example = { out: "DIR", backend: "wasm", jobs: "2", cell: "0", shard: "1/4" }[key];
+            const example = { out: "DIR", backend: "wasm", jobs: "2", cell: "0", shard: "1/4", checkpointEvery: "100" }[
+              key
+            ];
             throw new UsageError(`option --${key} needs a value, e.g. --${key}=${example}`);
           }
         }
         if (key === "shard") {
           out.shard = parseShard(value);
-        } else if (key === "jobs" || key === "cell") {
-          const n = Number(value);
-          if (!Number.isInteger(n) || n < (key === "jobs" ? 1 : 0)) {
+        } else if (key === "jobs" || key === "cell" || key === "checkpointEvery") {
+          const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+          if (!Number.isSafeInteger(n) || n < (key === "cell" ? 0 : 1)) {
             throw new UsageError(
               `option --${key} must be a ${
-                key === "jobs" ? "positive" : "non-negative"
+                key === "cell" ? "non-negative" : "positive"
               } integer: current value is "${value}"`,
             );
           }
           out[key] = n;
         } else {
-          out[key] = value;
+          out[key as "out" | "backend"] = value;
         }
       } else {
         out.overrides.push({ key, value });

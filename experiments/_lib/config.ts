@@ -28,7 +28,9 @@ export function parseValue(key: string, raw: string | undefined, field: FieldInf
     case "number":
     case "integer": {
       const n = Number(text);
-      return text === "" || Number.isNaN(n) ? bad(field.kind === "integer" ? "integer" : "number") : n;
+      if (text === "" || Number.isNaN(n)) return bad(field.kind === "integer" ? "integer" : "number");
+      // "Infinity", "1e309": never a usable setting, so refused here rather than run.
+      return Number.isFinite(n) ? n : bad("a finite number");
     }
     case "boolean":
       if (TRUE.includes(text.toLowerCase())) return true;
@@ -38,7 +40,8 @@ export function parseValue(key: string, raw: string | undefined, field: FieldInf
       if (text === "") return bad("a comma-separated list of at least one number");
       const parts = text.split(",").map((s) => s.trim());
       const nums = parts.map(Number);
-      return parts.some((s, i) => s === "" || Number.isNaN(nums[i])) ? bad("comma-separated numbers") : nums;
+      if (parts.some((s, i) => s === "" || Number.isNaN(nums[i]))) return bad("comma-separated numbers");
+      return nums.every(Number.isFinite) ? nums : bad("comma-separated finite numbers");
     }
     case "string[]": {
       const items = text.split(",").map((s) => s.trim());
@@ -112,16 +115,17 @@ export function resolveConfig<S extends ExperimentSchema>(
   const shownCli = new Map<string, string>();
   for (const { key: written, value } of overrides) {
     const aliases = experiment.aliases ?? {};
-    const key = written in shape
+    const has = (k: string) => Object.hasOwn(shape, k); // not `in`: "constructor" is not a config key
+    const key = has(written)
       ? written
-      : camel(written) in shape
+      : has(camel(written))
       ? camel(written)
       : Object.hasOwn(aliases, written)
       ? aliases[written]
       : Object.hasOwn(aliases, camel(written))
       ? aliases[camel(written)]
       : camel(written);
-    if (!(key in shape)) {
+    if (!has(key)) {
       const hint = didYouMean(written, keys) || ` Config keys: ${keys.join(", ") || "(none)"}`;
       throw new UnknownConfigKeyError(written, experiment.name, hint);
     }
@@ -137,5 +141,8 @@ export function resolveConfig<S extends ExperimentSchema>(
   if (issue.code === "unrecognized_keys") {
     throw new UnknownConfigKeyError(issue.keys[0], experiment.name, " (it comes from the quick preset)");
   }
-  throw new ConfigValueError(key, formatIssue(issue, shown, key in shape ? describeField(shape[key]) : undefined));
+  throw new ConfigValueError(
+    key,
+    formatIssue(issue, shown, Object.hasOwn(shape, key) ? describeField(shape[key]) : undefined),
+  );
 }

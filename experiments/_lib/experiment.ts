@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { describeField } from "./fields.ts";
 import type { Progress } from "./progress.ts";
+import type { TrainingOptions } from "./training.ts";
 import type { ChartSpec } from "../../lib/viz/mod.ts";
 
 /** A chart of a result, for `deno task report`: written as `<experiment>-<name>.svg` next to the result's JSON. */
@@ -41,6 +42,18 @@ export interface RunContext {
   outDir: string;
   /** Progress of training steps and cells (a bar on a terminal, plain lines otherwise, nothing with `--quiet`). */
   progress?: Progress;
+  /**
+   * Training-state options from `--resume`, `--checkpointEvery N` and `--skipNonFinite` (always set by
+   * `experiments/run.ts`), to pass to the training loop; `training.dir(cellId)` is a cell's checkpoint folder under
+   * `--out`.
+   *
+   * @example Usage
+   * ```ts ignore
+   * const t = ctx.training;
+   * const checkpoint = t && { dir: t.dir(cellLabel(cell)), every: t.checkpointEvery, resume: t.resume };
+   * ```
+   */
+  training?: TrainingOptions;
 }
 
 /** A cell's label for progress lines: its values joined, e.g. "gpt 8 mesa-head-wise". */
@@ -135,6 +148,9 @@ export const RESERVED_KEYS: readonly string[] = [
   "in-process",
   "shard",
   "quiet",
+  "resume",
+  "checkpointEvery",
+  "skipNonFinite",
 ];
 
 /**
@@ -168,10 +184,10 @@ export function defineExperiment<S extends ExperimentSchema>(e: Experiment<S>): 
     }
   }
   for (const [alias, key] of Object.entries(e.aliases ?? {})) {
-    if (!(key in e.schema.shape)) {
+    if (!Object.hasOwn(e.schema.shape, key)) {
       fail(`alias "${alias}" names the config key "${key}", which the schema does not have`);
     }
-    if (alias in e.schema.shape || RESERVED_KEYS.includes(alias)) {
+    if (Object.hasOwn(e.schema.shape, alias) || RESERVED_KEYS.includes(alias)) {
       fail(`alias "${alias}" is itself a config key or a reserved option name`);
     }
   }

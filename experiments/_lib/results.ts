@@ -121,11 +121,24 @@ export function writeResults(dir: string, record: ResultRecord): Promise<string>
   return writeJson(dir, `${record.experiment}.json`, record);
 }
 
-/** Writes `value` as pretty JSON to `<dir>/<name>` (creating `dir`) and returns the file path. */
+/**
+ * Writes `value` as pretty JSON to `<dir>/<name>` (creating `dir`) and returns the file path. The write is atomic: a
+ * temp file in the same folder, flushed to disk, then renamed over the target, so a kill never leaves half a file.
+ */
 export async function writeJson(dir: string, name: string, value: unknown): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const path = `${dir.replace(/\/+$/, "") || "."}/${name}`;
-  await Deno.writeTextFile(path, JSON.stringify(value, null, 2) + "\n");
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    const bytes = new TextEncoder().encode(JSON.stringify(value, null, 2) + "\n");
+    let at = 0;
+    while (at < bytes.length) at += await file.write(bytes.subarray(at));
+    await file.syncData();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(tmp, path);
   return path;
 }
 

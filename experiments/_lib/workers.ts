@@ -23,6 +23,12 @@ export interface WorkerOptions {
   onCell?(index: number, done: number): void;
   /** The script to run. @default {experiments/run.ts next to this folder} */
   script?: string;
+  /** Called with each cell's rows as soon as its worker finishes (the sweep journals them). */
+  onRows?(index: number, rows: Row[]): Promise<void> | void;
+  /** Checked before each cell starts: true stops starting cells, and a failed cell is then left unfinished. */
+  stop?(): boolean;
+  /** Called with each worker process when it starts (a second Ctrl-C kills them). */
+  onSpawn?(child: Deno.ChildProcess): void;
 }
 
 async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
@@ -56,15 +62,15 @@ export function workerThreads(jobs: number): number {
 
 /**
  * Runs every cell in a worker process, at most `jobs` at a time, and returns each cell's rows, in the order of
- * `cells`.
+ * `cells` (`undefined` for a cell not run because `stop()` turned true).
  */
-export async function runCellsInWorkers(options: WorkerOptions): Promise<Row[][]> {
+export async function runCellsInWorkers(options: WorkerOptions): Promise<(Row[] | undefined)[]> {
   const script = options.script ?? new URL("../run.ts", import.meta.url).pathname;
-  const results: Row[][] = new Array(options.cells.length);
-  let next = 0, done = 0;
+  const results: (Row[] | undefined)[] = new Array(options.cells.length).fill(undefined);
+  let next = 0, done = 0, failed = false;
   const env = { MEMTRAIN_BLAS_THREADS: String(workerThreads(options.jobs)), NO_COLOR: "1" };
   const worker = async () => {
-    while (next < options.cells.length) {
+    while (next < options.cells.length && !options.stop?.() && !failed) {
       const k = next++, i = options.cells[k];
       options.onCell?.(i, done);
       const child = new Deno.Command(Deno.execPath(), {
@@ -73,6 +79,7 @@ export async function runCellsInWorkers(options: WorkerOptions): Promise<Row[][]
         stdout: "piped",
         stderr: "piped",
       }).spawn();
+      options.onSpawn?.(child);
       let rows: Row[] | undefined;
       const errors: string[] = [];
       await Promise.all([
@@ -86,12 +93,23 @@ export async function runCellsInWorkers(options: WorkerOptions): Promise<Row[][]
       ]);
       const status = await child.status;
       if (!status.success || !rows) {
+        if (options.stop?.()) continue; // interrupted: the cell stays unfinished
         throw new Error(`cell ${i} failed (exit ${status.code})${errors.length ? `: ${errors.join("; ")}` : ""}`);
       }
       results[k] = rows;
+      await options.onRows?.(i, rows);
       done++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(options.jobs, options.cells.length) }, worker));
+  // A failed cell stops new cells from starting; the running ones finish (their rows reach onRows) before it throws.
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(options.jobs, options.cells.length) }, () =>
+      worker().catch((e) => {
+        failed = true;
+        throw e;
+      })),
+  );
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (rejected) throw rejected.reason;
   return results;
 }

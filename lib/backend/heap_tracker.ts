@@ -19,6 +19,7 @@ import { type ArenaMode, HeapArena } from "./heap_arena.ts";
 import type { BreakProvider, Span } from "./heap_space.ts";
 import { findBreakCandidates } from "./wasm_binary.ts";
 import { type CapturedWasm, capturedWasm } from "./wasm_capture.ts";
+import { checkAllocation } from "./alloc_error.ts";
 
 /** The parts of the emscripten module object the tracker uses. */
 export interface WasmModuleLike {
@@ -141,7 +142,8 @@ export class WasmHeapTracker implements PhysicalMeter {
     this.#rawMalloc = (bytes) => malloc(bytes);
     this.#rawFree = (ptr) => free(ptr);
     const trackedMalloc = (bytes: number): number => {
-      const ptr = this.#arena?.malloc(bytes) || malloc(bytes);
+      // Throws AllocationError on failure: tfjs would write the tensor at address 0 (alloc_error.ts).
+      const ptr = checkAllocation((b) => this.#arena?.malloc(b) || malloc(b), bytes, this.memoryBytes);
       if (ptr) {
         this.#js.set(ptr, bytes);
         this.#jsLive += bytes;

@@ -19,6 +19,7 @@ import {
   type HeapMode,
   updateBackendOptions,
 } from "./options.ts";
+import { installAllocationContext } from "./alloc_error.ts";
 
 /**
  * Backends memtrain can run on. `blas` is the wasm backend with matmuls computed by OpenBLAS (see
@@ -270,6 +271,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   meter(); // count unique buffers from here on
   // The physical figure beside the meter: the wasm heap's exact break on wasm/blas, else the process's RSS.
   const heap = chosen === "wasm" || chosen === "blas" ? installHeapTracker() : undefined;
+  installAllocationContext(); // allocation errors name the tensor and the op (alloc_error.ts)
   setPhysicalMeter(heap);
   // Large buffers: the heap arena (plan or first-fit) or emmalloc; "stock" when the break cannot be read.
   updateBackendOptions({ heap: heap ? heap.setHeapMode(resolved.heap) as HeapMode : resolved.heap });

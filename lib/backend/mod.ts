@@ -59,3 +59,4 @@ export { bufferAddress, GemmPool, type GemmPoolOptions } from "./gemm_pool.ts";
 export { heapStep, heapTracker, type JsAllocations, WasmHeapTracker } from "./heap_tracker.ts";
 export { ARENA_THRESHOLD, type ArenaMode, type ArenaStats, type HeapArena } from "./heap_arena.ts";
 export { type GemmSpec, splitGemm } from "./gemm_split.ts";
+export { AllocationError, checkAllocation, installAllocationContext, WASM_HEAP_MAX } from "./alloc_error.ts";

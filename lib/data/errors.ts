@@ -61,3 +61,39 @@ export class DatasetNotFoundError extends Error {
     this.install = options.install;
   }
 }
+
+/**
+ * Thrown when a dataset file is there but its bytes are wrong: a truncated or corrupt gzip stream, a bad IDX header,
+ * a data length that does not match the header's shape, or contents that disagree (labels out of range, counts that
+ * differ). It is a `TypeError` (the data has the wrong form); `path` names the file and `reason` says what is wrong.
+ *
+ * @example Usage
+ * ```ts
+ * import { CorruptDatasetError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new CorruptDatasetError("/data/t10k-labels-idx1-ubyte.gz", "the gzip stream is truncated");
+ * assert.ok(err instanceof TypeError);
+ * assert.equal(err.message, "Cannot read /data/t10k-labels-idx1-ubyte.gz: the gzip stream is truncated");
+ * ```
+ */
+export class CorruptDatasetError extends TypeError {
+  /** The file that is corrupt. */
+  readonly path: string;
+  /** What is wrong with it, e.g. "shape [10] needs 10 data bytes: current value is 7". */
+  readonly reason: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param path The corrupt file.
+   * @param reason What is wrong with it (one line).
+   * @param options The underlying error, if any.
+   */
+  constructor(path: string, reason: string, options: { cause?: unknown } = {}) {
+    super(`Cannot read ${path}: ${reason}`, { cause: options.cause });
+    this.name = "CorruptDatasetError";
+    this.path = path;
+    this.reason = reason;
+  }
+}

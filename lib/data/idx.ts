@@ -16,6 +16,8 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
+import { CorruptDatasetError } from "./errors.ts";
+
 const UBYTE = 0x08;
 
 async function pipe(bytes: Uint8Array, stream: CompressionStream | DecompressionStream): Promise<Uint8Array> {
@@ -193,14 +195,24 @@ export function encodeIdx(shape: readonly number[], data: Uint8Array): Uint8Arra
  * @param path The file to read (`.gz` or raw).
  * @returns The parsed array.
  * @throws {Deno.errors.NotFound} if the file does not exist.
- * @throws {TypeError} if the file is corrupt (see {@linkcode gunzip} and {@linkcode parseIdx}).
+ * @throws {CorruptDatasetError} (a `TypeError`) if the file is truncated or corrupt (see {@linkcode gunzip} and
+ * {@linkcode parseIdx}); the message names the file.
  */
 export async function readIdxFile(path: string | URL): Promise<IdxArray> {
   const bytes = await Deno.readFile(path);
   try {
     return parseIdx(isGzip(bytes) ? await gunzip(bytes) : bytes);
   } catch (err) {
-    if (err instanceof TypeError) throw new TypeError(`${err.message} (in ${path})`, { cause: err });
+    if (err instanceof TypeError) {
+      const where = path instanceof URL ? path.pathname : path;
+      throw new CorruptDatasetError(
+        where,
+        err.message.replace(/^Cannot parse IDX: /, "IDX: ").replace(/^Cannot decompress gzip data: /, "gzip: "),
+        {
+          cause: err,
+        },
+      );
+    }
     throw err;
   }
 }

@@ -17,7 +17,7 @@
  * @module
  */
 export { type MutableArrayLike, Rng } from "./rng.ts";
-export { DatasetNotFoundError, type DatasetNotFoundErrorOptions } from "./errors.ts";
+export { CorruptDatasetError, DatasetNotFoundError, type DatasetNotFoundErrorOptions } from "./errors.ts";
 export { encodeIdx, gunzip, gzip, type IdxArray, isGzip, parseIdx, readIdxFile } from "./idx.ts";
 export {
   FASHION_MNIST_CLASSES,

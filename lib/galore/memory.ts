@@ -81,6 +81,16 @@ export function galoreStateBytesAnalytic(
 ): GaloreStateBytes {
   const { rank, projType = "std", include = defaultGaloreInclude, momentsPerElement = 2, bytesPerElement = 4 } =
     options;
+  const bad = (what: string, v: unknown): never => {
+    throw new RangeError(`Cannot count GaLore state bytes: ${what}: current value is ${v}`);
+  };
+  if (!Number.isInteger(rank) || rank < 1) bad("'rank' must be an integer >= 1", rank);
+  if (!Number.isInteger(momentsPerElement) || momentsPerElement < 0) {
+    bad("'momentsPerElement' must be an integer >= 0", momentsPerElement);
+  }
+  if (!Number.isInteger(bytesPerElement) || bytesPerElement < 1) {
+    bad("'bytesPerElement' must be an integer >= 1", bytesPerElement);
+  }
   const projected = group(), unprojected = group();
   for (const [name, shape] of Object.entries(shapes)) {
     const n = size(shape);

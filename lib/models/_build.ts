@@ -15,7 +15,12 @@ export function parseModelConfig<S extends z.ZodTypeAny>(what: string, schema: S
   const parsed = schema.safeParse(config);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
-    throw new RangeError(`Cannot create ${what}: '${i.path.join(".")}' ${i.message.toLowerCase()}`);
+    let value: unknown = config;
+    for (const k of i.path) value = (value as Record<string | number, unknown> | undefined)?.[k];
+    const shown = typeof value === "string" ? JSON.stringify(value) : String(value);
+    throw new RangeError(
+      `Cannot create ${what}: '${i.path.join(".")}' ${i.message.toLowerCase()}: current value is ${shown}`,
+    );
   }
   const cfg = parsed.data as { dim: number; heads: number };
   if (cfg.dim % cfg.heads !== 0) {
@@ -48,6 +53,9 @@ export function assembleModel<C>(
   seed: number,
   flops: () => number,
 ): Model<C> {
+  if (!Number.isSafeInteger(seed)) {
+    throw new RangeError(`Cannot create ${kind}: 'seed' must be a safe integer: current value is ${seed}`);
+  }
   const loss = new SoftmaxCrossEntropy();
   const params = initParams(layers.flatMap((l) => prefixed(l.name, l.paramSpecs())), seed);
   return {

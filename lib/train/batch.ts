@@ -18,9 +18,15 @@ export interface TokenArrays {
 /**
  * A `[batch, context]` token batch from flat arrays (the caller disposes it with {@linkcode disposeBatch}).
  *
- * @throws {RangeError} when the arrays do not hold `batch·context` entries.
+ * @throws {RangeError} when `batch` or `context` is not a positive integer, or the arrays do not hold
+ * `batch·context` entries.
  */
 export function tokenBatch(data: TokenArrays, batch: number, context: number): Batch {
+  for (const [k, v] of [["batch", batch], ["context", context]] as const) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`Cannot make a token batch: '${k}' must be a positive integer: current value is ${v}`);
+    }
+  }
   const n = batch * context;
   for (const [k, a] of Object.entries(data)) {
     if (a && a.length !== n) {

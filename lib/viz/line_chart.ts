@@ -4,6 +4,8 @@
  * @module
  */
 
+import { checkChartSize } from "./size.ts";
+
 /** One line of a chart. */
 export interface Series {
   /** Legend label. */
@@ -63,6 +65,7 @@ function esc(s: string): string {
 export function lineChartSvg(series: Series[], options: LineChartOptions = {}): string {
   const pts = series.flatMap((s) => s.points);
   if (pts.length === 0) throw new RangeError("Cannot draw a line chart: no points in any series");
+  checkChartSize("a line chart", options);
   const w = options.width ?? 560, h = options.height ?? 320;
   const m = { l: 60, r: 150, t: options.title ? 30 : 12, b: 45 };
   const fx = options.xLog ? Math.log10 : (x: number) => x;

@@ -4,6 +4,7 @@
  * `renderSvg` or show it in a notebook with `chartBundle` (`render.ts`).
  * @module
  */
+import { checkChartSize } from "./size.ts";
 import type { Series } from "./line_chart.ts";
 import type { ChartSpec } from "./render.ts";
 
@@ -24,6 +25,7 @@ export interface ChartOptions {
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 
 function frame(options: ChartOptions) {
+  checkChartSize("a chart", options);
   return {
     $schema: SCHEMA,
     ...(options.title ? { title: options.title } : {}),

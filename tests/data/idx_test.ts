@@ -83,7 +83,8 @@ Deno.test("readIdxFile() reads raw and gzipped files and names the file on error
     assert.deepEqual((await readIdxFile(`${dir}/a.idx`)).data, PIXELS);
     assert.deepEqual((await readIdxFile(`${dir}/a.idx.gz`)).shape, [2, 3, 4]);
     await Deno.writeFile(`${dir}/bad.gz`, (await gzip(file)).subarray(0, 20));
-    await assert.rejects(readIdxFile(`${dir}/bad.gz`), { name: "TypeError", message: /bad\.gz/ });
+    await assert.rejects(readIdxFile(`${dir}/bad.gz`), (e) => e instanceof TypeError && /bad\.gz/.test(e.message));
+    await assert.rejects(readIdxFile(`${dir}/bad.gz`), { name: "CorruptDatasetError", message: /bad\.gz/ });
     await assert.rejects(readIdxFile(`${dir}/missing`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -18,6 +18,7 @@ Deno.test("lib/data/mod.ts re-exports the public data API", () => {
     "encodeNames",
     "gunzip",
     "gzip",
+    "CorruptDatasetError",
     "imageBatch",
     "imageBatches",
     "isGzip",

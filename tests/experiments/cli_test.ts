@@ -11,6 +11,8 @@ Deno.test("parseCli() reads the name, flags, options and overrides", () => {
     quick: true,
     inProcess: false,
     quiet: false,
+    resume: false,
+    skipNonFinite: false,
     allowDirty: false,
     out: "/tmp/r",
     backend: "cpu",
@@ -63,4 +65,22 @@ Deno.test("parseCli() reads --quiet and --shard I/N; a bad shard is a usage erro
       message: `option --shard must be I/N with 1 <= I <= N, e.g. --shard=2/4: current value is "${bad}"`,
     });
   }
+});
+
+Deno.test("parseCli() reads --resume, --skipNonFinite and --checkpointEvery N; bad values are usage errors", () => {
+  const a = parseCli(["mesa", "--resume", "--skipNonFinite", "--checkpointEvery", "50", "--lr=1"]);
+  assert.equal(a.resume, true);
+  assert.equal(a.skipNonFinite, true);
+  assert.equal(a.checkpointEvery, 50);
+  assert.deepEqual(a.overrides, [{ key: "lr", value: "1" }]);
+  assert.equal(parseCli(["mesa", "--checkpointEvery=7"]).checkpointEvery, 7);
+  assert.equal(parseCli(["mesa"]).checkpointEvery, undefined);
+  for (const bad of ["0", "-1", "1.5", "x", "", "1e3", "0x10"]) {
+    assert.throws(() => parseCli(["mesa", `--checkpointEvery=${bad}`]), {
+      name: "UsageError",
+      message: `option --checkpointEvery must be a positive integer: current value is "${bad}"`,
+    });
+  }
+  assert.throws(() => parseCli(["mesa", "--checkpointEvery"]), /needs a value, e.g. --checkpointEvery=100/);
+  assert.throws(() => parseCli(["mesa", "--resume=yes"]), /option --resume takes no value: current value is "yes"/);
 });

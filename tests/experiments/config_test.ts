@@ -56,11 +56,19 @@ Deno.test("resolveConfig() rejects unknown keys with a did-you-mean hint", () =>
     () => resolveConfig(echo, [{ key: "qqqqqqq", value: "1" }], false),
     /unknown config key "qqqqqqq" for experiment "echo". Config keys: lr, steps, verbose/,
   );
+  for (const key of ["constructor", "__proto__", "toString"]) { // names on Object.prototype are not config keys
+    assert.throws(() => resolveConfig(echo, [{ key, value: "1" }], false), {
+      name: "UnknownConfigKeyError",
+      message: new RegExp(`^unknown config key "${key}" for experiment "echo"`),
+    });
+  }
 });
 
 Deno.test("resolveConfig() reports type errors readably", () => {
   const cases: [string, string | undefined, string][] = [
     ["lr", "abc", 'bad value for "lr": expected number, got "abc"'],
+    ["lr", "1e309", 'bad value for "lr": expected a finite number, got "1e309"'],
+    ["dims", "1,Infinity", 'bad value for "dims": expected comma-separated finite numbers, got "1,Infinity"'],
     ["steps", "1.5", 'bad value for "steps": expected integer, got "1.5"'],
     ["steps", "0", 'bad value for "steps": number must be greater than or equal to 1, got "0"'],
     ["lr", "-1", 'bad value for "lr": number must be greater than 0, got "-1"'],
