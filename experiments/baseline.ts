@@ -23,11 +23,11 @@ export const baseline = defineExperiment({
   async run(config, ctx) {
     const rows: Row[] = [];
     if (config.models !== "vit") {
-      const r = await runGptSmall(config, undefined, ctx.progress?.step);
+      const r = await runGptSmall(config, undefined, ctx.progress?.step, { training: ctx.training, id: "gpt-small" });
       rows.push(summaryRow("baseline", "gpt-small", r, { batch: config.gptBatch, context: GPT_PRESETS.small.context }));
     }
     if (config.models !== "gpt") {
-      const r = await runVitSmall(config, undefined, ctx.progress?.step);
+      const r = await runVitSmall(config, undefined, ctx.progress?.step, { training: ctx.training, id: "vit-small" });
       rows.push(summaryRow("baseline", `vit-small/p${config.vitPatch}`, r, { batch: config.vitBatch }));
     }
     return rows;

@@ -123,7 +123,7 @@ async function runTraining(
   const label = String(cell.label);
   ctx.log(`gpt-small: ${label} (lr ${lr})`);
   try {
-    const r = await runGptSmall(cfg, wrapped, ctx.progress?.step);
+    const r = await runGptSmall(cfg, wrapped, ctx.progress?.step, { training: ctx.training, id: label });
     const corpus = await loadCharCorpus({ name: "moby-dick" });
     const shapes = gptShapes(corpus.vocabSize);
     const analytic = optimizer === "galore"

@@ -47,9 +47,10 @@ export const mesa = defineExperiment({
     const name = cell.variant as (typeof VARIANTS)[number];
     const tech = buildTechnique(name, config);
     try {
+      const state = { training: ctx.training, id: `${cell.model}-${name}` };
       const r = cell.model === "vit"
-        ? await runVitSmall(config, tech, ctx.progress?.step)
-        : await runGptSmall(config, tech, ctx.progress?.step);
+        ? await runVitSmall(config, tech, ctx.progress?.step, state)
+        : await runGptSmall(config, tech, ctx.progress?.step, state);
       return [summaryRow(name, cell.model === "vit" ? `vit-small/p${config.vitPatch}` : "gpt-small", r)];
     } finally {
       tech.dispose();

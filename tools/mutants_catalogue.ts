@@ -1110,4 +1110,22 @@ export const MUTANTS: Mutant[] = [
     replace: "const g = firstNonFinite({});",
     tests: ["tests/train/guard_test.ts"],
   },
+  {
+    name: "standard-run-stateful-dropped",
+    area: "experiments",
+    description: "the standard runs checkpoint without their techniques' state: a resumed Mesa run restarts its ranges",
+    file: "experiments/_lib/standard_runs.ts",
+    find: "...(technique ? { stateful: { ...technique.stateful } } : {}),",
+    replace: "...(technique ? { stateful: {} } : {}),",
+    tests: ["tests/experiments/training_state_test.ts"],
+  },
+  {
+    name: "standard-run-resume-ignored",
+    area: "experiments",
+    description: "--resume is not passed on to a standard run's checkpoints: the run starts over (or is refused)",
+    file: "experiments/_lib/standard_runs.ts",
+    find: "every: t.checkpointEvery, resume: t.resume }",
+    replace: "every: t.checkpointEvery, resume: false }",
+    tests: ["tests/experiments/training_state_test.ts"],
+  },
 ];

@@ -15,6 +15,7 @@ import type { Row } from "./experiment.ts";
 import { buildOptimizer, optimizerFields } from "./optimizers.ts";
 import { UsageError } from "./errors.ts";
 import type { BuiltTechnique } from "./technique_cli.ts";
+import type { TrainingOptions } from "./training.ts";
 
 /** Throws a UsageError when `technique` trains with a whole step (MeZO): the standard runs train from scratch. */
 export function requireOptimizerTraining(technique: BuiltTechnique | undefined, where: string): void {
@@ -56,6 +57,30 @@ export const standardRunQuick = {
 /** Resolved config of the standard runs (the optimizer's option keys are read by `buildOptimizer`). */
 export type StandardRunConfig = { [K in keyof typeof standardRunFields]: z.infer<(typeof standardRunFields)[K]> };
 
+/** Where a standard run keeps its training state: the run's `ctx.training` and this run's id (its folder name). */
+export interface StandardRunState {
+  /** `ctx.training` of the experiment run (`--resume`, `--checkpointEvery`, `--skipNonFinite`). */
+  training: TrainingOptions | undefined;
+  /** The run's id within the experiment (e.g. the cell's label): its checkpoints go to `training.dir(id)`. */
+  id: string;
+}
+
+/**
+ * The checkpoint and guard options of `runLm`/`runClassifier` for a standard run: checkpoints every
+ * `--checkpointEvery` steps under the run's folder (resumed with `--resume`), the technique's cross-step state saved
+ * with them, and `--skipNonFinite`.
+ */
+function trainingRunOptions(state: StandardRunState | undefined, technique: BuiltTechnique | undefined) {
+  const t = state?.training;
+  return {
+    ...(technique ? { stateful: { ...technique.stateful } } : {}),
+    ...(t?.skipNonFinite ? { skipNonFinite: true } : {}),
+    ...(t?.checkpointEvery !== undefined
+      ? { checkpoint: { dir: t.dir(state!.id), every: t.checkpointEvery, resume: t.resume } }
+      : {}),
+  };
+}
+
 /** A result row from a run summary. */
 export function summaryRow(technique: string, model: string, r: RunSummary, extra: Record<string, number> = {}): Row {
   return {
@@ -86,12 +111,13 @@ function schedule(peak: number, steps: number, endDivisor: number) {
 /**
  * Trains GPT-small on Moby Dick characters with `technique` (plain backprop when `undefined`); returns the summary.
  * The technique's source trains and its optimizer wrapper, if any, wraps the configured optimizer; `onStep` gets
- * every step's progress.
+ * every step's progress; `state` checkpoints the run (`--checkpointEvery`, `--resume`) and sets `--skipNonFinite`.
  */
 export async function runGptSmall(
   config: StandardRunConfig,
   technique: BuiltTechnique | undefined,
   onStep?: (p: StepProgress) => void,
+  state?: StandardRunState,
 ): Promise<RunSummary> {
   const lr = schedule(config.gptLr, config.gptSteps, 10);
   const base = buildOptimizer(config, { lr, weightDecay: config.gptWeightDecay, weightDecayKey: "gptWeightDecay" });
@@ -112,6 +138,7 @@ export async function runGptSmall(
       seed: config.seed,
       evalBatches: 16,
       onStep,
+      ...trainingRunOptions(state, technique),
     });
   } finally {
     disposeTree(model.params);
@@ -127,6 +154,7 @@ export async function runVitSmall(
   config: StandardRunConfig,
   technique: BuiltTechnique | undefined,
   onStep?: (p: StepProgress) => void,
+  state?: StandardRunState,
 ): Promise<RunSummary> {
   const lr = schedule(config.vitLr, config.vitSteps, 20);
   const base = buildOptimizer(config, { lr, weightDecay: config.vitWeightDecay, weightDecayKey: "vitWeightDecay" });
@@ -147,6 +175,7 @@ export async function runVitSmall(
       batch: config.vitBatch,
       seed: config.seed,
       onStep,
+      ...trainingRunOptions(state, technique),
     });
   } finally {
     disposeTree(model.params);

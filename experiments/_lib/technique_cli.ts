@@ -15,6 +15,7 @@ import {
   keepPolicy,
   type Model,
   type PolicySelector,
+  type Stateful,
   type TrainStep,
   type TrunkTransform,
 } from "../../lib/nn/mod.ts";
@@ -57,6 +58,11 @@ export interface TechniqueParts {
    * combination; without one the step updates in place (`"per-param"`).
    */
   update?: UpdateMode;
+  /**
+   * State the technique carries across steps outside parameters and optimizer state (Mesa's running ranges,
+   * WTA-CRS's norm cache), saved in training-state checkpoints under the technique's label.
+   */
+  stateful?: Stateful;
   /** Frees technique state (e.g. Mesa's running ranges). */
   dispose?(): void;
 }
@@ -127,6 +133,8 @@ export interface BuiltTechnique {
   readonly step?: TrainStep<unknown>;
   /** How the step applies the optimizer's updates (`Trainer`'s `update`; `"per-param"` when no technique says). */
   readonly update: UpdateMode;
+  /** Every technique's cross-step state, by label (the Trainer's `stateful`: saved and restored with checkpoints). */
+  readonly stateful: Readonly<Record<string, Stateful>>;
   /** Frees every technique's state. */
   dispose(): void;
 }
@@ -220,6 +228,7 @@ export function composeTechniques(
       prepare: <C>(model: Model<C>) => (rewrite ? rewrite(model) : model),
       ...(makeStep ? { step: makeStep() } : {}),
       update: update ?? "per-param",
+      stateful: Object.fromEntries(parts.flatMap((p, i) => (p.stateful ? [[labels[i], p.stateful]] : []))),
       dispose,
     };
   } catch (e) {

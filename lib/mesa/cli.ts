@@ -49,6 +49,6 @@ export const mesaCli = {
       outOfRange: o.outOfRange,
       rounding: o.rounding,
     });
-    return { selector: m.selector, dispose: () => m.dispose() };
+    return { selector: m.selector, stateful: m.state, dispose: () => m.dispose() };
   },
 };

@@ -45,6 +45,6 @@ export const wtacrsCli = {
   options,
   build(o: { estimator: Estimator } & z.infer<typeof options>, ctx: { seed: number }) {
     const w = wtacrs({ estimator: o.estimator, ratio: o.ratio, minK: o.minK, scores: o.scores, seed: ctx.seed });
-    return { wrapSelector: w.wrap, dispose: () => w.dispose() };
+    return { wrapSelector: w.wrap, stateful: w.cache, dispose: () => w.dispose() };
   },
 };
