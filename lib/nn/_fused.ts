@@ -12,6 +12,9 @@
  */
 export {
   attentionProbs,
+  causalLowerMatMul,
+  causalLowerMatMulT,
+  causalScores,
   columnSum,
   columnSumLater,
   embed,

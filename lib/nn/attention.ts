@@ -6,7 +6,15 @@ import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
 import { checkInput, type Layer, type ParamSpec, prefixed, type SavedSpec } from "./layer.ts";
 import { Linear } from "./linear.ts";
-import { attentionProbs, mergeHeads, softmaxGrad, splitHeads } from "./_fused.ts";
+import {
+  attentionProbs,
+  causalLowerMatMul,
+  causalLowerMatMulT,
+  causalScores,
+  mergeHeads,
+  softmaxGrad,
+  splitHeads,
+} from "./_fused.ts";
 
 /** Options for {@linkcode SelfAttention}. */
 export interface SelfAttentionOptions {
@@ -96,9 +104,11 @@ export class SelfAttention implements Layer {
       ctx.save("k", k, "attn.k", 1);
       ctx.save("v", v, "attn.v", 1);
       const q3 = q.reshape([b * h, tq, dh]), k3 = k.reshape([b * h, e, dh]), v3 = v.reshape([b * h, e, dh]);
-      const p = attentionProbs(tf.matMul(q3, k3, false, true), 1 / Math.sqrt(dh), this.causal); // [BH, tq, e]
+      // Causal: the products skip the masked half (lower-triangular blocks on blas, `kernels/causal_matmul.ts`).
+      const scores = this.causal ? causalScores(q3, k3) : tf.matMul(q3, k3, false, true); // [BH, tq, e]
+      const p = attentionProbs(scores, 1 / Math.sqrt(dh), this.causal); // [BH, tq, e]
       ctx.save("p", p.reshape([b, h, tq, e]), "softmax.output", 1);
-      const o = tf.matMul(p, v3); // [BH, tq, dh]
+      const o = this.causal ? causalLowerMatMul(p, v3) : tf.matMul(p, v3); // [BH, tq, dh]
       const merged = mergeHeads([o], b, h); // [B, tq, D]
       return this.proj.forward(merged, ctx.child("proj"));
     });
@@ -118,13 +128,14 @@ export class SelfAttention implements Layer {
       const e = p4.shape[3] as number;
       const p = p4.reshape([b * h, tq, e]);
       const v = ctx.load("v").reshape([b * h, e, dh]);
-      const dp = tf.matMul(dout, v, false, true); // [BH, tq, e]
-      const dv = tf.matMul(p, dout, true, false); // [BH, e, dh]
+      const c = this.causal; // p and ds are 0 above the causal diagonal: the causal products skip that half
+      const dp = c ? causalScores(dout, v) : tf.matMul(dout, v, false, true); // [BH, tq, e]
+      const dv = c ? causalLowerMatMulT(p, dout) : tf.matMul(p, dout, true, false); // [BH, e, dh]
       const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, tq, e]
       const q = ctx.load("q").reshape([b * h, tq, dh]);
       const k = ctx.load("k").reshape([b * h, e, dh]);
-      let dq = tf.matMul(ds, k); // [BH, tq, dh]
-      const dk = tf.matMul(ds, q, true, false); // [BH, e, dh]
+      let dq = c ? causalLowerMatMul(ds, k) : tf.matMul(ds, k); // [BH, tq, dh]
+      const dk = c ? causalLowerMatMulT(ds, q) : tf.matMul(ds, q, true, false); // [BH, e, dh]
       if (tq < e) dq = tf.pad(dq, [[0, 0], [e - tq, 0], [0, 0]]); // [BH, e, dh]: prefix rows asked no query
       const dqkv = mergeHeads([dq, dk, dv], b, h); // [B, e, 3D]
       return this.qkv.backward(dqkv, ctx.child("qkv"));
