@@ -990,4 +990,13 @@ export const MUTANTS: Mutant[] = [
     replace: "o + r * tk + lastVisibleKey(r, tq, tk), o +",
     tests: ["tests/nn/kernels/causal_matmul_test.ts"],
   },
+  {
+    name: "causal-qkv-grad-dq-at-row-0",
+    area: "nn",
+    description: "the in-place q/k/v gradient writes dq from row 0 instead of the slice's first query row (tq < e)",
+    file: "lib/nn/kernels/causal_matmul.ts",
+    find: "merged(o + (e - tq) * w, e, w, h, dh, 0)",
+    replace: "merged(o, e, w, h, dh, 0)",
+    tests: ["tests/nn/kernels/causal_matmul_test.ts"],
+  },
 ];

@@ -14,6 +14,7 @@ export {
   attentionProbs,
   causalLowerMatMul,
   causalLowerMatMulT,
+  causalQkvGrad,
   causalScores,
   columnSum,
   columnSumLater,

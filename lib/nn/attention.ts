@@ -9,7 +9,7 @@ import { Linear } from "./linear.ts";
 import {
   attentionProbs,
   causalLowerMatMul,
-  causalLowerMatMulT,
+  causalQkvGrad,
   causalScores,
   mergeHeads,
   softmaxGrad,
@@ -108,8 +108,8 @@ export class SelfAttention implements Layer {
       const scores = this.causal ? causalScores(q3, k3) : tf.matMul(q3, k3, false, true); // [BH, tq, e]
       const p = attentionProbs(scores, 1 / Math.sqrt(dh), this.causal); // [BH, tq, e]
       ctx.save("p", p.reshape([b, h, tq, e]), "softmax.output", 1);
-      const o = this.causal ? causalLowerMatMul(p, v3) : tf.matMul(p, v3); // [BH, tq, dh]
-      const merged = mergeHeads([o], b, h); // [B, tq, D]
+      // [B, tq, D]: causal writes the heads' outputs in place, else [BH, tq, dh] merged
+      const merged = this.causal ? causalLowerMatMul(p, v3, undefined, h) : mergeHeads([tf.matMul(p, v3)], b, h);
       return this.proj.forward(merged, ctx.child("proj"));
     });
   }
@@ -123,21 +123,29 @@ export class SelfAttention implements Layer {
     const h = this.heads, dh = this.headDim;
     return tf.tidy(() => {
       const dmerged = this.proj.backward(dy, ctx.child("proj")); // [B, tq, D]
-      const dout = splitHeads(dmerged, h, 1)[0].reshape([b * h, tq, dh]); // [BH, tq, dh]
       const p4 = ctx.load("p"); // [B, H, tq, e]
       const e = p4.shape[3] as number;
       const p = p4.reshape([b * h, tq, e]);
       const v = ctx.load("v").reshape([b * h, e, dh]);
-      const c = this.causal; // p and ds are 0 above the causal diagonal: the causal products skip that half
-      const dp = c ? causalScores(dout, v) : tf.matMul(dout, v, false, true); // [BH, tq, e]
-      const dv = c ? causalLowerMatMulT(p, dout) : tf.matMul(p, dout, true, false); // [BH, e, dh]
-      const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, tq, e]
-      const q = ctx.load("q").reshape([b * h, tq, dh]);
-      const k = ctx.load("k").reshape([b * h, e, dh]);
-      let dq = c ? causalLowerMatMul(ds, k) : tf.matMul(ds, k); // [BH, tq, dh]
-      const dk = c ? causalLowerMatMulT(ds, q) : tf.matMul(ds, q, true, false); // [BH, e, dh]
-      if (tq < e) dq = tf.pad(dq, [[0, 0], [e - tq, 0], [0, 0]]); // [BH, e, dh]: prefix rows asked no query
-      const dqkv = mergeHeads([dq, dk, dv], b, h); // [B, e, 3D]
+      const loadQk = () => [ctx.load("q").reshape([b * h, tq, dh]), ctx.load("k").reshape([b * h, e, dh])];
+      let dqkv: tf.Tensor; // [B, e, 3D]
+      if (this.causal) {
+        // p and ds are 0 above the causal diagonal: the products skip that half and read/write the heads in place.
+        const dp = causalScores(dmerged, v, undefined, h); // [BH, tq, e]
+        const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, tq, e]
+        const [q, k] = loadQk();
+        dqkv = causalQkvGrad(ds, p, q, k, dmerged, h);
+      } else {
+        const dout = splitHeads(dmerged, h, 1)[0].reshape([b * h, tq, dh]); // [BH, tq, dh]
+        const dp = tf.matMul(dout, v, false, true); // [BH, tq, e]
+        const dv = tf.matMul(p, dout, true, false); // [BH, e, dh]
+        const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, tq, e]
+        const [q, k] = loadQk();
+        let dq = tf.matMul(ds, k); // [BH, tq, dh]
+        const dk = tf.matMul(ds, q, true, false); // [BH, e, dh]
+        if (tq < e) dq = tf.pad(dq, [[0, 0], [e - tq, 0], [0, 0]]); // [BH, e, dh]: prefix rows asked no query
+        dqkv = mergeHeads([dq, dk, dv], b, h);
+      }
       return this.qkv.backward(dqkv, ctx.child("qkv"));
     });
   }

@@ -33,4 +33,11 @@ export { mergeHeads, splitHeads } from "./heads.ts";
 export { columnSum, columnSumLater, linear, matMulLater } from "./matmul.ts";
 export { embed } from "./embed.ts";
 export { softmaxXent, softmaxXentGrad } from "./xent.ts";
-export { CAUSAL_BLOCK, CAUSAL_KERNELS, causalLowerMatMul, causalLowerMatMulT, causalScores } from "./causal_matmul.ts";
+export {
+  CAUSAL_BLOCK,
+  CAUSAL_KERNELS,
+  causalLowerMatMul,
+  causalLowerMatMulT,
+  causalQkvGrad,
+  causalScores,
+} from "./causal_matmul.ts";

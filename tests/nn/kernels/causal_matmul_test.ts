@@ -11,6 +11,7 @@ import {
   causalLowerMatMul,
   causalLowerMatMulT,
   causalMaskValues,
+  causalQkvGrad,
   causalScores,
 } from "../../../lib/nn/kernels/mod.ts";
 import { Context, SelfAttention } from "../../../lib/nn/mod.ts";
@@ -124,5 +125,43 @@ Deno.test({
       }
     });
     tf.dispose([x, ...Object.values(params)]);
+  },
+});
+
+Deno.test({
+  ...needsBlas(
+    "causal blocked products on merged heads [B, T, H·d] and the q/k/v gradient equal their stock ops (blas)",
+  ),
+  async fn() {
+    await initBackend({ backend: "blas" });
+    await assertNoLeaks(() => {
+      for (const [b, h, tq, tk, d, block] of [[2, 3, 9, 9, 4, 4], [2, 2, 5, 12, 3, 2], [1, 4, 33, 33, 8, 32]]) {
+        const at = `B ${b} H ${h} [${tq}, ${tk}] d ${d} block ${block}`;
+        tf.tidy(() => {
+          const mask = visible(tq, tk);
+          const heads = tf.randomNormal([b, tq, h * d], 0, 1, "float32", 11); // merged [B, tq, H·d]
+          const k = tf.randomNormal([b * h, tk, d], 0, 1, "float32", 12);
+          const q = tf.randomNormal([b * h, tq, d], 0, 1, "float32", 13);
+          const p = tf.mul(tf.randomUniform([b * h, tq, tk], 0, 1, "float32", 14), mask);
+          const ds = tf.mul(tf.randomNormal([b * h, tq, tk], 0, 1, "float32", 15), mask);
+          const m = mask.dataSync();
+          const s = bothWays(() => causalScores(heads, k, block, h));
+          const seen = (x: Float32Array) => x.filter((_, i) => m[i % (tq * tk)] === 1);
+          assert.ok(maxRelError(seen(s.blocked), seen(s.full)) <= 1e-5, `${at} scores of merged heads`);
+          assert.ok(s.blocked.every((x, i) => m[i % (tq * tk)] === 1 || x === 0), `${at} masked scores are 0`);
+          for (
+            const [what, f] of [
+              ["a·b into merged heads", () => causalLowerMatMul(p, k, block, h)],
+              ["aᵀ·b of merged heads", () => causalLowerMatMulT(p, heads, block, h)],
+              ["q/k/v gradient", () => causalQkvGrad(ds, p, q, k, heads, h, block)],
+            ] as const
+          ) {
+            const r = bothWays(f);
+            assert.equal(r.blocked.length, r.full.length, `${at} ${what}: size`);
+            assert.ok(maxRelError(r.blocked, r.full) <= 1e-5, `${at} ${what} vs the stock ops`);
+          }
+        });
+      }
+    });
   },
 });
