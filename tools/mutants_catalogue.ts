@@ -143,13 +143,13 @@ export const MUTANTS: Mutant[] = [
     edits: [
       {
         file: "lib/nn/attention.ts",
-        find: "k3, false, true), 1 / Math.sqrt(dh),",
-        replace: "k3, false, true), 1 / dh,",
+        find: "attentionProbs(scores, 1 / Math.sqrt(dh),",
+        replace: "attentionProbs(scores, 1 / dh,",
       },
       {
         file: "lib/nn/attention.ts",
-        find: "softmaxGrad(p, dp, 1 / Math.sqrt(dh))",
-        replace: "softmaxGrad(p, dp, 1 / dh)",
+        find: "const scale = 1 / Math.sqrt(dh);",
+        replace: "const scale = 1 / dh;",
       },
     ],
     tests: [REFERENCE],
@@ -259,7 +259,7 @@ export const MUTANTS: Mutant[] = [
     name: "attention-slice-dq-pad-wrong-end",
     area: "nn",
     description: "attention's backward on a slice pads dq after the query rows instead of before them",
-    file: "lib/nn/attention.ts",
+    file: "lib/nn/kernels/causal_matmul.ts",
     find: "dq = tf.pad(dq, [[0, 0], [e - tq, 0], [0, 0]]);",
     replace: "dq = tf.pad(dq, [[0, 0], [0, e - tq], [0, 0]]);",
     tests: ["tests/nn/slice_test.ts"],

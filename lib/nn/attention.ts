@@ -123,6 +123,7 @@ export class SelfAttention implements Layer {
     const h = this.heads, dh = this.headDim;
     return tf.tidy(() => {
       const dmerged = this.proj.backward(dy, ctx.child("proj")); // [B, tq, D]
+      const scale = 1 / Math.sqrt(dh);
       const p4 = ctx.load("p"); // [B, H, tq, e]
       const e = p4.shape[3] as number;
       const p = p4.reshape([b * h, tq, e]);
@@ -132,14 +133,14 @@ export class SelfAttention implements Layer {
       if (this.causal) {
         // p and ds are 0 above the causal diagonal: the products skip that half and read/write the heads in place.
         const dp = causalScores(dmerged, v, undefined, h); // [BH, tq, e]
-        const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, tq, e]
+        const ds = softmaxGrad(p, dp, scale); // [BH, tq, e]
         const [q, k] = loadQk();
         dqkv = causalQkvGrad(ds, p, q, k, dmerged, h);
       } else {
         const dout = splitHeads(dmerged, h, 1)[0].reshape([b * h, tq, dh]); // [BH, tq, dh]
         const dp = tf.matMul(dout, v, false, true); // [BH, tq, e]
         const dv = tf.matMul(p, dout, true, false); // [BH, e, dh]
-        const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, tq, e]
+        const ds = softmaxGrad(p, dp, scale); // [BH, tq, e]
         const [q, k] = loadQk();
         let dq = tf.matMul(ds, k); // [BH, tq, dh]
         const dk = tf.matMul(ds, q, true, false); // [BH, e, dh]
