@@ -259,7 +259,7 @@ export const MUTANTS: Mutant[] = [
     name: "attention-slice-dq-pad-wrong-end",
     area: "nn",
     description: "attention's backward on a slice pads dq after the query rows instead of before them",
-    file: "lib/nn/kernels/causal_matmul.ts",
+    file: "lib/nn/attention.ts",
     find: "dq = tf.pad(dq, [[0, 0], [e - tq, 0], [0, 0]]);",
     replace: "dq = tf.pad(dq, [[0, 0], [0, e - tq], [0, 0]]);",
     tests: ["tests/nn/slice_test.ts"],

@@ -12,6 +12,7 @@
  */
 export {
   attentionProbs,
+  causalKernelsActive,
   causalLowerMatMul,
   causalLowerMatMulT,
   causalQkvGrad,

@@ -8,6 +8,7 @@ import { checkInput, type Layer, type ParamSpec, prefixed, type SavedSpec } from
 import { Linear } from "./linear.ts";
 import {
   attentionProbs,
+  causalKernelsActive,
   causalLowerMatMul,
   causalQkvGrad,
   causalScores,
@@ -104,12 +105,12 @@ export class SelfAttention implements Layer {
       ctx.save("k", k, "attn.k", 1);
       ctx.save("v", v, "attn.v", 1);
       const q3 = q.reshape([b * h, tq, dh]), k3 = k.reshape([b * h, e, dh]), v3 = v.reshape([b * h, e, dh]);
-      // Causal: the products skip the masked half (lower-triangular blocks on blas, `kernels/causal_matmul.ts`).
-      const scores = this.causal ? causalScores(q3, k3) : tf.matMul(q3, k3, false, true); // [BH, tq, e]
+      // Causal on blas: the products skip the masked half and write the heads in place (`kernels/causal_matmul.ts`).
+      const inPlace = this.causal && causalKernelsActive();
+      const scores = inPlace ? causalScores(q3, k3) : tf.matMul(q3, k3, false, true); // [BH, tq, e]
       const p = attentionProbs(scores, 1 / Math.sqrt(dh), this.causal); // [BH, tq, e]
       ctx.save("p", p.reshape([b, h, tq, e]), "softmax.output", 1);
-      // [B, tq, D]: causal writes the heads' outputs in place, else [BH, tq, dh] merged
-      const merged = this.causal ? causalLowerMatMul(p, v3, undefined, h) : mergeHeads([tf.matMul(p, v3)], b, h);
+      const merged = inPlace ? causalLowerMatMul(p, v3, undefined, h) : mergeHeads([tf.matMul(p, v3)], b, h); // [B, tq, D]
       return this.proj.forward(merged, ctx.child("proj"));
     });
   }
@@ -124,29 +125,30 @@ export class SelfAttention implements Layer {
     return tf.tidy(() => {
       const dmerged = this.proj.backward(dy, ctx.child("proj")); // [B, tq, D]
       const scale = 1 / Math.sqrt(dh);
+      if (this.causal && causalKernelsActive()) {
+        // p and ds are 0 above the causal diagonal: the products skip that half and read/write the heads in place.
+        const p4 = ctx.load("p"); // [B, H, tq, e]
+        const e = p4.shape[3] as number;
+        const p = p4.reshape([b * h, tq, e]);
+        const dp = causalScores(dmerged, ctx.load("v").reshape([b * h, e, dh]), undefined, h); // [BH, tq, e]
+        const ds = softmaxGrad(p, dp, scale); // [BH, tq, e]
+        const q = ctx.load("q").reshape([b * h, tq, dh]), k = ctx.load("k").reshape([b * h, e, dh]);
+        return this.qkv.backward(causalQkvGrad(ds, p, q, k, dmerged, h), ctx.child("qkv")); // dqkv [B, e, 3D]
+      }
+      const dout = splitHeads(dmerged, h, 1)[0].reshape([b * h, tq, dh]); // [BH, tq, dh]
       const p4 = ctx.load("p"); // [B, H, tq, e]
       const e = p4.shape[3] as number;
       const p = p4.reshape([b * h, tq, e]);
       const v = ctx.load("v").reshape([b * h, e, dh]);
-      const loadQk = () => [ctx.load("q").reshape([b * h, tq, dh]), ctx.load("k").reshape([b * h, e, dh])];
-      let dqkv: tf.Tensor; // [B, e, 3D]
-      if (this.causal) {
-        // p and ds are 0 above the causal diagonal: the products skip that half and read/write the heads in place.
-        const dp = causalScores(dmerged, v, undefined, h); // [BH, tq, e]
-        const ds = softmaxGrad(p, dp, scale); // [BH, tq, e]
-        const [q, k] = loadQk();
-        dqkv = causalQkvGrad(ds, p, q, k, dmerged, h);
-      } else {
-        const dout = splitHeads(dmerged, h, 1)[0].reshape([b * h, tq, dh]); // [BH, tq, dh]
-        const dp = tf.matMul(dout, v, false, true); // [BH, tq, e]
-        const dv = tf.matMul(p, dout, true, false); // [BH, e, dh]
-        const ds = softmaxGrad(p, dp, scale); // [BH, tq, e]
-        const [q, k] = loadQk();
-        let dq = tf.matMul(ds, k); // [BH, tq, dh]
-        const dk = tf.matMul(ds, q, true, false); // [BH, e, dh]
-        if (tq < e) dq = tf.pad(dq, [[0, 0], [e - tq, 0], [0, 0]]); // [BH, e, dh]: prefix rows asked no query
-        dqkv = mergeHeads([dq, dk, dv], b, h);
-      }
+      const dp = tf.matMul(dout, v, false, true); // [BH, tq, e]
+      const dv = tf.matMul(p, dout, true, false); // [BH, e, dh]
+      const ds = softmaxGrad(p, dp, scale); // [BH, tq, e]
+      const q = ctx.load("q").reshape([b * h, tq, dh]);
+      const k = ctx.load("k").reshape([b * h, e, dh]);
+      let dq = tf.matMul(ds, k); // [BH, tq, dh]
+      const dk = tf.matMul(ds, q, true, false); // [BH, e, dh]
+      if (tq < e) dq = tf.pad(dq, [[0, 0], [e - tq, 0], [0, 0]]); // [BH, e, dh]: prefix rows asked no query
+      const dqkv = mergeHeads([dq, dk, dv], b, h); // [B, e, 3D]
       return this.qkv.backward(dqkv, ctx.child("qkv"));
     });
   }

@@ -249,6 +249,19 @@ function qkvGradKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/**
+ * True when the causal kernels run (blas backend, fused kernels and the group `"causal"` on, no gradient tape): the
+ * attention layer then takes its in-place causal path, else the plain products with its head split/merge.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const inPlace = causal && causalKernelsActive();
+ * ```
+ */
+export function causalKernelsActive(): boolean {
+  return causalScores.active() && isBlasPatched();
+}
+
 /** The arguments of the three product ops: `(a, b, block?, heads?)`. */
 type ProductArgs = [a: tf.Tensor, b: tf.Tensor, block?: number, heads?: number];
 /** The arguments of {@linkcode causalQkvGrad}. */

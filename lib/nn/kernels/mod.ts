@@ -36,6 +36,7 @@ export { softmaxXent, softmaxXentGrad } from "./xent.ts";
 export {
   CAUSAL_BLOCK,
   CAUSAL_KERNELS,
+  causalKernelsActive,
   causalLowerMatMul,
   causalLowerMatMulT,
   causalQkvGrad,
