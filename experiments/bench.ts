@@ -147,9 +147,9 @@ function label(backend: BenchBackend): string {
 
 function printTable(title: string, rows: BenchRow[]): void {
   const table = new Table({
-    head: ["backend", "threads", "config", "ms/step", "GFLOP/s", "sgemm GFLOP/s"],
+    head: ["backend", "threads", "config", "ms/step", "GFLOP/s", "sgemm GFLOP/s", "% of sgemm", "vs 1 thread"],
     style: { head: [], border: [] },
-    colAligns: ["left", "right", "left", "right", "right", "right"],
+    colAligns: ["left", "right", "left", "right", "right", "right", "right", "right"],
   });
   for (const r of rows) {
     table.push([
@@ -159,6 +159,8 @@ function printTable(title: string, rows: BenchRow[]): void {
       r.msPerStep.toFixed(r.msPerStep < 10 ? 3 : 1),
       r.gflops.toFixed(1),
       r.sgemmGflops?.toFixed(1) ?? "",
+      r.sgemmShare === undefined ? "" : `${(100 * r.sgemmShare).toFixed(0)}%`,
+      r.speedup === undefined ? "" : `${r.speedup.toFixed(2)}x`,
     ]);
   }
   console.log(`\n${title}\n${table.toString()}`);
@@ -243,10 +245,15 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     const rows: BenchRow[] = [];
+    const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[(xs.length - 1) >> 1];
     for (const backend of backends) {
       const threading = threadingOf(backend);
       const key = `${backend.name}/${backend.threads}/${threading}`;
-      for (const runs of results.get(backend)!) {
+      // The same backend on one thread, measured in the same rounds (per-round ratios cancel the machine's phases).
+      const one = backend.threads > 1
+        ? backends.find((b) => b.name === backend.name && b.threads === 1 && !threadingOf(b))
+        : undefined;
+      for (const [c, runs] of results.get(backend)!.entries()) {
         const r = runs.slice().sort((a, b) => a.msPerStep - b.msPerStep)[(runs.length - 1) >> 1];
         const row: BenchRow = {
           backend: backend.name,
@@ -260,6 +267,11 @@ async function main(argv: string[]): Promise<number> {
           if ((sgemmRef.get(key)?.n ?? 0) <= n) sgemmRef.set(key, { n, gflops: r.gflops });
         } else if (sgemmRef.has(key)) {
           row.sgemmGflops = sgemmRef.get(key)!.gflops;
+        }
+        if (row.sgemmGflops) row.sgemmShare = r.gflops / row.sgemmGflops;
+        const base = one && results.get(one)![c];
+        if (base && base.length === runs.length && base.every((b, i) => b.config === runs[i].config)) {
+          row.speedup = median(runs.map((x, i) => base[i].msPerStep / x.msPerStep));
         }
         rows.push(row);
       }

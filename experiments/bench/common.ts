@@ -41,6 +41,13 @@ export interface BenchRow {
   sgemmGflops?: number;
   /** For blas rows with more than one thread: whose threads split the matmuls. */
   threading?: Threading;
+  /** `gflops / sgemmGflops`: the share of the same run's sgemm throughput (of the same backend and threads). */
+  sgemmShare?: number;
+  /**
+   * For rows with more than one thread: how many times faster than the same backend's one-thread row of this config,
+   * the median over the interleaved rounds of the per-round ratio of ms/step.
+   */
+  speedup?: number;
 }
 
 /** What a bench returns per configuration; the driver adds backend, threads and sgemmGflops. */

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type BlasLibrary, CBLAS, loadBlas } from "./blas.ts";
 import { DeferredGemms, type FencedBackend } from "./deferred.ts";
-import { bufferAddress, GemmPool } from "./gemm_pool.ts";
+import { bufferAddress, type GemmCall, GemmPool } from "./gemm_pool.ts";
 import { type GemmSpec, splitGemm } from "./gemm_split.ts";
 import { patchWasm } from "./wasm_patches.ts";
 
@@ -441,4 +441,68 @@ function fusedMatMul(args: Parameters<tf.KernelFunc>[0], s: PatchState): tf.Tens
     for (let i = 0; i < total; i++) ov[i] = act(ov[i], alpha);
   }
   return out;
+}
+
+/** One `cblas_sgemm` call on the wasm heap for {@linkcode blasHeapGemms}: `a`, `b`, `c` are float32 indices. */
+export type HeapGemm = GemmCall;
+
+/**
+ * Runs `cblas_sgemm` calls whose matrices are float32 indices into the wasm heap (any `lda`/`ldb`/`ldc`, so
+ * sub-blocks and strided views need no copies), while the BLAS patch is active; returns false (running nothing)
+ * otherwise. With the GEMM worker pool the calls are claimed by all its threads (when they add up to
+ * {@linkcode POOL_MIN_MACS}); else they run here, on one BLAS thread when each is below {@linkcode SMALL_GEMM_MACS}.
+ * The outputs must be disjoint.
+ *
+ * @example Usage
+ * ```ts ignore
+ * // C[0:32, 0:64] = A[0:32, 0:16]·B[0:16, 0:64] inside larger row-major buffers
+ * blasHeapGemms(be, [{ m: 32, n: 64, k: 16, a, lda: 16, b, ldb: 64, c, ldc: 128 }]);
+ * ```
+ */
+export function blasHeapGemms(be: { wasm: { HEAPU8: Uint8Array } }, calls: readonly HeapGemm[]): boolean {
+  const s = state();
+  if (!s) return false;
+  let macs = 0, largest = 0;
+  for (const c of calls) {
+    const x = c.m * c.n * c.k;
+    macs += x;
+    if (x > largest) largest = x;
+  }
+  const pool = s.pool;
+  if (pool && pool.ready && macs >= POOL_MIN_MACS) {
+    const base = bufferAddress(be.wasm.HEAPU8.buffer as ArrayBuffer);
+    const list: number[] = [];
+    for (const c of calls) GemmPool.addCall(list, { ...c, a: base + 4 * c.a, b: base + 4 * c.b, c: base + 4 * c.c });
+    pool.run(list);
+    return true;
+  }
+  const heap = new Float32Array(be.wasm.HEAPU8.buffer);
+  const sgemm = s.lib.rawSgemm;
+  const single = !pool && s.threads > 1 && s.lib.canSetThreads && largest < SMALL_GEMM_MACS;
+  if (single) s.lib.setThreads(1);
+  try {
+    for (const c of calls) {
+      if (c.m === 0 || c.n === 0) continue;
+      const tA = c.transA ? CBLAS.Trans : CBLAS.NoTrans, tB = c.transB ? CBLAS.Trans : CBLAS.NoTrans;
+      sgemm(
+        CBLAS.RowMajor,
+        tA,
+        tB,
+        c.m,
+        c.n,
+        c.k,
+        c.alpha ?? 1,
+        heap.subarray(c.a),
+        c.lda,
+        heap.subarray(c.b),
+        c.ldb,
+        c.beta ?? 0,
+        heap.subarray(c.c),
+        c.ldc,
+      );
+    }
+  } finally {
+    if (single) s.lib.setThreads(s.threads);
+  }
+  return true;
 }

@@ -12,6 +12,11 @@
  */
 export {
   attentionProbs,
+  causalKernelsActive,
+  causalLowerMatMul,
+  causalLowerMatMulT,
+  causalQkvGrad,
+  causalScores,
   columnSum,
   columnSumLater,
   embed,

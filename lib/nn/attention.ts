@@ -6,7 +6,16 @@ import * as tf from "@tensorflow/tfjs";
 import type { Context } from "./context.ts";
 import { checkInput, type Layer, type ParamSpec, prefixed, type SavedSpec } from "./layer.ts";
 import { Linear } from "./linear.ts";
-import { attentionProbs, mergeHeads, softmaxGrad, splitHeads } from "./_fused.ts";
+import {
+  attentionProbs,
+  causalKernelsActive,
+  causalLowerMatMul,
+  causalQkvGrad,
+  causalScores,
+  mergeHeads,
+  softmaxGrad,
+  splitHeads,
+} from "./_fused.ts";
 
 /** Options for {@linkcode SelfAttention}. */
 export interface SelfAttentionOptions {
@@ -96,10 +105,12 @@ export class SelfAttention implements Layer {
       ctx.save("k", k, "attn.k", 1);
       ctx.save("v", v, "attn.v", 1);
       const q3 = q.reshape([b * h, tq, dh]), k3 = k.reshape([b * h, e, dh]), v3 = v.reshape([b * h, e, dh]);
-      const p = attentionProbs(tf.matMul(q3, k3, false, true), 1 / Math.sqrt(dh), this.causal); // [BH, tq, e]
+      // Causal on blas: the products skip the masked half and write the heads in place (`kernels/causal_matmul.ts`).
+      const inPlace = this.causal && causalKernelsActive();
+      const scores = inPlace ? causalScores(q3, k3) : tf.matMul(q3, k3, false, true); // [BH, tq, e]
+      const p = attentionProbs(scores, 1 / Math.sqrt(dh), this.causal); // [BH, tq, e]
       ctx.save("p", p.reshape([b, h, tq, e]), "softmax.output", 1);
-      const o = tf.matMul(p, v3); // [BH, tq, dh]
-      const merged = mergeHeads([o], b, h); // [B, tq, D]
+      const merged = inPlace ? causalLowerMatMul(p, v3, undefined, h) : mergeHeads([tf.matMul(p, v3)], b, h); // [B, tq, D]
       return this.proj.forward(merged, ctx.child("proj"));
     });
   }
@@ -113,6 +124,17 @@ export class SelfAttention implements Layer {
     const h = this.heads, dh = this.headDim;
     return tf.tidy(() => {
       const dmerged = this.proj.backward(dy, ctx.child("proj")); // [B, tq, D]
+      const scale = 1 / Math.sqrt(dh);
+      if (this.causal && causalKernelsActive()) {
+        // p and ds are 0 above the causal diagonal: the products skip that half and read/write the heads in place.
+        const p4 = ctx.load("p"); // [B, H, tq, e]
+        const e = p4.shape[3] as number;
+        const p = p4.reshape([b * h, tq, e]);
+        const dp = causalScores(dmerged, ctx.load("v").reshape([b * h, e, dh]), undefined, h); // [BH, tq, e]
+        const ds = softmaxGrad(p, dp, scale); // [BH, tq, e]
+        const q = ctx.load("q").reshape([b * h, tq, dh]), k = ctx.load("k").reshape([b * h, e, dh]);
+        return this.qkv.backward(causalQkvGrad(ds, p, q, k, dmerged, h), ctx.child("qkv")); // dqkv [B, e, 3D]
+      }
       const dout = splitHeads(dmerged, h, 1)[0].reshape([b * h, tq, dh]); // [BH, tq, dh]
       const p4 = ctx.load("p"); // [B, H, tq, e]
       const e = p4.shape[3] as number;
@@ -120,7 +142,7 @@ export class SelfAttention implements Layer {
       const v = ctx.load("v").reshape([b * h, e, dh]);
       const dp = tf.matMul(dout, v, false, true); // [BH, tq, e]
       const dv = tf.matMul(p, dout, true, false); // [BH, e, dh]
-      const ds = softmaxGrad(p, dp, 1 / Math.sqrt(dh)); // [BH, tq, e]
+      const ds = softmaxGrad(p, dp, scale); // [BH, tq, e]
       const q = ctx.load("q").reshape([b * h, tq, dh]);
       const k = ctx.load("k").reshape([b * h, e, dh]);
       let dq = tf.matMul(ds, k); // [BH, tq, dh]

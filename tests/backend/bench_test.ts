@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { benches, timeMedian } from "../../experiments/bench/mod.ts";
 import { matmulGflops } from "../../experiments/bench/sgemm.ts";
 import { aggregateKernels, formatProfile, type StepProfile } from "../../experiments/bench/profile.ts";
+import { BLAS_AVAILABLE } from "../_util/backends.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -55,7 +56,9 @@ Deno.test("bench: `experiments/bench.ts --out DIR` writes bench.json rows for wa
         "--sizes",
         "8,16",
         "--threads",
-        "1",
+        "1,2",
+        "--rounds",
+        "2",
         "--min-ms",
         "0",
         "--out",
@@ -72,9 +75,13 @@ Deno.test("bench: `experiments/bench.ts --out DIR` writes bench.json rows for wa
     const wasm = rows.filter((r: { backend: string }) => r.backend === "wasm");
     assert.deepEqual(wasm.map((r: { config: string }) => r.config), ["sgemm-8", "sgemm-16"]);
     for (const r of rows) {
-      assert.deepEqual(Object.keys(r).sort(), ["backend", "config", "gflops", "msPerStep", "sgemmGflops", "threads"]);
-      assert.ok(r.msPerStep > 0 && r.gflops > 0 && r.sgemmGflops === r.gflops);
+      const keys = ["backend", "config", "gflops", "msPerStep", "sgemmGflops", "sgemmShare", "threads"];
+      // A row on two threads also gives its speedup over the same run's one-thread row of the same config.
+      assert.deepEqual(Object.keys(r).sort(), r.threads > 1 ? [...keys, "speedup", "threading"].sort() : keys);
+      assert.ok(r.msPerStep > 0 && r.gflops > 0 && r.sgemmGflops === r.gflops && r.sgemmShare === 1);
+      if (r.threads > 1) assert.ok(Number.isFinite(r.speedup) && r.speedup > 0, `speedup ${r.speedup}`);
     }
+    assert.equal(rows.some((r: { threads: number }) => r.threads > 1), BLAS_AVAILABLE, "blas rows on two threads");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -17,7 +17,8 @@ import { initBackend, setFusedKernels, setFusedSimd } from "../../lib/backend/mo
 import { initParams } from "../../lib/models/init.ts";
 import { createGpt } from "../../lib/models/mod.ts";
 import { Context, SavedStore } from "../../lib/nn/context.ts";
-import { NN_KERNELS as K } from "../../lib/nn/kernels/mod.ts";
+import { CAUSAL_KERNELS as C, NN_KERNELS as K } from "../../lib/nn/kernels/mod.ts";
+import { isBlasPatched } from "../../lib/backend/blas_patch.ts";
 import type { Layer } from "../../lib/nn/layer.ts";
 import { Embedding, Gelu, LayerNorm, Linear, SelfAttention, SoftmaxCrossEntropy } from "../../lib/nn/mod.ts";
 import { keepAll } from "../../lib/nn/policy.ts";
@@ -140,7 +141,10 @@ function gptCase(): Case {
   const names = Object.keys(gpt.params);
   return {
     name: "GPT (2 blocks) forward + backward",
-    kernels: Object.values(K),
+    // On blas, causal attention's blocked products replace the head merges.
+    kernels: isBlasPatched()
+      ? [...Object.values(K).filter((k) => k !== K.mergeHeads), C.causalScores, C.causalLowerMatMul, C.causalQkvGrad]
+      : Object.values(K),
     explicit: () => backprop().lossAndGrads(gpt, { x, y }).grads,
     oracle: () =>
       tf.tidy(() => {
@@ -179,7 +183,10 @@ const CASES: (() => Case)[] = [
         `SelfAttention T=${t} causal=${causal}`,
         new SelfAttention("attn", 16, 4, { causal }),
         tf.randomNormal([2, t, 16], 0, 1, "float32", 5),
-        [K.splitHeads, K.mergeHeads, K.scaledSoftmax, K.softmaxGrad, K.columnSum],
+        // On blas, causal attention's blocked products read and write the heads in place (no merge).
+        causal && isBlasPatched()
+          ? [K.splitHeads, C.causalScores, C.causalLowerMatMul, C.causalQkvGrad, K.scaledSoftmax, K.softmaxGrad]
+          : [K.splitHeads, K.mergeHeads, K.scaledSoftmax, K.softmaxGrad, K.columnSum],
       )
     )
   ),

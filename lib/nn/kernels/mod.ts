@@ -2,7 +2,8 @@
  * The layers' fused kernels, one file per concern, each an op of the backend's kernel registry
  * (`lib/backend/registry.ts`) with its stock tfjs fallback: GELU, LayerNorm, the attention softmax and its causal
  * mask, the head layout, column sums and matmuls, the embedding, and softmax cross-entropy. Their kernels are in
- * the group `"nn"` (`BackendOptions.fusedOff` can turn them off alone).
+ * the group `"nn"` (`BackendOptions.fusedOff` can turn them off alone); causal attention's blocked products
+ * (`causal_matmul.ts`) are in the group `"causal"`.
  * @module
  */
 import { GELU_KERNELS } from "./gelu.ts";
@@ -32,3 +33,12 @@ export { mergeHeads, splitHeads } from "./heads.ts";
 export { columnSum, columnSumLater, linear, matMulLater } from "./matmul.ts";
 export { embed } from "./embed.ts";
 export { softmaxXent, softmaxXentGrad } from "./xent.ts";
+export {
+  CAUSAL_BLOCK,
+  CAUSAL_KERNELS,
+  causalKernelsActive,
+  causalLowerMatMul,
+  causalLowerMatMulT,
+  causalQkvGrad,
+  causalScores,
+} from "./causal_matmul.ts";
