@@ -1075,10 +1075,10 @@ export const MUTANTS: Mutant[] = [
   {
     name: "state-checksum-unchecked",
     area: "state",
-    description: "the checkpoint reader computes the checksum but never compares it: a flipped data bit loads",
+    description: "the checkpoint reader checks only the checksum's length, not its value: a flipped data bit loads",
     file: "lib/state/format.ts",
     find: "if (got !== stored) bad(",
-    replace: "if (got !== stored && got === stored.toUpperCase()) bad(",
+    replace: "if (got !== stored && got.length !== 8) bad(",
     tests: ["tests/state/format_test.ts"],
   },
   {
