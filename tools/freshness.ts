@@ -9,6 +9,7 @@
  * commit makes the result stale.
  * @module
  */
+import { runGit } from "../experiments/_lib/git.ts";
 import type { ResultFile } from "./report.ts";
 
 /** Why one result is not current. */
@@ -36,7 +37,7 @@ async function run(cmd: string, args: string[], cwd: string): Promise<{ ok: bool
   }
 }
 
-const git = (args: string[], root: string) => run("git", ["--no-optional-locks", ...args], root);
+const git = (args: string[], root: string) => runGit(args, root);
 
 /** The entry file of a result's experiment, relative to the repository root. */
 export function entryOf(experiment: string): string {

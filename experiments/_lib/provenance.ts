@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { blasPatchInfo } from "../../lib/backend/mod.ts";
+import { runGit } from "./git.ts";
 
 /** The state of the git checkout at one moment. */
 export interface GitState {
@@ -44,18 +45,8 @@ export interface Provenance {
 }
 
 async function git(args: string[], cwd?: string): Promise<string | undefined> {
-  try {
-    // --no-optional-locks: never take index.lock, so a concurrent commit is not disturbed.
-    const { success, stdout } = await new Deno.Command("git", {
-      args: ["--no-optional-locks", ...args],
-      cwd,
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return success ? new TextDecoder().decode(stdout) : undefined;
-  } catch {
-    return undefined;
-  }
+  const { ok, out } = await runGit(args, cwd);
+  return ok ? out : undefined;
 }
 
 async function sha256Hex(data: Uint8Array): Promise<string> {

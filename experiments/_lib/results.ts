@@ -5,6 +5,7 @@
 import { blasPatchInfo } from "../../lib/backend/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { Row } from "./experiment.ts";
+import { runGit } from "./git.ts";
 import type { Provenance } from "./provenance.ts";
 
 /** Where and how a run happened. */
@@ -47,18 +48,8 @@ export interface ResultRecord {
 }
 
 async function git(args: string[], cwd?: string): Promise<string | undefined> {
-  try {
-    // --no-optional-locks: never take index.lock, so a concurrent commit is not disturbed.
-    const { success, stdout } = await new Deno.Command("git", {
-      args: ["--no-optional-locks", ...args],
-      cwd,
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return success ? new TextDecoder().decode(stdout).trim() : undefined;
-  } catch {
-    return undefined;
-  }
+  const { ok, out } = await runGit(args, cwd);
+  return ok ? out.trim() : undefined;
 }
 
 /**
