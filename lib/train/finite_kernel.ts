@@ -1,14 +1,15 @@
 /**
  * The guard's "all finite" check as one fused op, `MemtrainFirstNonFinite` `{x0, x1, …}` -> an int32 scalar: the
  * index of the first input holding a NaN or an infinity, or −1. Inputs that are not float32 or are empty are
- * skipped (never named). One kernel reads every tensor's buffer on the wasm heap, so a check is one dispatch and
- * one 4-byte download; the stock fallback sums each tensor (one download of the stacked sums) and confirms a
+ * skipped (never named). One kernel reads every tensor's buffer on the wasm heap (a SIMD loop of `x·0` sums, JS for
+ * the tail or without SIMD), so a check is one dispatch and one 4-byte download; the stock fallback sums each tensor (one download of the stacked sums) and confirms a
  * non-finite sum with `sum(x·0)`, NaN exactly when some element is not finite (a finite sum can overflow).
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { fusedOp } from "../backend/registry.ts";
-import { f32, i32, type KernelArgs, wasmOf } from "../backend/heap.ts";
+import { f32, heapOffset as ptr, i32, type KernelArgs, simdLoops, wasmOf } from "../backend/heap.ts";
+import { Fn, forLoop, I, I32, V128, vaddr } from "../backend/wasm_asm.ts";
 
 /** The kernel name (backend "wasm"). */
 export const FIRST_NON_FINITE_KERNEL = "MemtrainFirstNonFinite";
@@ -18,31 +19,75 @@ function checked(t: tf.TensorInfo): boolean {
   return t.dtype === "float32" && t.shape.every((d) => d > 0);
 }
 
-/** The index of the first view with a non-finite element, or −1 (`x·0` is ±0 for finite x, NaN otherwise). */
-function firstBad(views: readonly (Float32Array | null)[]): number {
-  for (let k = 0; k < views.length; k++) {
-    const a = views[k];
-    if (a === null) continue;
-    let z = 0;
-    for (let i = 0; i < a.length; i++) z += a[i] * 0;
-    if (z !== z) return k;
+/**
+ * nonFinite(x, n4, out): stores at `out` the f32x4 sum of `x[4i..4i+3]·0` over the `n4` vectors at `x` (a lane is
+ * NaN exactly when some element of it is not finite: `v·0` is ±0 for finite `v`).
+ */
+function nonFiniteFn(): Fn {
+  const f = new Fn("nonFinite", [I32, I32, I32]);
+  const [x, n4, out] = [0, 1, 2];
+  const i = f.local(I32), acc = f.local(V128);
+  f.emit(I.get(f.constant(0)), I.set(acc));
+  forLoop(f, i, n4, () => {
+    vaddr(f, x, i);
+    f.emit(I.load(), I.get(f.constant(0)), I.mul, I.get(acc), I.add, I.set(acc));
+  });
+  f.emit(I.get(out), I.get(acc), I.store());
+  return f;
+}
+
+const nonFiniteSimd = simdLoops<{ nonFinite(x: number, n4: number, out: number): void }>(() => [nonFiniteFn()]);
+
+/** Whether `a[from..]` holds a non-finite element (JS loop, four independent sums). */
+function tailBad(a: Float32Array, from: number): boolean {
+  let z0 = 0, z1 = 0, z2 = 0, z3 = 0, i = from;
+  for (const n = a.length - 3; i < n; i += 4) {
+    z0 += a[i] * 0;
+    z1 += a[i + 1] * 0;
+    z2 += a[i + 2] * 0;
+    z3 += a[i + 3] * 0;
   }
-  return -1;
+  for (; i < a.length; i++) z0 += a[i] * 0;
+  const z = z0 + z1 + z2 + z3;
+  return z !== z;
 }
 
 function kernel(args: KernelArgs): tf.TensorInfo {
   const be = wasmOf(args);
   const { n } = args.attrs as unknown as { n: number };
   const inputs = args.inputs as Record<string, tf.TensorInfo>;
-  const out = be.makeOutput([], "int32");
-  // Views after the allocation (makeOutput may grow the heap).
-  const views: (Float32Array | null)[] = [];
+  const tensors: tf.TensorInfo[] = [];
   for (let k = 0; k < n; k++) {
     const t = inputs[`x${k}`];
     if (t === undefined) throw new TypeError(`${FIRST_NON_FINITE_KERNEL}: input 'x${k}' is required (n = ${n})`);
-    views.push(checked(t) ? f32(be, t) : null);
+    tensors.push(t);
   }
-  i32(be, out)[0] = firstBad(views);
+  const out = be.makeOutput([], "int32");
+  const sk = nonFiniteSimd(be);
+  const scratch = sk ? be.makeOutput([4], "float32") : undefined;
+  let bad = -1;
+  // Views after the allocations (makeOutput may grow the heap).
+  for (let k = 0; k < tensors.length; k++) {
+    const t = tensors[k];
+    if (!checked(t)) continue;
+    const a = f32(be, t);
+    let from = 0;
+    if (sk && scratch) {
+      const n4 = a.length >>> 2;
+      sk.nonFinite(ptr(be, t), n4, ptr(be, scratch));
+      from = 4 * n4;
+      if (tailBad(f32(be, scratch), 0)) {
+        bad = k;
+        break;
+      }
+    }
+    if (tailBad(a, from)) {
+      bad = k;
+      break;
+    }
+  }
+  if (scratch) be.disposeData(scratch.dataId);
+  i32(be, out)[0] = bad;
   return out;
 }
 
