@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { fusedOp } from "../backend/registry.ts";
 import { f32, heapOffset as ptr, i32, type KernelArgs, simdLoops, wasmOf } from "../backend/heap.ts";
-import { Fn, forLoop, I, I32, V128, vaddr } from "../backend/wasm_asm.ts";
+import { Fn, forLoop, I, I32, V128 } from "../backend/wasm_asm.ts";
 
 /** The kernel name (backend "wasm"). */
 export const FIRST_NON_FINITE_KERNEL = "MemtrainFirstNonFinite";
@@ -20,23 +20,26 @@ function checked(t: tf.TensorInfo): boolean {
 }
 
 /**
- * nonFinite(x, n4, out): stores at `out` the f32x4 sum of `x[4i..4i+3]·0` over the `n4` vectors at `x` (a lane is
- * NaN exactly when some element of it is not finite: `v·0` is ±0 for finite `v`).
+ * nonFinite(x, n16, out): stores at `out` the f32x4 sum of `v·0` over the `n16` blocks of 16 floats at `x` (a lane is
+ * NaN exactly when some element summed into it is not finite: `v·0` is ±0 for finite `v`). Four independent sums, so
+ * the loop is not bound by the latency of one chain of adds.
  */
 function nonFiniteFn(): Fn {
   const f = new Fn("nonFinite", [I32, I32, I32]);
-  const [x, n4, out] = [0, 1, 2];
-  const i = f.local(I32), acc = f.local(V128);
-  f.emit(I.get(f.constant(0)), I.set(acc));
-  forLoop(f, i, n4, () => {
-    vaddr(f, x, i);
-    f.emit(I.load(), I.get(f.constant(0)), I.mul, I.get(acc), I.add, I.set(acc));
+  const [x, n16, out] = [0, 1, 2];
+  const i = f.local(I32), p = f.local(I32);
+  const acc = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  for (const a of acc) f.emit(I.get(f.constant(0)), I.set(a));
+  forLoop(f, i, n16, () => {
+    // p = x + 64·i, the block's address
+    f.emit(I.get(x), I.get(i), I.i32(6), I.i32Shl, I.i32Add, I.set(p));
+    acc.forEach((a, j) => f.emit(I.get(p), I.load(16 * j), I.get(f.constant(0)), I.mul, I.get(a), I.add, I.set(a)));
   });
-  f.emit(I.get(out), I.get(acc), I.store());
+  f.emit(I.get(out), I.get(acc[0]), I.get(acc[1]), I.add, I.get(acc[2]), I.add, I.get(acc[3]), I.add, I.store());
   return f;
 }
 
-const nonFiniteSimd = simdLoops<{ nonFinite(x: number, n4: number, out: number): void }>(() => [nonFiniteFn()]);
+const nonFiniteSimd = simdLoops<{ nonFinite(x: number, n16: number, out: number): void }>(() => [nonFiniteFn()]);
 
 /** Whether `a[from..]` holds a non-finite element (JS loop, four independent sums). */
 function tailBad(a: Float32Array, from: number): boolean {
@@ -73,9 +76,9 @@ function kernel(args: KernelArgs): tf.TensorInfo {
     const a = f32(be, t);
     let from = 0;
     if (sk && scratch) {
-      const n4 = a.length >>> 2;
-      sk.nonFinite(ptr(be, t), n4, ptr(be, scratch));
-      from = 4 * n4;
+      const n16 = a.length >>> 4;
+      sk.nonFinite(ptr(be, t), n16, ptr(be, scratch));
+      from = 16 * n16;
       if (tailBad(f32(be, scratch), 0)) {
         bad = k;
         break;

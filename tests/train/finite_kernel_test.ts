@@ -5,8 +5,8 @@ import { firstNonFinite } from "../../lib/train/guard.ts";
 import { assertNoLeaks } from "../_util/assert_close.ts";
 import { testOnImplementations } from "../_util/implementations.ts";
 
-/** Shapes of the float tensors: sizes with a tail after whole 4-float vectors, and one without (the middle one). */
-const SHAPES = [[7, 5], [13], [4, 1, 6], [1], [33]];
+/** Shapes of the float tensors: sizes with a tail after whole 16-float blocks, and one without (the middle one). */
+const SHAPES = [[7, 5], [13], [4, 1, 8], [1], [33]];
 
 /** The index of the first float32, non-empty tensor with a non-finite element, from the downloaded values. */
 function reference(ts: readonly tf.Tensor[]): number {
