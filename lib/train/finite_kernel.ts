@@ -1,9 +1,10 @@
 /**
  * The guard's "all finite" check as one fused op, `MemtrainFirstNonFinite` `{x0, x1, …}` -> an int32 scalar: the
- * index of the first input holding a NaN or an infinity, or −1. Inputs that are not float32 or are empty are
- * skipped (never named). One kernel reads every tensor's buffer on the wasm heap (a SIMD loop of `x·0` sums, JS for
- * the tail or without SIMD), so a check is one dispatch and one 4-byte download; the stock fallback sums each tensor (one download of the stacked sums) and confirms a
- * non-finite sum with `sum(x·0)`, NaN exactly when some element is not finite (a finite sum can overflow).
+ * index of the first input holding a NaN or an infinity, or −1. Inputs that are not float32 or are empty are skipped
+ * (never named). One kernel reads every tensor's buffer on the wasm heap (SIMD sums of `x·0`, JS for the tail or
+ * without SIMD), so a check is one dispatch and one 4-byte download. The stock fallback sums each tensor (one
+ * download of the stacked sums) and confirms a non-finite sum with `sum(x·0)`, NaN exactly when some element is not
+ * finite (a sum of finite numbers can overflow).
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
