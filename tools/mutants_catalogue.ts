@@ -1164,4 +1164,32 @@ export const MUTANTS: Mutant[] = [
     replace: "merged(o, e, w, h, dh, 0)",
     tests: ["tests/nn/kernels/causal_matmul_test.ts"],
   },
+  {
+    name: "guard-check-skips-last-element",
+    area: "train",
+    description: "the fused non-finite check stops one element short, so a NaN in a tensor's last element passes",
+    file: "lib/train/finite_kernel.ts",
+    find: "for (; i < a.length; i++) z0 += a[i] * 0;",
+    replace: "for (; i < a.length - 1; i++) z0 += a[i] * 0;",
+    tests: ["tests/train/finite_kernel_test.ts"],
+  },
+  {
+    name: "guard-check-skips-last-tensor",
+    area: "train",
+    description:
+      "the fused non-finite check never reads the last tensor, so a NaN there (e.g. the last gradient) passes",
+    file: "lib/train/finite_kernel.ts",
+    find: "for (let k = 0; k < tensors.length; k++) {",
+    replace: "for (let k = 0; k < tensors.length - 1; k++) {",
+    tests: ["tests/train/finite_kernel_test.ts"],
+  },
+  {
+    name: "guard-check-simd-drops-lane-0",
+    area: "train",
+    description: "the fused non-finite check's SIMD sums are read from lane 1, so a NaN in lane 0 of a vector passes",
+    file: "lib/train/finite_kernel.ts",
+    find: "tailBad(f32(be, scratch), 0)",
+    replace: "tailBad(f32(be, scratch), 1)",
+    tests: ["tests/train/finite_kernel_test.ts"],
+  },
 ];

@@ -40,7 +40,7 @@ export interface InitBackendOptions {
   /** Run the fused wasm kernels (wasm and blas). @default {true, false when MEMTRAIN_FUSED is "0"} */
   fused?: boolean;
   /**
-   * Kernel groups to turn off alone (`"nn"`, `"mesa"`, `"optim"`).
+   * Kernel groups to turn off alone (`"nn"`, `"mesa"`, `"optim"`, `"guard"`).
    * @default {[], ["mesa"] when MEMTRAIN_FUSED_MESA is "0"}
    */
   fusedOff?: readonly string[];

@@ -18,7 +18,8 @@ export interface BackendOptions {
   readonly fused: boolean;
   /**
    * Kernel groups turned off alone while {@linkcode BackendOptions.fused} stays on: `"nn"` (the layers'), `"causal"`
-   * (causal attention's blocked products on blas), `"mesa"` (Mesa's quantizer), `"optim"` (the Adam update). `MEMTRAIN_FUSED_MESA=0` adds `"mesa"`. @default {[]}
+   * (causal attention's blocked products on blas), `"mesa"` (Mesa's quantizer), `"optim"` (the Adam update),
+   * `"guard"` (the Trainer's non-finite check). `MEMTRAIN_FUSED_MESA=0` adds `"mesa"`. @default {[]}
    */
   readonly fusedOff: readonly string[];
   /** Let the fused kernels use their WebAssembly SIMD loops where shapes allow (else their JS loops). @default {true} */

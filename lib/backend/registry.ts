@@ -8,12 +8,12 @@
  * - Stock otherwise. The fused kernels have no tfjs gradients on purpose: under `tf.grads` the stock differentiable
  *   ops run, so tfjs autodiff stays an independent oracle for the layers' explicit backward.
  *
- * How registration meets import order: owners call `fusedOp` at module level (`lib/nn/kernels/*`, `lib/mesa/quantize.ts`,
- * `lib/optim/adam_kernel.ts`), so an op is in the registry as soon as the module that calls it is imported. The
- * backend imports no owner: `patchWasm` (run by `initBackend` once the wasm backend is active) calls
- * {@linkcode installFusedKernels}, which registers every op so far with the tfjs engine; an op registered after that
- * (a module imported later) is installed on the spot. Either order works, and an op whose kernel is not installed
- * simply runs stock.
+ * How registration meets import order: owners call `fusedOp` at module level (`lib/nn/kernels/*`,
+ * `lib/mesa/quantize.ts`, `lib/optim/adam_kernel.ts`, `lib/train/finite_kernel.ts`), so an op is in the registry as
+ * soon as the module that calls it is imported. The backend imports no owner: `patchWasm` (run by `initBackend` once
+ * the wasm backend is active) calls {@linkcode installFusedKernels}, which registers every op so far with the tfjs
+ * engine; an op registered after that (a module imported later) is installed on the spot. Either order works, and an op
+ * whose kernel is not installed simply runs stock.
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
@@ -29,7 +29,9 @@ export type RunKernel = <T extends tf.Tensor | tf.Tensor[]>(
 export interface FusedOpSpec<A extends unknown[], R> {
   /** The tfjs kernel name (backend "wasm"), `Memtrain…`. */
   readonly name: string;
-  /** The switch group (`"nn"`, `"mesa"`, `"optim"`): `BackendOptions.fusedOff` can turn a group off alone. */
+  /**
+   * The switch group (`"nn"`, `"mesa"`, `"optim"`, `"guard"`): `BackendOptions.fusedOff` can turn a group off alone.
+   */
   readonly group: string;
   /**
    * Makes the wasm kernel function. Called once, when the kernels are installed (the wasm backend is loaded, so it may

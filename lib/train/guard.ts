@@ -1,5 +1,5 @@
 /**
- * The training loop's guard against non-finite numbers: a cheap check (one sum per tensor, one download) of a
+ * The training loop's guard against non-finite numbers: a cheap check (one fused kernel, one download) of a
  * step's loss and gradients before the update (a gradient step) or of its loss and updated parameters after it (a
  * whole `TrainStep`, update in backward), and the {@linkcode NonFiniteError} that names the step and the first bad
  * parameter or policy.
@@ -10,6 +10,7 @@ import type { GradSource } from "../nn/grad_source.ts";
 import type { Params } from "../nn/params.ts";
 import type { Stateful, StateTree } from "../nn/stateful.ts";
 import { disposeState } from "../optim/transform.ts";
+import { firstNonFiniteIndex } from "./finite_kernel.ts";
 
 /** What was not finite: the loss, a gradient, an updated parameter or a policy's state. */
 export type NonFiniteKind = "loss" | "gradient" | "parameter" | "policy";
@@ -42,9 +43,9 @@ export class NonFiniteError extends RangeError {
 }
 
 /**
- * The name of the first tensor of `tensors` (in key order) holding a NaN or an infinity, or `undefined`. One sum per
- * float tensor and one download; a sum that overflows is confirmed with `sum(x·0)` (NaN exactly when some element is
- * not finite).
+ * The name of the first tensor of `tensors` (in key order) holding a NaN or an infinity, or `undefined` (int and
+ * empty tensors are skipped). On wasm/blas one fused kernel over every tensor and one 4-byte download
+ * ({@linkcode firstNonFiniteIndex}); elsewhere one sum per float tensor and one download.
  *
  * @example Usage
  * ```ts
@@ -58,16 +59,9 @@ export class NonFiniteError extends RangeError {
  * ```
  */
 export function firstNonFinite(tensors: Params): string | undefined {
-  const keys = Object.keys(tensors).filter((k) => tensors[k].dtype === "float32" && tensors[k].size > 0);
-  if (keys.length === 0) return undefined;
-  const sums = tf.tidy(() => tf.stack(keys.map((k) => tf.sum(tensors[k]))).dataSync());
-  for (let i = 0; i < keys.length; i++) {
-    if (Number.isFinite(sums[i])) continue;
-    const t = tensors[keys[i]];
-    const exact = tf.tidy(() => tf.sum(tf.mul(t, 0)).dataSync()[0]);
-    if (!Number.isFinite(exact)) return keys[i];
-  }
-  return undefined;
+  const keys = Object.keys(tensors);
+  const i = firstNonFiniteIndex(keys.map((k) => tensors[k]));
+  return i < 0 ? undefined : keys[i];
 }
 
 /** Whether a state tree holds a non-finite number (tensors are downloaded: for diagnosis, not the hot path). */
