@@ -1192,4 +1192,22 @@ export const MUTANTS: Mutant[] = [
     replace: "tailBad(f32(be, scratch), 1)",
     tests: ["tests/train/finite_kernel_test.ts"],
   },
+  {
+    name: "mesa-split-noise-not-offset",
+    area: "mesa",
+    description: "a range of Mesa's split quantize draws the noise of index 0 at its first element, not its flat index",
+    file: "lib/mesa/split.ts",
+    find: "      job.nearest,\n      p.e,\n",
+    replace: "      job.nearest,\n      at,\n",
+    tests: ["tests/mesa/split_test.ts"],
+  },
+  {
+    name: "mesa-split-second-half-late",
+    area: "mesa",
+    description: "the worker's half of Mesa's split quantize starts one block late (a block of codes is never written)",
+    file: "lib/mesa/split.ts",
+    find: "      half,\n      n,\n",
+    replace: "      half + job.rest,\n      n,\n",
+    tests: ["tests/mesa/split_test.ts"],
+  },
 ];

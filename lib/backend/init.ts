@@ -71,6 +71,11 @@ export interface InitBackendOptions {
    * @default {"plan", or MEMTRAIN_HEAP}
    */
   heap?: HeapMode;
+  /**
+   * Split Mesa's quantize pass across the calling thread and one worker thread (wasm and blas; needs `--allow-ffi`).
+   * @default {false unless MEMTRAIN_MESA_SPLIT is "1"}
+   */
+  mesaSplit?: boolean;
 }
 
 /** {@linkcode InitBackendOptions} as read from the environment, with the raw thread count kept for its error. */
@@ -95,7 +100,7 @@ function flag(v: string | undefined): boolean | undefined {
 /**
  * Memtrain's backend environment variables as options (only those set): `MEMTRAIN_BACKEND`, `MEMTRAIN_FUSED=0|1`,
  * `MEMTRAIN_FUSED_MESA=0` (`fusedOff: ["mesa"]`), `MEMTRAIN_BLAS_THREADS`, `MEMTRAIN_BLAS_POOL=0|1`,
- * `MEMTRAIN_BLAS_DEFER=0|1`, `MEMTRAIN_BLAS_PATH` and `MEMTRAIN_HEAP=plan|first-fit|stock`. The only reader of these variables (`initBackend` calls it);
+ * `MEMTRAIN_BLAS_DEFER=0|1`, `MEMTRAIN_BLAS_PATH` and `MEMTRAIN_HEAP=plan|first-fit|stock`, `MEMTRAIN_MESA_SPLIT=0|1`. The only reader of these variables (`initBackend` calls it);
  * `get` defaults to `Deno.env.get` (nothing without `--allow-env`).
  *
  * @example Usage
@@ -122,6 +127,8 @@ export function backendOptionsFromEnv(get: (name: string) => string | undefined 
   if (path) out.blasPath = path;
   const heap = get("MEMTRAIN_HEAP");
   if (heap) out.heap = heap as HeapMode;
+  const split = flag(get("MEMTRAIN_MESA_SPLIT"));
+  if (split !== undefined) out.mesaSplit = split;
   return out;
 }
 
@@ -141,6 +148,7 @@ function resolveOptions(options: InitBackendOptions, env: EnvBackendOptions): Ba
     blasDefer,
     blasPath: options.blasPath ?? env.blasPath ?? d.blasPath,
     heap: options.heap ?? env.heap ?? d.heap,
+    mesaSplit: options.mesaSplit ?? env.mesaSplit ?? d.mesaSplit,
   };
 }
 

@@ -20,6 +20,7 @@ export {
   type HeapMode,
   setFusedKernels,
   setFusedSimd,
+  setMesaSplit,
 } from "./options.ts";
 export {
   fusedActive,

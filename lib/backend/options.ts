@@ -44,6 +44,11 @@ export interface BackendOptions {
    * (emmalloc, the module's allocator). `MEMTRAIN_HEAP` sets it. @default {"plan"}
    */
   readonly heap: HeapMode;
+  /**
+   * Split Mesa's quantize pass in two halves across the calling thread and one worker thread (`lib/mesa/split.ts`;
+   * bit-identical codes, needs `--allow-ffi`). `MEMTRAIN_MESA_SPLIT=1` sets it. @default {false}
+   */
+  readonly mesaSplit: boolean;
 }
 
 /** The values of {@linkcode BackendOptions.heap}. */
@@ -62,6 +67,7 @@ export const DEFAULT_BACKEND_OPTIONS: BackendOptions = Object.freeze({
   blasDefer: false,
   blasPath: undefined,
   heap: "plan",
+  mesaSplit: false,
 });
 
 const KEY = Symbol.for("memtrain.backendOptions");
@@ -141,6 +147,22 @@ export function setFusedKernels(enabled: boolean, group?: string): boolean {
  */
 export function setFusedSimd(enabled: boolean): boolean {
   return updateBackendOptions({ simd: enabled }).simd;
+}
+
+/**
+ * Turns the split of Mesa's quantize pass across two threads ({@linkcode BackendOptions.mesaSplit}) on or off until
+ * the next `initBackend`. Returns the previous setting. For A/B tests and benchmarks; the CLI-level switch is
+ * `MEMTRAIN_MESA_SPLIT=1`.
+ *
+ * @example Usage
+ * ```ts
+ * import { setMesaSplit } from "./options.ts";
+ * const before = setMesaSplit(true);
+ * setMesaSplit(before);
+ * ```
+ */
+export function setMesaSplit(enabled: boolean): boolean {
+  return updateBackendOptions({ mesaSplit: enabled }).mesaSplit;
 }
 
 /** The setting of {@linkcode setFusedKernels} (`fused`, and `group` not in `fusedOff` when given). */

@@ -23,6 +23,9 @@ import type { WasmBackendLike } from "../backend/heap.ts";
 import { LEVELS, RANGE_EPS } from "./levels.ts";
 import { mixSeed, uniformAt } from "./noise_hash.ts";
 import { mesaSimd } from "./simd.ts";
+import { mesaSplitter, quantizeRange, SPLIT_MIN_ELEMENTS } from "./split.ts";
+import { backendOptions } from "../backend/options.ts";
+import { bufferAddress } from "../backend/gemm_pool.ts";
 
 /** The names the Mesa kernels are registered under (backend "wasm"). */
 export const MESA_KERNELS = {
@@ -115,8 +118,14 @@ export function quantizeKernel(args: KernelArgs): tf.TensorInfo {
   const out = be.makeOutput(x.shape.slice(), "bool");
   const sk = mesaSimd(be);
   if (sk) {
-    const key = mixSeed(seed, 0);
-    sk.mesaQuantize(ptr(be, x), ptr(be, out), pre, groups, rest, ptr(be, alpha), ptr(be, beta), key, nearest ? 1 : 0);
+    const key = mixSeed(seed, 0), n = pre * groups * rest;
+    const job = { x: ptr(be, x), c: ptr(be, out), pre, groups, rest, alpha: ptr(be, alpha), beta: ptr(be, beta) };
+    const q = { ...job, key, nearest: nearest ? 1 : 0 };
+    if (backendOptions().mesaSplit && n >= SPLIT_MIN_ELEMENTS) {
+      mesaSplitter().quantize(sk, q, bufferAddress(be.wasm.HEAPU8.buffer as ArrayBuffer), n);
+    } else {
+      quantizeRange(sk, q, 0, n);
+    }
     return out;
   }
   const xv = f32(be, x), cv = u8(be, out);

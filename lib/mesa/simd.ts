@@ -83,22 +83,23 @@ function sNoise(f: Fn, key: number, h: number): void {
 }
 
 /**
- * `mesaQuantize(x, c, pre, groups, rest, alpha, beta, state, nearest)`: byte codes
+ * `mesaQuantize(x, c, pre, groups, rest, alpha, beta, state, nearest, start)`: byte codes
  * `trunc(clamp((x − β_g)·(255/(α_g + eps)) + u, 0, 255))` of the float32 `[pre, G, rest]` tensor at `x`, written to
- * `c` (one byte each), every step a float32 operation; `u` is ½ when `nearest` ≠ 0, else `uniformAt(key, i)` of
- * `lib/mesa/noise.ts` for the element's flat index `i` (a counter-based hash, four lanes at a time). The noise,
+ * `c` (one byte each), every step a float32 operation; `u` is ½ when `nearest` ≠ 0, else `uniformAt(key, start + i)`
+ * of `lib/mesa/noise.ts` for the element's flat index `i` (a counter-based hash, four lanes at a time; `start` is the
+ * index of `x`'s first element in the whole tensor when this call quantizes a piece of it, `split.ts`). The noise,
  * arithmetic, clamp and narrowing to bytes run on f32x4, then a scalar tail.
  */
 function mesaQuantize(): Fn {
   const eps = RANGE_EPS;
-  const f = new Fn("mesaQuantize", [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [x, c, pre, groups, rest, alpha, beta, key, nearest] = [...Array(9).keys()];
+  const f = new Fn("mesaQuantize", [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [x, c, pre, groups, rest, alpha, beta, key, nearest, start] = [...Array(10).keys()];
   const p = f.local(I32), g = f.local(I32), end = f.local(I32), scale = f.local(F32), b = f.local(F32);
   const r = f.local(F32), end4 = f.local(I32), S = f.local(V128), B = f.local(V128), u = f.local(V128);
   const x0 = f.local(I32), K = f.local(V128), h = f.local(V128), hs = f.local(I32);
   const xk = x; // advanced by 4 bytes per element, as c by 1
   f.emit(I.get(x), I.set(x0), I.get(key), I.i32x4Splat, I.set(K));
-  const index = () => f.emit(I.get(xk), I.get(x0), I.i32Sub, I.i32(2), I.i32ShrU); // flat element index
+  const index = () => f.emit(I.get(xk), I.get(x0), I.i32Sub, I.i32(2), I.i32ShrU, I.get(start), I.i32Add); // flat index
   forLoop(f, p, pre, () => {
     forLoop(f, g, groups, () => {
       f.emit(I.f32(TOP), I.get(alpha), I.get(g), I.i32(2), I.i32Shl, I.i32Add, I.f32Load(), I.f32(eps), I.f32Add);
@@ -210,6 +211,7 @@ export interface MesaSimdKernels {
     beta: number,
     state: number,
     nearest: number,
+    start: number,
   ): void;
   mesaDequantize(c: number, y: number, pre: number, groups: number, rest4: number, alpha: number, beta: number): void;
 }
