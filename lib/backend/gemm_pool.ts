@@ -25,6 +25,7 @@ import {
   SGEMM_POINTERS,
   SHARED,
   SHARED_SLOTS,
+  whenReady,
   type WorkerInit,
 } from "./gemm_protocol.ts";
 
@@ -129,13 +130,8 @@ export class GemmPool {
   }
 
   /** Resolves true when every worker is ready, false after `timeoutMs`. */
-  async whenReady(timeoutMs = 10000): Promise<boolean> {
-    const end = performance.now() + timeoutMs;
-    while (!this.ready) {
-      if (this.#closed || performance.now() > end) return false;
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    return true;
+  whenReady(timeoutMs = 10000): Promise<boolean> {
+    return whenReady(() => this.ready, () => this.#closed, timeoutMs);
   }
 
   /**

@@ -149,3 +149,16 @@ export function execCalls(
     );
   }
 }
+
+/**
+ * Resolves true once `ready()` holds, or false when `closed()` does or `timeoutMs` pass first; checks every 2 ms on
+ * the event loop (a worker's start-up, which posts no message: it flips a flag in shared memory).
+ */
+export async function whenReady(ready: () => boolean, closed: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  while (!ready()) {
+    if (closed() || performance.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return true;
+}

@@ -13,7 +13,7 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
-import { awaitValue } from "../backend/gemm_protocol.ts";
+import { awaitValue, whenReady } from "../backend/gemm_protocol.ts";
 import type { MesaSimdKernels } from "./simd.ts";
 
 /** A run of elements the SIMD loop quantizes in one call: the `[pre, groups, rest]` layout starting at group `g0`. */
@@ -154,13 +154,8 @@ export class MesaSplitter {
   }
 
   /** Resolves true when the worker is ready, false after `timeoutMs`. */
-  async whenReady(timeoutMs = 10000): Promise<boolean> {
-    const end = performance.now() + timeoutMs;
-    while (!this.ready) {
-      if (this.#closed || performance.now() > end) return false;
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    return true;
+  whenReady(timeoutMs = 10000): Promise<boolean> {
+    return whenReady(() => this.ready, () => this.#closed, timeoutMs);
   }
 
   /**
