@@ -23,7 +23,7 @@ import {
 } from "./bench/mod.ts";
 import { GPT_BENCH_CONFIGS } from "./bench/gpt_step.ts";
 import { formatProfile, profileGptStep, type StepProfile } from "./bench/profile.ts";
-import { finishProvenance, publishRefusal, startProvenance } from "./_lib/provenance.ts";
+import { finishProvenance, publishRefusal, startProvenance, versionLabel } from "./_lib/provenance.ts";
 import { isUnderResults } from "./run.ts";
 
 const USAGE = `Usage: deno task bench [options]
@@ -166,14 +166,6 @@ function printTable(title: string, rows: BenchRow[]): void {
   console.log(`\n${title}\n${table.toString()}`);
 }
 
-function loadavg(): number[] | undefined {
-  try {
-    return Deno.loadavg();
-  } catch {
-    return undefined; // no --allow-sys
-  }
-}
-
 async function main(argv: string[]): Promise<number> {
   let args: BenchArgs | undefined;
   try {
@@ -199,11 +191,11 @@ async function main(argv: string[]): Promise<number> {
   if (args.allowDirty && provenance.git.dirty) provenance.allowDirty = true;
   const { backends, notes } = backendsToRun(args);
   const meta: Record<string, unknown> = {
-    git: provenance.git.commit.slice(0, 7) + (provenance.git.dirty ? "-dirty" : ""),
+    git: versionLabel(provenance.git),
     date: provenance.start,
     deno: Deno.version.deno,
     cores: navigator.hardwareConcurrency,
-    loadavg: loadavg(),
+    loadavg: provenance.load.before.length ? provenance.load.before : undefined, // (empty without --allow-sys)
     rounds: args.rounds,
     minMs: args.options.minMs,
   };

@@ -10,8 +10,8 @@ import { UnknownExperimentError, UsageError } from "./_lib/errors.ts";
 import { type AnyExperiment, type Registry, type Row, type RunContext } from "./_lib/experiment.ts";
 import { describeExperiment, listExperiments } from "./_lib/help.ts";
 import { createProgress, type Progress } from "./_lib/progress.ts";
-import { finishProvenance, publishRefusal, startProvenance } from "./_lib/provenance.ts";
-import { checkRows, collectEnv, gitVersion, writeJson, writeResults } from "./_lib/results.ts";
+import { finishProvenance, publishRefusal, startProvenance, versionLabel } from "./_lib/provenance.ts";
+import { checkRows, collectEnv, writeJson, writeResults } from "./_lib/results.ts";
 import {
   findShardFiles,
   mergeShards,
@@ -40,8 +40,8 @@ export interface MainIO {
 export interface MainOptions {
   /**
    * Returns the git version recorded in results; read when the run starts, so the code that ran is named and the
-   * artifacts an experiment writes into its results directory do not mark it dirty. @default {gitVersion()} from
-   * results.ts
+   * artifacts an experiment writes into its results directory do not mark it dirty. @default {the start-time
+   * provenance's version (`versionLabel`, provenance.ts)}
    */
   gitVersion?: () => Promise<string>;
   /** The progress reporter. @default {a bar on a terminal's stderr, else plain lines through `io.err`} */
@@ -238,7 +238,8 @@ export async function main(
     p.log(
       `running ${cli.name}${cli.quick ? " (quick)" : ""} on ${backend}: ${commandLine(experiment, config, cli.quick)}`,
     );
-    const git = await (options.gitVersion ?? gitVersion)();
+    // The version recorded in env.git: the state provenance took at the start (the run's --out left out).
+    const git = options.gitVersion ? await options.gitVersion() : versionLabel(provenance!.git);
     let rows: Row[];
     let shard: ShardInfo | undefined;
     const jobs = cli.jobs ?? 1;

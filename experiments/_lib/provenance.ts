@@ -97,6 +97,24 @@ export async function gitState(cwd?: string, exclude: readonly string[] = []): P
   return { commit: head, dirty: true, diffSha256: await sha256Hex(new TextEncoder().encode(parts.join(""))) };
 }
 
+/**
+ * The short version label of a git state, as results' `env.git` records it: the 7-character commit with "-dirty"
+ * when the tree had changes, or "unknown".
+ *
+ * @example Usage
+ * ```ts
+ * import { versionLabel } from "./provenance.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(versionLabel({ commit: "3f2a9c1e0b", dirty: true }), "3f2a9c1-dirty");
+ * assert.equal(versionLabel({ commit: "unknown", dirty: false }), "unknown");
+ * ```
+ */
+export function versionLabel(state: GitState): string {
+  if (state.commit === "unknown") return "unknown";
+  return `${state.commit.slice(0, 7)}${state.dirty ? "-dirty" : ""}`;
+}
+
 function cpuModel(): string {
   try {
     const info = Deno.readTextFileSync("/proc/cpuinfo");
