@@ -22,7 +22,7 @@ import {
   useBackend,
 } from "./bench/mod.ts";
 import { GPT_BENCH_CONFIGS } from "./bench/gpt_step.ts";
-import { formatProfile, profileGptStep, type StepProfile } from "./bench/profile.ts";
+import { formatProfile, profileGptStep, profileRows, type StepProfile } from "./bench/profile.ts";
 import { finishProvenance, publishRefusal, startProvenance, versionLabel } from "./_lib/provenance.ts";
 import { isUnderResults } from "./run.ts";
 
@@ -218,7 +218,8 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     meta.provenance = await finishProvenance(provenance, undefined, exclude);
-    if (args.out) await writeJson(args.out, "profile.json", { profiles, meta });
+    const rows = profiles.flatMap((p) => profileRows(p, args.profile!.top));
+    if (args.out) await writeJson(args.out, "profile.json", { rows, profiles, meta });
     return 0;
   }
   const sections = benches.filter((b) => !args.only || args.only.includes(b.name));

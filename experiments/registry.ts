@@ -14,6 +14,7 @@
 import type { Registry } from "./_lib/experiment.ts";
 import { baseline } from "./baseline.ts";
 import { galoreExperiment } from "./galore.ts";
+import { guardCost } from "./guard_cost.ts";
 import { memory } from "./memory.ts";
 import { mesa } from "./mesa.ts";
 import { mesaRanges } from "./mesa_ranges.ts";
@@ -28,6 +29,7 @@ import { wtacrs } from "./wtacrs.ts";
 export const experiments: Registry = {
   baseline,
   galore: galoreExperiment,
+  "guard-cost": guardCost,
   memory,
   mesa,
   "mesa-ranges": mesaRanges,

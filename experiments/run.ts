@@ -22,7 +22,7 @@ import {
 } from "./_lib/shards.ts";
 import { didYouMean } from "./_lib/suggest.ts";
 import { renderTable } from "./_lib/table.ts";
-import { ROWS_MARKER, workerThreads } from "./_lib/workers.ts";
+import { ROWS_MARKER, workerThreads, workerThreadsEnv } from "./_lib/workers.ts";
 import { INTERRUPTED_EXIT, resumeCommand } from "./_lib/interrupt.ts";
 import { journalFileName } from "./_lib/journal.ts";
 import { runSweep } from "./_lib/sweep.ts";
@@ -311,8 +311,7 @@ export async function main(
     }
     // Cells ran in worker processes with workerThreads(jobs) BLAS threads each (workers.ts).
     if (inWorkers && backend === "blas") {
-      const count = workerThreads(jobs);
-      env.threads = { count, via: count > 1 ? "openblas" : "single", processes: jobs };
+      env.threads = { ...workerThreadsEnv(workerThreads(jobs), env.threads?.via), processes: jobs };
     } else if (inWorkers) {
       env.threads = { ...(env.threads ?? { count: 1, via: "single" }), processes: jobs };
     }

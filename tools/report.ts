@@ -186,8 +186,17 @@ function envLine(r: ResultFile): string {
   return parts.filter((p) => p).join(", ");
 }
 
-/** The command that produced a result (rebuilt from its config), or undefined when it cannot be rebuilt. */
+/**
+ * The command that produced a result: the one its provenance recorded (with the `MEMTRAIN_*` settings in front), else
+ * rebuilt from its config; undefined when it cannot be rebuilt.
+ */
 export function commandOf(r: ResultFile, resultsDir = "experiments/results"): string | undefined {
+  const prov = r.env.provenance as { command?: unknown; settings?: Record<string, string> } | undefined;
+  if (Array.isArray(prov?.command) && prov.command.length > 0) {
+    const quote = (a: string) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`;
+    const vars = Object.entries(prov.settings ?? {}).map(([k, v]) => `${k}=${quote(v)}`);
+    return [...vars, ...prov.command.map((a) => quote(String(a)))].join(" ");
+  }
   const e = registered(r.experiment);
   if (!e) return undefined;
   let cmd: string;

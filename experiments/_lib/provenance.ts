@@ -36,12 +36,22 @@ export interface Provenance {
   allowDirty?: boolean;
   /** The exact command line: the program and its arguments as the process got them. */
   command: string[];
+  /**
+   * The `MEMTRAIN_*` environment variables set at the start (backend, threads, heap, kernel switches: the settings a
+   * command line does not show), by name; empty when none is set.
+   */
+  settings: Record<string, string>;
   /** Versions of what ran the code. */
   versions: { deno: string; v8: string; typescript: string; tfjs: string; openblas?: string };
   /** CPU model (from /proc/cpuinfo) and logical cores. */
   cpu: { model: string; cores: number };
   /** 1/5/15-minute load averages at the start and (after {@linkcode finishProvenance}) at the end. */
   load: { before: number[]; after?: number[] };
+}
+
+/** The `MEMTRAIN_*` environment variables, sorted by name. */
+function memtrainSettings(): Record<string, string> {
+  return Object.fromEntries(Object.entries(Deno.env.toObject()).filter(([k]) => k.startsWith("MEMTRAIN_")).sort());
 }
 
 async function git(args: string[], cwd?: string): Promise<string | undefined> {
@@ -170,6 +180,7 @@ export async function startProvenance(options: StartProvenanceOptions = {}): Pro
     start,
     git: await gitState(options.cwd, options.exclude),
     command: options.command ?? ["deno", "run", Deno.mainModule, ...Deno.args],
+    settings: memtrainSettings(),
     versions: {
       deno: Deno.version.deno,
       v8: Deno.version.v8,

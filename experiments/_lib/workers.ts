@@ -5,6 +5,9 @@
  * @module
  */
 import type { Row } from "./experiment.ts";
+import type { RunEnv } from "./results.ts";
+
+type Via = NonNullable<RunEnv["threads"]>["via"];
 
 /** Prefix of the line a worker prints its rows on. */
 export const ROWS_MARKER = "@@memtrain-rows ";
@@ -58,6 +61,26 @@ export function workerThreads(jobs: number): number {
   const set = Deno.env.get("MEMTRAIN_BLAS_THREADS");
   if (set) return Number(set);
   return Math.max(1, Math.floor((navigator.hardwareConcurrency ?? 1) / Math.max(1, jobs)));
+}
+
+/**
+ * What `env.threads` says of cells run in worker processes with `count` BLAS threads each. The workers inherit this
+ * process's environment, so they use the same mechanism as it (`parentVia`: its own `env.threads.via`, e.g. the GEMM
+ * worker pool under `MEMTRAIN_BLAS_POOL=1`); OpenBLAS threads when this process itself runs single-threaded.
+ *
+ * @example Usage
+ * ```ts
+ * import { workerThreadsEnv } from "./workers.ts";
+ * console.log(workerThreadsEnv(2, "workers")); // { count: 2, via: "workers" }
+ * console.log(workerThreadsEnv(1, "workers")); // { count: 1, via: "single" }
+ * ```
+ */
+export function workerThreadsEnv(
+  count: number,
+  parentVia: Via | undefined,
+): { count: number; via: Via } {
+  if (count <= 1) return { count, via: "single" };
+  return { count, via: parentVia === undefined || parentVia === "single" ? "openblas" : parentVia };
 }
 
 /**

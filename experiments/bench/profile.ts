@@ -171,3 +171,57 @@ export function formatProfile(p: StepProfile, top = 20): string {
   } ms/step unprofiled, ` +
     `${fixed(p.profiledStepMs)} profiled\n${table.toString()}`;
 }
+
+/** Kernels that are matrix products (tfjs's own, and memtrain's causal, deferred and streamed ones). */
+export const MATMUL_KERNEL = /MatMul|QkvGrad/;
+
+/** One row of `profile.json`'s `rows`: a kernel's, or a summary's (its name in parentheses), time per step. */
+export interface ProfileRow {
+  [key: string]: string | number;
+  backend: string;
+  threads: number;
+  config: string;
+  /** Kernel name, or `(matmuls)`, `(all kernels)`, `(outside kernels)`. */
+  kernel: string;
+  /** Milliseconds per profiled step. */
+  ms: number;
+  /** Share of the profiled step's wall time, in percent. */
+  stepSharePct: number;
+  calls: number;
+}
+
+/**
+ * The rows `bench --profile --out DIR` writes (what `deno task report` tabulates): per profile the matmul kernels'
+ * sum, all kernels' sum, the time outside kernels, then the `top` slowest kernels, each as ms and share of the
+ * profiled step (wrappers left out: their time is in the kernels they run).
+ *
+ * @example Usage
+ * ```ts
+ * import { profileRows } from "./profile.ts";
+ * const p = {
+ *   backend: "wasm", threads: 1, config: "tiny", stepMs: 9, profiledStepMs: 10, kernelMs: 8, overheadMs: 2,
+ *   kernelCalls: 3, kernels: [{ name: "BatchMatMul", ms: 6, calls: 2, share: 0.75 }, { name: "Add", ms: 2, calls: 1, share: 0.25 }],
+ * };
+ * console.log(profileRows(p, 1)[0]); // { ..., kernel: "(matmuls)", ms: 6, stepSharePct: 60, calls: 2 }
+ * ```
+ */
+export function profileRows(p: StepProfile, top = 20): ProfileRow[] {
+  const at = { backend: p.backend, threads: p.threads, config: p.config };
+  const pct = (ms: number) => 100 * ms / p.profiledStepMs;
+  const real = p.kernels.filter((k) => !k.wrapper);
+  const mm = real.filter((k) => MATMUL_KERNEL.test(k.name));
+  const mmMs = mm.reduce((s, k) => s + k.ms, 0);
+  const row = (kernel: string, ms: number, calls: number): ProfileRow => ({
+    ...at,
+    kernel,
+    ms,
+    stepSharePct: pct(ms),
+    calls,
+  });
+  return [
+    row("(matmuls)", mmMs, mm.reduce((s, k) => s + k.calls, 0)),
+    row("(all kernels)", p.kernelMs, p.kernelCalls),
+    row("(outside kernels)", p.overheadMs, 0),
+    ...real.slice(0, top).map((k) => row(k.name, k.ms, k.calls)),
+  ];
+}

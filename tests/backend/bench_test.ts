@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { benches, timeMedian } from "../../experiments/bench/mod.ts";
 import { matmulGflops } from "../../experiments/bench/sgemm.ts";
-import { aggregateKernels, formatProfile, type StepProfile } from "../../experiments/bench/profile.ts";
+import {
+  aggregateKernels,
+  formatProfile,
+  MATMUL_KERNEL,
+  type ProfileRow,
+  profileRows,
+  type StepProfile,
+} from "../../experiments/bench/profile.ts";
 import { BLAS_AVAILABLE } from "../_util/backends.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -130,6 +137,12 @@ Deno.test("bench profile: formatProfile lists the top kernels, the rest as one r
   assert.match(text, /│ non-kernel overhead +│ +3\.00 │/);
   assert.match(text, /│ x__op \(op wrapper, included above\) +│ +4\.00 │/);
   assert.doesNotMatch(text, /│ C /);
+  const rows = profileRows({ ...p, kernels: [{ name: "BatchMatMul", ms: 4, calls: 2, share: 0.4 }, ...kernels] }, 2);
+  assert.deepEqual(rows.map((r) => r.kernel), ["(matmuls)", "(all kernels)", "(outside kernels)", "BatchMatMul", "A"]);
+  assert.equal(rows[0].ms, 4);
+  assert.equal(rows[0].stepSharePct, 100 * 4 / 13);
+  assert.ok(MATMUL_KERNEL.test("MemtrainCausalQkvGrad") && MATMUL_KERNEL.test("_FusedMatMul"));
+  assert.ok(!MATMUL_KERNEL.test("MemtrainGelu"));
 });
 
 Deno.test("bench: `--profile --configs tiny --out DIR` prints per-kernel tables and writes profile.json", async () => {
@@ -141,7 +154,8 @@ Deno.test("bench: `--profile --configs tiny --out DIR` prints per-kernel tables 
     assert.match(stdout, /wasm x1 tiny: [\d.]+ ms\/step unprofiled/);
     assert.match(stdout, /│ non-kernel overhead +│/);
     assert.match(stdout, /│ MemtrainGelu +│/, "the wasm step runs the fused kernels");
-    const { profiles, meta } = JSON.parse(await Deno.readTextFile(`${dir}/profile.json`));
+    const { rows, profiles, meta } = JSON.parse(await Deno.readTextFile(`${dir}/profile.json`));
+    assert.ok(meta.provenance?.git?.commit, "profile.json records start-time provenance");
     assert.ok(meta.date && meta.cores >= 1);
     assert.ok(profiles.length >= 1 && profiles.every((p: StepProfile) => p.config === "tiny"));
     for (const p of profiles as StepProfile[]) {
@@ -149,6 +163,14 @@ Deno.test("bench: `--profile --configs tiny --out DIR` prints per-kernel tables 
       assert.ok(p.kernels.some((k) => k.name === "BatchMatMul"));
       const shares = p.kernels.reduce((s, k) => s + k.share, 0);
       assert.ok(Math.abs(shares - 1) < 1e-9, `shares sum to ${shares}`);
+      const own = rows.filter((r: ProfileRow) => r.backend === p.backend && r.threads === p.threads);
+      const mm = own.find((r: ProfileRow) => r.kernel === "(matmuls)");
+      const bmm = p.kernels.find((k) => k.name === "BatchMatMul")!;
+      assert.ok(mm.ms >= bmm.ms - 1e-12, "the matmul sum includes BatchMatMul");
+      assert.ok(Math.abs(mm.stepSharePct - 100 * mm.ms / p.profiledStepMs) < 1e-9);
+      const all = own.find((r: ProfileRow) => r.kernel === "(all kernels)");
+      assert.equal(all.ms, p.kernelMs);
+      assert.ok(own.some((r: ProfileRow) => r.kernel === "BatchMatMul"));
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

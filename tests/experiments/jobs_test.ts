@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { workerThreadsEnv } from "../../experiments/_lib/workers.ts";
 
 async function runMemory(extra: string[]) {
   const out = await Deno.makeTempDir();
@@ -46,4 +47,12 @@ Deno.test("memory runs each cell in a fresh process by default: the same meter p
     assert.ok(Number(r.heapPeakMiB) >= Number(r.peakMiB), "the heap holds at least what the meter counts");
     assert.ok(Math.abs(Number(r.fragmentation) - Number(r.heapPeakMiB) / Number(r.peakMiB)) < 1e-12);
   }
+});
+
+Deno.test("workerThreadsEnv names the parent's thread mechanism for multi-threaded worker cells", () => {
+  assert.deepEqual(workerThreadsEnv(2, "workers"), { count: 2, via: "workers" });
+  assert.deepEqual(workerThreadsEnv(2, "workers+defer"), { count: 2, via: "workers+defer" });
+  assert.deepEqual(workerThreadsEnv(2, "single"), { count: 2, via: "openblas" });
+  assert.deepEqual(workerThreadsEnv(2, undefined), { count: 2, via: "openblas" });
+  assert.deepEqual(workerThreadsEnv(1, "workers"), { count: 1, via: "single" });
 });

@@ -115,6 +115,15 @@ Deno.test("provenance: recorded at the start, a commit during the run and dirty 
     assert.equal(p.git.dirty, false);
     assert.deepEqual(p.command, ["deno", "task", "experiment", "quickstart"]);
     assert.ok(p.cpu.cores >= 1 && p.versions.deno === Deno.version.deno && p.load.before.length === 3);
+    const memtrainVars = Object.keys(Deno.env.toObject()).filter((k) => k.startsWith("MEMTRAIN_"));
+    assert.deepEqual(Object.keys(p.settings).sort(), memtrainVars.sort(), "every MEMTRAIN_* setting is recorded");
+    Deno.env.set("MEMTRAIN_PROVENANCE_PROBE", "1");
+    try {
+      const probed = await startProvenance({ cwd: root, command: ["x"] });
+      assert.equal(probed.settings.MEMTRAIN_PROVENANCE_PROBE, "1");
+    } finally {
+      Deno.env.delete("MEMTRAIN_PROVENANCE_PROBE");
+    }
     const same = await finishProvenance(p, root);
     assert.equal(same.revisionChanged, false);
     assert.equal(same.gitAtEnd, undefined);

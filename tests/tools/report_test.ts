@@ -3,6 +3,7 @@ import {
   chartPath,
   chartsOf,
   collectResults,
+  commandOf,
   main,
   refreshBlocks,
   renderReport,
@@ -120,4 +121,23 @@ Deno.test("deno task report writes the page, an SVG next to each result JSON, an
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("report: commandOf gives the recorded command with its MEMTRAIN_* settings, else rebuilds it", () => {
+  const base: ResultFile = { path: "memory-x/memory.json", experiment: "memory", config: {}, env: {}, rows: [] };
+  const recorded = {
+    ...base,
+    env: {
+      provenance: {
+        command: ["deno", "task", "experiment", "memory", "--gptDepths=4", "--out", "experiments/results/memory-x"],
+        settings: { MEMTRAIN_BLAS_THREADS: "2", MEMTRAIN_HEAP: "stock heap" },
+      },
+    },
+  };
+  assert.equal(
+    commandOf(recorded),
+    "MEMTRAIN_BLAS_THREADS=2 MEMTRAIN_HEAP='stock heap' deno task experiment memory --gptDepths=4 --out " +
+      "experiments/results/memory-x",
+  );
+  assert.match(commandOf(base)!, /^deno task experiment memory .*--out experiments\/results\/memory-x$/);
 });
