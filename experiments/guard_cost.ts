@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
+import { backendInfo } from "../lib/backend/mod.ts";
 import { createGpt, GPT_PRESETS } from "../lib/models/mod.ts";
 import { disposeTree } from "../lib/nn/mod.ts";
 import { adamw } from "../lib/optim/mod.ts";
@@ -70,7 +71,7 @@ export const guardCost = defineExperiment({
     return Promise.resolve([{
       technique: "baseline",
       model: "gpt-tiny",
-      backend: tf.getBackend(),
+      backend: backendInfo()?.name ?? tf.getBackend(), // memtrain's name: blas runs on the patched wasm backend
       timedSteps: ms.on.length,
       onMs: mean(ms.on),
       offMs: mean(ms.off),

@@ -16,7 +16,7 @@ import { meter, mib, physicalMeter } from "../lib/memory/mod.ts";
 import { createGpt, createVit, GPT_PRESETS, VIT_PRESETS } from "../lib/models/mod.ts";
 import { type Batch, disposeTree, type Model, predictSavedBytes, trunkSavedSpecs } from "../lib/nn/mod.ts";
 import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
-import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
+import { defineExperiment, type Row, runCellsInOrder } from "./_lib/experiment.ts";
 import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
 import {
   buildTechnique,
@@ -131,6 +131,39 @@ function measureTechnique(make: () => Model, batch: Batch, name: string, config:
   }
 }
 
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/**
+ * One row per technique and model from the rows of every round (each with its ratios to its own round's baseline):
+ * the memory figures of the first round (they repeat: same seed, same batch), ms/step and its ratio as medians over
+ * the rounds, with their spread over the rounds (`msPerStepMin`/`Max`, `timeRatioMin`/`Max`).
+ */
+export function combineRounds(rows: readonly Row[]): Row[] {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const key = `${r.technique}\u0000${r.model}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const { round: _round, ...first } = g.find((r) => r.round === 1) ?? g[0];
+    const ms = g.map((r) => Number(r.msPerStep)), ratios = g.map((r) => r.timeRatio);
+    const known = ratios.every((x) => typeof x === "number");
+    return {
+      ...first,
+      rounds: g.length,
+      msPerStep: median(ms),
+      msPerStepMin: Math.min(...ms),
+      msPerStepMax: Math.max(...ms),
+      timeRatio: known ? median(ratios as number[]) : null,
+      timeRatioMin: known ? Math.min(...ratios as number[]) : null,
+      timeRatioMax: known ? Math.max(...ratios as number[]) : null,
+    };
+  });
+}
+
 /** The memory experiment. */
 export const memory = defineExperiment({
   name: "memory",
@@ -151,6 +184,10 @@ export const memory = defineExperiment({
       "steps per technique before measuring (the heap reaches steady state)",
     ),
     steps: z.number().int().positive().default(2).describe("measured (timed) steps per technique"),
+    rounds: z.number().int().positive().default(1).describe(
+      "rounds: every cell runs once per round, rounds one after another; ms/step and its ratio are the medians over " +
+        "the rounds of each round's value (ratio to that round's baseline), so drift hits every technique alike",
+    ),
     seed: z.number().int().default(0).describe("init, batch and technique seed"),
     lr: z.number().positive().default(1e-4).describe("optimizer learning rate (the figures do not depend on it)"),
     weightDecay: z.number().min(0).default(0.01).describe("weight decay (adamw: decoupled, sgd: L2, adam: 0)"),
@@ -177,10 +214,12 @@ export const memory = defineExperiment({
     const techniques = ["baseline", ...config.techniques.filter((t) => t !== "baseline")];
     const gpt = techniques.filter((t) => techniqueAppliesTo(t, "gpt"));
     const vit = techniques.filter((t) => techniqueAppliesTo(t, "vit")); // StreamBP trains causal LMs only
-    return [
+    const once = [
       ...config.gptDepths.flatMap((layers) => gpt.map((technique) => ({ model: "gpt", layers, technique }))),
       ...(config.vit ? vit.map((technique) => ({ model: "vit", layers: VIT_PRESETS.small.layers, technique })) : []),
     ];
+    if (config.rounds === 1) return once;
+    return Array.from({ length: config.rounds }, (_, i) => once.map((c) => ({ ...c, round: i + 1 }))).flat();
   },
   async runCell(config, cell) {
     const technique = String(cell.technique), layers = Number(cell.layers);
@@ -225,15 +264,17 @@ export const memory = defineExperiment({
           ? null
           : mib(r.predictedPeakSaved),
         msPerStep: r.ms,
+        ...(cell.round === undefined ? {} : { round: Number(cell.round) }),
       }];
     } finally {
       disposeBatch(batch);
     }
   },
   finalize(rows) {
-    // Ratios to the baseline row of the same model (cells run baseline first for each model).
-    return rows.map((row) => {
-      const base = rows.find((b) => b.model === row.model && b.technique === "baseline");
+    return rows.some((r) => r.round !== undefined) ? combineRounds(rows.map(withRatios)) : rows.map(withRatios);
+    // Ratios to the baseline row of the same model and round (cells run baseline first for each model).
+    function withRatios(row: Row): Row {
+      const base = rows.find((b) => b.model === row.model && b.technique === "baseline" && b.round === row.round);
       if (!base) return row;
       const ratio = (k: string) => (row[k] === null ? null : Number(row[k]) / Number(base[k]));
       return {
@@ -244,7 +285,7 @@ export const memory = defineExperiment({
         peakSavedRatio: ratio("predictedPeakSavedMiB"),
         timeRatio: ratio("msPerStep"),
       };
-    });
+    }
   },
   run(config, ctx) {
     return runCellsInOrder(this, config, ctx);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../../lib/backend/mod.ts";
+import { backendInfo, initBackend } from "../../lib/backend/mod.ts";
 import { resolveConfig } from "../../experiments/_lib/config.ts";
 import { runCellsInOrder } from "../../experiments/_lib/experiment.ts";
 import { guardCost } from "../../experiments/guard_cost.ts";
@@ -14,7 +14,7 @@ Deno.test("guard-cost --quick: one row of paired on/off timings, nothing leaked"
   assert.equal(rows.length, 1);
   const [r] = rows;
   assert.equal(r.timedSteps, config.steps - config.warmup);
-  assert.equal(r.backend, tf.getBackend());
+  assert.equal(r.backend, backendInfo()!.name, "memtrain's backend name (blas, not the tfjs backend it patches)");
   assert.ok(Number(r.onMs) > 0 && Number(r.offMs) > 0, JSON.stringify(r));
   assert.ok(Number.isFinite(r.meanOverheadPct) && Number.isFinite(r.medianOverheadPct), JSON.stringify(r));
   assert.equal(tf.memory().numTensors, before);
