@@ -24,7 +24,7 @@ import {
 import { GPT_BENCH_CONFIGS } from "./bench/gpt_step.ts";
 import { formatProfile, profileGptStep, profileRows, type StepProfile } from "./bench/profile.ts";
 import { finishProvenance, publishRefusal, startProvenance, versionLabel } from "./_lib/provenance.ts";
-import { isUnderResults } from "./run.ts";
+import { isUnderResults } from "./_lib/results_dir.ts";
 
 const USAGE = `Usage: deno task bench [options]
 

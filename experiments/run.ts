@@ -23,6 +23,7 @@ import {
 import { didYouMean } from "./_lib/suggest.ts";
 import { renderTable } from "./_lib/table.ts";
 import { ROWS_MARKER, workerThreads, workerThreadsEnv } from "./_lib/workers.ts";
+import { isUnderResults, RESULTS_DIR } from "./_lib/results_dir.ts";
 import { INTERRUPTED_EXIT, resumeCommand } from "./_lib/interrupt.ts";
 import { journalFileName } from "./_lib/journal.ts";
 import { runSweep } from "./_lib/sweep.ts";
@@ -99,8 +100,7 @@ async function merge(args: string[], registry: Registry, io: MainIO): Promise<nu
 /** Where runs without `--out` write: a fresh folder per run (gitignored), never the committed results. */
 export const SCRATCH_DIR = "runs";
 
-/** The committed results directory: only an explicit `--out` under it writes there, and never a quick run. */
-export const RESULTS_DIR = "experiments/results";
+export { isUnderResults, RESULTS_DIR } from "./_lib/results_dir.ts";
 
 /**
  * Claims a fresh folder for one run without `--out`: `runs/<name>-<UTC time>[-quick]` (with `-2`, `-3`, ... when two
@@ -119,15 +119,6 @@ export async function scratchDir(name: string, date: Date, quick: boolean, root 
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
     }
   }
-}
-
-/** Whether `dir` is the committed results directory or inside it (relative to the current directory). */
-export function isUnderResults(dir: string): boolean {
-  const norm = (p: string) => p.replace(/\/+/g, "/").replace(/^\.\//, "").replace(/\/$/, "");
-  const cwd = norm(Deno.cwd());
-  const abs = dir.startsWith("/") ? norm(dir) : `${cwd}/${norm(dir)}`;
-  const results = `${cwd}/${RESULTS_DIR}`;
-  return abs === results || abs.startsWith(`${results}/`);
 }
 
 const consoleIO: MainIO = { out: (s) => console.log(s), err: (s) => console.error(s) };

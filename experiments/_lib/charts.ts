@@ -38,7 +38,8 @@ export function memoryBars(rows: readonly Row[], title = "memory per step"): Nam
  */
 export function memoryCharts(rows: readonly Row[]): NamedChart[] {
   const withRatios = rows.filter((r) => typeof r.peakRatio === "number" && typeof r.timeRatio === "number");
-  if (withRatios.length === 0) return [];
+  // Only the baseline (e.g. one setting's run to compare with another result): no ratio to chart.
+  if (!withRatios.some((r) => r.technique !== "baseline")) return [];
   const charts: NamedChart[] = [{
     name: "peak",
     caption: "whole-step peak of each technique as a ratio to plain backprop, per model",
