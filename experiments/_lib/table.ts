@@ -56,12 +56,45 @@ export interface RenderTableOptions {
   all?: boolean;
 }
 
-/** Lays out a header and cells as aligned text lines (numbers right-aligned), with a dashed rule under the header. */
-function layout(head: string[], cells: string[][], numeric: boolean[]): string[] {
-  const widths = head.map((h, j) => Math.max(h.length, ...cells.map((r) => r[j].length)));
+/** The widest a table line should be: wider tables split their long headers over two lines. */
+const MAX_WIDTH = 140;
+
+/** `h` split at the camelCase boundary that makes the longer part shortest (`["heapPeak", "Ratio"]`), or `[h]`. */
+function splitHeader(h: string): string[] {
+  let best = [h];
+  for (let i = 1; i < h.length; i++) {
+    if (!/[a-z0-9][A-Z]/.test(h.slice(i - 1, i + 1))) continue;
+    const parts = [h.slice(0, i), h.slice(i)];
+    if (Math.max(...parts.map((x) => x.length)) < Math.max(...best.map((x) => x.length))) best = parts;
+  }
+  return best;
+}
+
+/**
+ * Lays out a header and cells as aligned text lines (numbers right-aligned), with a dashed rule under the header.
+ * When the one-line layout is wider than {@linkcode MAX_WIDTH}, headers longer than their column's values go over
+ * two lines. Returns the header lines, the rule and the cell lines.
+ */
+function layout(
+  head: string[],
+  cells: string[][],
+  numeric: boolean[],
+): { header: string[]; rule: string; lines: string[] } {
+  const valueWidth = head.map((_, j) => Math.max(0, ...cells.map((r) => r[j].length)));
+  const widthOf = (heads: string[][]) => heads.map((h, j) => Math.max(valueWidth[j], ...h.map((x) => x.length)));
+  let heads = head.map((h) => [h]);
+  let widths = widthOf(heads);
+  if (widths.reduce((a, w) => a + w, 2 * (widths.length - 1)) > MAX_WIDTH) {
+    heads = head.map((h, j) => (h.length > valueWidth[j] ? splitHeader(h) : [h]));
+    widths = widthOf(heads);
+  }
   const line = (r: string[]) =>
     r.map((c, j) => (numeric[j] ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join("  ").trimEnd();
-  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)];
+  const two = heads.some((h) => h.length > 1);
+  const header = two
+    ? [line(heads.map((h) => (h.length > 1 ? h[0] : ""))), line(heads.map((h) => h[h.length - 1]))]
+    : [line(head)];
+  return { header, rule: widths.map((w) => "-".repeat(w)).join("  "), lines: cells.map(line) };
 }
 
 /**
@@ -92,15 +125,30 @@ export function renderTable(rows: Row[], preferred?: string[], options: RenderTa
   const groups = grouped ? models.map((m) => rows.filter((r) => String(r.model) === m)) : [rows];
   const allCells = groups.map((g) => g.map((r) => head.map((k) => formatCell(r[k]))));
   // One set of widths for all blocks, so the blocks line up.
-  const all = layout(head, allCells.flat(), numeric);
-  const [header, rule] = all;
-  let next = 2;
+  const { header, rule, lines } = layout(head, allCells.flat(), numeric);
+  let next = 0;
   const out: string[] = [];
   groups.forEach((g, i) => {
     if (grouped) out.push(`${i ? "\n" : ""}model: ${models[i]}`);
-    out.push(header, rule, ...all.slice(next, next + g.length));
+    out.push(...header, rule, ...lines.slice(next, next + g.length));
     next += g.length;
   });
-  if (hidden.length) out.push(`(also in the JSON: ${hidden.join(", ")})`);
+  if (hidden.length) out.push(...wrapList("(also in the JSON: ", hidden, ")", 120));
   return out.join("\n");
+}
+
+/** `head` + `items` joined with ", " + `tail`, broken after a comma into lines of at most `width` characters. */
+function wrapList(head: string, items: readonly string[], tail: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = head;
+  items.forEach((item, i) => {
+    const piece = item + (i < items.length - 1 ? "," : tail);
+    if (line.length > head.length && line.length + 1 + piece.length > width) {
+      lines.push(line);
+      line = "  ";
+    }
+    line += (line === head || line === "  " ? "" : " ") + piece;
+  });
+  lines.push(line);
+  return lines;
 }
