@@ -4,7 +4,8 @@
  * checkpointed segment's recompute), and the optimizer's update. Per technique one row: the step's peak, the phase it
  * falls in, what is alive then (the parameters, optimizer state and batch held before the step; the saved
  * activations; the gradients alive; the rest: that phase's own tensors, e.g. a recomputed segment's activations or an
- * update's new moments) and the highest backward and update phases. Built to explain where update in backward's
+ * update's new moments), the highest backward and update phases, and the buffers the step allocated that are alive at
+ * its peak, grouped by dtype and shape (`peakBuffers`, `experiments/_lib/peak_buffers.ts`). Built to explain where update in backward's
  * saving goes (issue 13); the layers and the optimizer are wrapped to place the marks (names kept, so checkpoint plans
  * are the same), which costs nothing the meter sees.
  * @module
@@ -21,6 +22,7 @@ import type { GradientTransform } from "../lib/optim/transform.ts";
 import { disposeBatch, tokenBatch, Trainer } from "../lib/train/mod.ts";
 import { defineExperiment, runCellsInOrder } from "./_lib/experiment.ts";
 import { buildOptimizer, optimizerFields } from "./_lib/optimizers.ts";
+import { type BufferGroup, buffersAtPeak } from "./_lib/peak_buffers.ts";
 import { buildTechnique, techniqueFields, techniqueName } from "./_lib/techniques.ts";
 
 /** What the marks record besides the meter's spans: the saved and gradient bytes alive when each span starts. */
@@ -174,6 +176,7 @@ export const stepTimeline = defineExperiment({
     const m = meter();
     let spans: TimelineSpan[] = [];
     let held = 0;
+    let buffers: BufferGroup[] = [];
     try {
       for (let i = 0; i < config.warmup; i++) trainer.step(batch);
       Object.assign(probe, { phase: "forward", root: undefined, last: undefined, grads: undefined, at: [] });
@@ -181,7 +184,7 @@ export const stepTimeline = defineExperiment({
       m.resetPeak();
       m.startTimeline();
       probe.at.push({ saved: 0, grads: 0 }); // the "start" span
-      trainer.step(batch);
+      buffers = buffersAtPeak(() => trainer.step(batch)).groups;
       spans = m.stopTimeline();
     } finally {
       trainer.dispose();
@@ -208,6 +211,9 @@ export const stepTimeline = defineExperiment({
       backwardPeakPhase: bwd < 0 ? null : spans[bwd].label,
       updatePeakMiB: upd < 0 ? null : mib(spans[upd].peak),
       spans: spans.length,
+      // Allocated in the step and alive at its peak, by dtype and shape, largest first (new parameter and optimizer-state
+      // tensors that replaced old ones are among them): "MiB dtype[shape]xcount; ...".
+      peakBuffers: buffers.slice(0, 16).map((g) => `${g.mib.toFixed(2)} ${g.dtype}[${g.shape}]x${g.count}`).join("; "),
     }];
   },
   run(config, ctx) {
