@@ -177,9 +177,11 @@ export const MATMUL_KERNEL = /MatMul|QkvGrad/;
 
 /** One row of `profile.json`'s `rows`: a kernel's, or a summary's (its name in parentheses), time per step. */
 export interface ProfileRow {
-  [key: string]: string | number;
+  [key: string]: string | number | undefined;
   backend: string;
   threads: number;
+  /** For blas with more than one thread: whose threads split the matmuls (as in {@linkcode StepProfile}). */
+  threading?: Threading;
   config: string;
   /** Kernel name, or `(matmuls)`, `(all kernels)`, `(outside kernels)`. */
   kernel: string;
@@ -206,7 +208,12 @@ export interface ProfileRow {
  * ```
  */
 export function profileRows(p: StepProfile, top = 20): ProfileRow[] {
-  const at = { backend: p.backend, threads: p.threads, config: p.config };
+  const at = {
+    backend: p.backend,
+    threads: p.threads,
+    ...(p.threading ? { threading: p.threading } : {}),
+    config: p.config,
+  };
   const pct = (ms: number) => 100 * ms / p.profiledStepMs;
   const real = p.kernels.filter((k) => !k.wrapper);
   const mm = real.filter((k) => MATMUL_KERNEL.test(k.name));

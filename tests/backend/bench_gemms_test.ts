@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { recordKernelCalls, replayCalls, replayInputs } from "../../experiments/bench/gpt_gemms.ts";
-import { GPT_BENCH_CONFIGS, gptStepFixture } from "../../experiments/bench/gpt_step.ts";
+import { GPT_BENCH_CONFIGS, gptStepBench, gptStepFixture } from "../../experiments/bench/gpt_step.ts";
+import { fusedActive, initBackend, setFusedKernels } from "../../lib/backend/mod.ts";
 import { MATMUL_KERNEL } from "../../experiments/bench/profile.ts";
-import { testOnBackends } from "../_util/backends.ts";
+import { needsBlas, testOnBackends } from "../_util/backends.ts";
 
 testOnBackends(
   "bench gpt-matmuls: a tiny GPT step's matmul calls are recorded, replayed alike, without leaks",
@@ -57,3 +58,35 @@ testOnBackends("bench gpt-matmuls: recordKernelCalls restores the kernels when i
     a.dispose();
   }
 });
+
+Deno.test(
+  needsBlas("bench gpt-step: the causal-off rows on blas, and the kernel group is on again afterwards"),
+  async () => {
+    await initBackend({ backend: "blas" });
+    const rows = await gptStepBench.run({ name: "blas", threads: 1 }, { sizes: [], minMs: 0, minReps: 1 });
+    assert.deepEqual(rows.map((r) => [r.config, String(r.msPerStep > 0 && r.gflops > 0)]), [
+      ["gpt-bench", "true"],
+      ["tiny", "true"],
+      ["gpt-bench+update-in-backward", "true"],
+      ["gpt-bench+causal-off", "true"],
+      ["tiny+causal-off", "true"],
+    ]);
+    assert.ok(fusedActive("causal"), "the causal group is restored after its off rows");
+    // Off, a step runs none of the causal kernels; on, it does (what the A/B rows compare).
+    const { model, batch } = GPT_BENCH_CONFIGS.tiny;
+    const fx = gptStepFixture(model, batch);
+    try {
+      const on = recordKernelCalls(/^MemtrainCausal/, () => fx.trainer.step({ x: fx.x, y: fx.y }));
+      const was = setFusedKernels(false, "causal");
+      let off;
+      try {
+        off = recordKernelCalls(/^MemtrainCausal/, () => fx.trainer.step({ x: fx.x, y: fx.y }));
+      } finally {
+        setFusedKernels(was, "causal");
+      }
+      assert.ok(on.length > 0 && off.length === 0, `causal calls on ${on.length}, off ${off.length}`);
+    } finally {
+      fx.dispose();
+    }
+  },
+);

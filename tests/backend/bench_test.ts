@@ -148,7 +148,19 @@ Deno.test("bench profile: formatProfile lists the top kernels, the rest as one r
 Deno.test("bench: `--profile --configs tiny --out DIR` prints per-kernel tables and writes profile.json", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const out = await bench(["--profile", "--configs", "tiny", "--threads", "1", "--min-ms", "0", "--out", dir]);
+    // Two threads with and without the GEMM workers: two blas profiles with the same backend and threads.
+    const out = await bench([
+      "--profile",
+      "--configs",
+      "tiny",
+      "--threads",
+      "1,2",
+      "--workers",
+      "--min-ms",
+      "0",
+      "--out",
+      dir,
+    ]);
     const stdout = new TextDecoder().decode(out.stdout);
     assert.ok(out.success, new TextDecoder().decode(out.stderr));
     assert.match(stdout, /wasm x1 tiny: [\d.]+ ms\/step unprofiled/);
@@ -163,7 +175,11 @@ Deno.test("bench: `--profile --configs tiny --out DIR` prints per-kernel tables 
       assert.ok(p.kernels.some((k) => k.name === "BatchMatMul"));
       const shares = p.kernels.reduce((s, k) => s + k.share, 0);
       assert.ok(Math.abs(shares - 1) < 1e-9, `shares sum to ${shares}`);
-      const own = rows.filter((r: ProfileRow) => r.backend === p.backend && r.threads === p.threads);
+      // Each profile's rows are its own: the rows name the threading as the profile does.
+      const own = rows.filter((r: ProfileRow) =>
+        r.backend === p.backend && r.threads === p.threads && r.threading === p.threading
+      );
+      assert.equal(own.filter((r: ProfileRow) => r.kernel === "(all kernels)").length, 1);
       const mm = own.find((r: ProfileRow) => r.kernel === "(matmuls)");
       const bmm = p.kernels.find((k) => k.name === "BatchMatMul")!;
       assert.ok(mm.ms >= bmm.ms - 1e-12, "the matmul sum includes BatchMatMul");

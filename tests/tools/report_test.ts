@@ -23,7 +23,7 @@ Deno.test("report: the page has a section, a table and the charts of every resul
     for (const c of chartsOf(r)) assert.ok(page.includes(`(../experiments/results/${chartPath(r, c.name)})`), c.name);
   }
   const experiments = new Set(results.map((r) => r.experiment));
-  for (const name of ["quickstart", "baseline", "memory", "mesa", "galore", "wtacrs", "bench"]) {
+  for (const name of ["quickstart", "baseline", "memory", "mesa", "galore", "wtacrs", "bench", "mesa-ranges"]) {
     assert.ok(experiments.has(name), `no ${name} result found`);
     assert.ok(page.includes(`(${name}`), `${name} missing from the page`);
   }
