@@ -36,7 +36,8 @@ Options:
   --only NAMES       comma list of sections to run (available: ${benches.map((b) => b.name).join(", ")})
   --sizes LIST       square sgemm sizes (default: 256,512,1024)
   --threads LIST     BLAS thread counts for the blas backend (default: 1,2)
-  --rounds N         measure every backend N times, interleaved, and report the median round (default: 1)
+  --rounds N         measure every section on every backend N times, interleaved: a row gives the median round's
+                     time, and its sgemm share and 2-thread speedup as medians of per-round ratios (default: 1)
   --workers          also run the blas rows with more than 1 thread on memtrain's GEMM worker threads
   --defer            ... and on the workers with deferred weight gradients (MEMTRAIN_BLAS_DEFER=1)
   --min-ms MS        measure each config for at least this long (default: 300)
@@ -223,30 +224,44 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const sections = benches.filter((b) => !args.only || args.only.includes(b.name));
-  const all: BenchRow[] = [];
-  const sgemmRef = new Map<string, { n: number; gflops: number }>(); // "backend/threads" -> at the largest sgemm size
-  for (const bench of sections) {
-    // Each round measures every backend once, so that slow phases of a shared machine hit all of them; a row reports
-    // the round with the median time.
-    const results = new Map<BenchBackend, BenchResult[][]>(backends.map((b) => [b, []]));
-    for (let round = 0; round < args.rounds; round++) {
+  // Each round measures every section on every backend once, so that slow phases of a shared machine hit all of them,
+  // and a row's sgemm reference of the same round was measured minutes, not a whole run, away.
+  const results = new Map(
+    sections.map((b) => [b, new Map<BenchBackend, BenchResult[][]>(backends.map((x) => [x, []]))]),
+  );
+  for (let round = 0; round < args.rounds; round++) {
+    for (const bench of sections) {
       for (const backend of backends) {
         const info = await useBackend(backend);
         if (bench === sections[0] && round === 0) console.log(`${label(backend)}: ${info.notes.join("; ") || "-"}`);
         const got = await bench.run(backend, args.options);
-        got.forEach((r, i) => (results.get(backend)![i] ??= []).push(r));
+        got.forEach((r, i) => (results.get(bench)!.get(backend)![i] ??= []).push(r));
       }
     }
+  }
+  const all: BenchRow[] = [];
+  const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[(xs.length - 1) >> 1];
+  // "backend/threads/threading" -> per round, the GFLOP/s of the largest sgemm size (and that size).
+  const sgemmRef = new Map<string, { n: number; rounds: number[] }>();
+  const sgemm = sections.find((b) => b.name === "sgemm");
+  for (const backend of backends) {
+    for (const runs of sgemm ? results.get(sgemm)!.get(backend)! : []) {
+      const key = `${backend.name}/${backend.threads}/${threadingOf(backend)}`;
+      const n = Number(runs[0].config.slice("sgemm-".length));
+      if ((sgemmRef.get(key)?.n ?? 0) <= n) sgemmRef.set(key, { n, rounds: runs.map((r) => r.gflops) });
+    }
+  }
+  for (const bench of sections) {
     const rows: BenchRow[] = [];
-    const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[(xs.length - 1) >> 1];
     for (const backend of backends) {
       const threading = threadingOf(backend);
-      const key = `${backend.name}/${backend.threads}/${threading}`;
+      const ref = sgemmRef.get(`${backend.name}/${backend.threads}/${threading}`);
       // The same backend on one thread, measured in the same rounds (per-round ratios cancel the machine's phases).
       const one = backend.threads > 1
         ? backends.find((b) => b.name === backend.name && b.threads === 1 && !threadingOf(b))
         : undefined;
-      for (const [c, runs] of results.get(backend)!.entries()) {
+      for (const [c, runs] of results.get(bench)!.get(backend)!.entries()) {
+        // The round with the median time.
         const r = runs.slice().sort((a, b) => a.msPerStep - b.msPerStep)[(runs.length - 1) >> 1];
         const row: BenchRow = {
           backend: backend.name,
@@ -256,13 +271,12 @@ async function main(argv: string[]): Promise<number> {
         };
         if (bench.name === "sgemm") {
           row.sgemmGflops = r.gflops;
-          const n = Number(r.config.slice("sgemm-".length));
-          if ((sgemmRef.get(key)?.n ?? 0) <= n) sgemmRef.set(key, { n, gflops: r.gflops });
-        } else if (sgemmRef.has(key)) {
-          row.sgemmGflops = sgemmRef.get(key)!.gflops;
+          row.sgemmShare = 1;
+        } else if (ref && ref.rounds.length === runs.length) {
+          row.sgemmGflops = median(ref.rounds);
+          row.sgemmShare = median(runs.map((x, i) => x.gflops / ref.rounds[i]));
         }
-        if (row.sgemmGflops) row.sgemmShare = r.gflops / row.sgemmGflops;
-        const base = one && results.get(one)![c];
+        const base = one && results.get(bench)!.get(one)![c];
         if (base && base.length === runs.length && base.every((b, i) => b.config === runs[i].config)) {
           row.speedup = median(runs.map((x, i) => base[i].msPerStep / x.msPerStep));
         }

@@ -37,11 +37,17 @@ export interface BenchRow {
   msPerStep: number;
   /** Useful GFLOP/s of the step. */
   gflops: number;
-  /** The backend's square-sgemm GFLOP/s (the largest n measured) for comparison; equals `gflops` on sgemm rows. */
+  /**
+   * The backend's square-sgemm GFLOP/s (the largest n measured, median over the rounds) for comparison; equals
+   * `gflops` on sgemm rows.
+   */
   sgemmGflops?: number;
   /** For blas rows with more than one thread: whose threads split the matmuls. */
   threading?: Threading;
-  /** `gflops / sgemmGflops`: the share of the same run's sgemm throughput (of the same backend and threads). */
+  /**
+   * The share of the same run's sgemm throughput (of the same backend and threads): the median over the interleaved
+   * rounds of the per-round ratio of this row's GFLOP/s to that round's sgemm GFLOP/s (1 on sgemm rows).
+   */
   sgemmShare?: number;
   /**
    * For rows with more than one thread: how many times faster than the same backend's one-thread row of this config,
