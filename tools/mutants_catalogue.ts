@@ -1210,4 +1210,23 @@ export const MUTANTS: Mutant[] = [
     replace: "      half + job.rest,\n      n,\n",
     tests: ["tests/mesa/split_test.ts"],
   },
+  {
+    name: "bench-replay-records-nested-kernels",
+    area: "experiments",
+    description:
+      "the matmul recorder counts a matmul run inside another kernel (wasm's column sum) as a call of the step, so the replayed ceiling does extra work",
+    file: "experiments/bench/gpt_gemms.ts",
+    find: "if (depth === 0 && record) {",
+    replace: "if (record) {",
+    tests: ["tests/backend/bench_gemms_test.ts"],
+  },
+  {
+    name: "peak-buffers-frees-untracked",
+    area: "experiments",
+    description: "the step-timeline's peak buffers keep freed buffers, so the peak lists tensors that are gone",
+    file: "experiments/_lib/peak_buffers.ts",
+    find: "    live.delete(dataId);\n",
+    replace: "",
+    tests: ["tests/experiments/peak_buffers_test.ts"],
+  },
 ];
