@@ -36,7 +36,8 @@ export interface Mutant {
     | "lora"
     | "galore"
     | "streambp"
-    | "state";
+    | "state"
+    | "tools";
   /** One line: the bug, as a user would describe it. */
   description: string;
   file?: string;
@@ -1228,5 +1229,15 @@ export const MUTANTS: Mutant[] = [
     find: "    live.delete(dataId);\n",
     replace: "",
     tests: ["tests/experiments/peak_buffers_test.ts"],
+  },
+  {
+    name: "republish-dirty-tree-accepted",
+    area: "tools",
+    description:
+      "deno task republish reruns results from a tree with uncommitted changes (their provenance would be dirty)",
+    file: "tools/republish.ts",
+    find: "  if (refusal) {",
+    replace: "  if (refusal && dryRun) {",
+    tests: ["tests/tools/republish_test.ts"],
   },
 ];
