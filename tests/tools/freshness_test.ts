@@ -2,17 +2,7 @@ import assert from "node:assert/strict";
 import { checkFreshness, entryOf, measuredFiles } from "../../tools/freshness.ts";
 import { checkReport, type ResultFile } from "../../tools/report.ts";
 import { finishProvenance, gitState, publishRefusal, startProvenance } from "../../experiments/_lib/provenance.ts";
-
-async function sh(cwd: string, ...args: string[]): Promise<string> {
-  const { success, stdout, stderr } = await new Deno.Command("git", {
-    args: ["-c", "user.email=t@t", "-c", "user.name=t", "-c", "commit.gpgsign=false", ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!success) throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
-  return new TextDecoder().decode(stdout).trim();
-}
+import { git as sh } from "../_util/git.ts";
 
 /** A repository with an experiment `quickstart` whose entry imports lib/a/x.ts and a chart module. */
 async function fixtureRepo(): Promise<string> {

@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { main, republishPlan } from "../../tools/republish.ts";
 import type { ResultFile } from "../../tools/report.ts";
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const { success, stdout, stderr } = await new Deno.Command("git", {
-    args: ["-c", "user.email=t@t", "-c", "user.name=t", "-c", "commit.gpgsign=false", ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!success) throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(stderr)}`);
-  return new TextDecoder().decode(stdout).trim();
-}
+import { git } from "../_util/git.ts";
 
 /** A result JSON whose provenance names `commit` and whose recorded command rewrites it at the then current HEAD. */
 function resultJson(commit: string): string {
