@@ -96,18 +96,35 @@ async function codeStaleness(
     return `no entry file ${entry} to map it to the code it measures`;
   }
   if (!folderCache.has(entry)) folderCache.set(entry, sourcesOf(entry));
-  const specs = (await folderCache.get(entry)!).map((f) => `:(literal)${f}`);
+  return changedAfter(commit, await folderCache.get(entry)!, root);
+}
+
+/**
+ * Why some of `files` (paths relative to `root`) changed in a commit that `commit` does not contain: "stale: ..."
+ * naming the last such change and its files, or "its commit ... is not in this repository"; undefined when none did.
+ *
+ * @example Usage
+ * ```ts ignore
+ * console.log(await changedAfter("8d94239", ["lib/nn/mod.ts", "deno.lock"], ".")); // undefined when current
+ * ```
+ */
+export async function changedAfter(
+  commit: string,
+  files: readonly string[],
+  root: string,
+): Promise<string | undefined> {
+  const specs = files.map((f) => `:(literal)${f}`);
   const last = (await git(["log", "-1", "--format=%H", "--", ...specs], root)).out.trim();
   if (!last) return undefined;
   if (!(await git(["cat-file", "-e", `${commit}^{commit}`], root)).ok) {
     return `its commit ${commit} is not in this repository`;
   }
   if ((await git(["merge-base", "--is-ancestor", last, commit], root)).ok) return undefined;
-  const files = (await git(["diff", "--name-only", commit, last, "--", ...specs], root)).out.trim().split("\n")
+  const changed = (await git(["diff", "--name-only", commit, last, "--", ...specs], root)).out.trim().split("\n")
     .filter((f) => f);
   return `stale: the code it measures changed after its commit ${commit.slice(0, 7)} (last change ${
     last.slice(0, 7)
-  }: ${files.slice(0, 3).join(", ")}${files.length > 3 ? `, +${files.length - 3} more` : ""})`;
+  }: ${changed.slice(0, 3).join(", ")}${changed.length > 3 ? `, +${changed.length - 3} more` : ""})`;
 }
 
 /** The commit a result names: provenance's full hash, else the short `env.git` (without "-dirty"). */

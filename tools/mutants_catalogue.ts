@@ -1240,4 +1240,22 @@ export const MUTANTS: Mutant[] = [
     replace: "  if (refusal && dryRun) {",
     tests: ["tests/tools/republish_test.ts"],
   },
+  {
+    name: "notebook-freshness-ignores-dynamic-imports",
+    area: "tools",
+    description: "a notebook's outputs stay current when a module its cells load with a dynamic import(...) changes",
+    file: "tools/notebook_freshness.ts",
+    find: "const pattern = /(?:\\bfrom\\s*|\\bimport\\s*\\(\\s*|\\bimport\\s+)[\"']([^\"']+)[\"']/g;",
+    replace: "const pattern = /(?:\\bfrom\\s*|\\bimport\\s+)[\"']([^\"']+)[\"']/g;",
+    tests: ["tests/tools/notebook_freshness_test.ts"],
+  },
+  {
+    name: "notebook-freshness-ignores-edited-cells",
+    area: "tools",
+    description: "a notebook whose code cells were edited after its saved run still counts its old outputs as current",
+    file: "tools/notebook_freshness.ts",
+    find: "else if (JSON.stringify(codeCells(then)) !== JSON.stringify(codeCells(nb))) {",
+    replace: "else if (false) {",
+    tests: ["tests/tools/notebook_freshness_test.ts"],
+  },
 ];

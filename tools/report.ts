@@ -24,6 +24,8 @@ import { commandLine } from "../experiments/run.ts";
 import { experiments } from "../experiments/registry.ts";
 import { barChartSpec, type Column, markdownTable, renderSvg } from "../lib/viz/mod.ts";
 import { checkFreshness } from "./freshness.ts";
+import { checkNotebookFreshness } from "./notebook_freshness.ts";
+import { findNotebooks } from "./run_notebooks.ts";
 
 /** One result file: where it is and what it holds. */
 export interface ResultFile {
@@ -332,17 +334,21 @@ async function formatMarkdown(text: string): Promise<string> {
   return success ? new TextDecoder().decode(stdout) : text;
 }
 
-const USAGE = "Usage: deno task report [--results DIR] [--out FILE] [--readme FILE | --no-readme] [--check]";
+const USAGE =
+  "Usage: deno task report [--results DIR] [--out FILE] [--readme FILE | --no-readme] [--notebooks DIR | --no-notebooks] [--check]";
 
 /**
  * What `--check` finds wrong, one line each: generated files that differ from what the committed JSON gives (the
- * page, the README's blocks, the charts' SVG) and results that are not current ({@linkcode checkFreshness}).
+ * page, the README's blocks, the charts' SVG), results that are not current ({@linkcode checkFreshness}) and, when
+ * `notebooks` names a directory (relative to `root`), notebooks whose saved outputs are not current
+ * ({@linkcode checkNotebookFreshness}).
  */
 export async function checkReport(
   results: string,
   out: string,
   readme: string | undefined,
   root = Deno.cwd(),
+  notebooks?: string,
 ): Promise<string[]> {
   const problems: string[] = [];
   const files = await collectResults(results);
@@ -377,6 +383,11 @@ export async function checkReport(
     }
   }
   for (const s of await checkFreshness(files, { root })) problems.push(`${results}/${s.path}: ${s.reason}`);
+  if (notebooks !== undefined) {
+    const base = root.replace(/\/?$/, "/");
+    const paths = (await findNotebooks([`${base}${notebooks}`])).map((p) => p.slice(base.length));
+    for (const s of await checkNotebookFreshness(paths, { root })) problems.push(`${s.path}: ${s.reason}`);
+  }
   return problems;
 }
 
@@ -384,6 +395,7 @@ export async function checkReport(
 export async function main(args: string[]): Promise<number> {
   let results = "experiments/results", out = "docs/results.md", check = false;
   let readme: string | undefined = "README.md";
+  let notebooks: string | undefined = "notebooks";
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = () => {
@@ -396,6 +408,8 @@ export async function main(args: string[]): Promise<number> {
       else if (a.startsWith("--out")) out = value();
       else if (a.startsWith("--readme")) readme = value();
       else if (a === "--no-readme") readme = undefined;
+      else if (a.startsWith("--notebooks")) notebooks = value().replace(/\/+$/, "");
+      else if (a === "--no-notebooks") notebooks = undefined;
       else if (a === "--check") check = true;
       else throw new RangeError(`unknown option "${a}". ${USAGE}`);
     } catch (e) {
@@ -404,7 +418,7 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   if (check) {
-    const problems = await checkReport(results, out, readme);
+    const problems = await checkReport(results, out, readme, Deno.cwd(), notebooks);
     for (const p of problems) console.error(p);
     console.log(problems.length ? `report --check: ${problems.length} problem(s)` : "report --check: ok");
     return problems.length ? 1 : 0;

@@ -1,7 +1,8 @@
 /**
  * `deno task republish [--dry-run] [--only DIR,...]`: reruns every committed result that `deno task report --check`
  * finds not current, each with the command its provenance recorded (its `MEMTRAIN_*` settings in front), from a clean
- * tree, and commits each result before starting the next (the publishing rule of CONTRIBUTING.md). It stops at the
+ * tree, and commits each result before starting the next (the publishing rule of CONTRIBUTING.md); then it resaves
+ * every notebook whose outputs are not current (`deno task notebooks --save PATH`, one commit each). It stops at the
  * first command that fails. Afterwards run `deno task report` and commit what it regenerates.
  *
  * Runs take as long as the experiments do (hours for all of them on a 2-core machine); on a shared machine run it
@@ -11,9 +12,11 @@
 import { gitState, publishRefusal } from "../experiments/_lib/provenance.ts";
 import { runGit } from "../experiments/_lib/git.ts";
 import { checkFreshness, type Staleness } from "./freshness.ts";
+import { checkNotebookFreshness } from "./notebook_freshness.ts";
 import { collectResults, commandOf, type ResultFile } from "./report.ts";
+import { findNotebooks } from "./run_notebooks.ts";
 
-const USAGE = "Usage: deno task republish [--dry-run] [--only DIR,...] [--results DIR]";
+const USAGE = "Usage: deno task republish [--dry-run] [--only DIR,...] [--results DIR] [--notebooks DIR]";
 
 /** One rerun: the shell command and what to commit after it. */
 export interface RepublishStep {
@@ -70,14 +73,35 @@ export function republishPlan(
   return steps;
 }
 
+/**
+ * The reruns that resave the notebooks of `stale` (as {@linkcode checkNotebookFreshness} gives them): one
+ * `deno task notebooks --save PATH` each, committing that notebook.
+ *
+ * @example Usage
+ * ```ts
+ * import { notebookPlan } from "./republish.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(notebookPlan([{ path: "notebooks/02_mesa.ipynb", reason: "stale" }]), [{
+ *   paths: ["notebooks/02_mesa.ipynb"],
+ *   command: "deno task notebooks --save notebooks/02_mesa.ipynb",
+ *   add: "notebooks/02_mesa.ipynb",
+ * }]);
+ * ```
+ */
+export function notebookPlan(stale: readonly Staleness[]): RepublishStep[] {
+  return stale.map((s) => ({ paths: [s.path], command: `deno task notebooks --save ${s.path}`, add: s.path }));
+}
+
 /** Runs the tool in `root`; returns the exit code (0 done or nothing to do, 1 a rerun or commit failed, 2 usage). */
 export async function main(args: string[], root = Deno.cwd()): Promise<number> {
-  let dryRun = false, only: string[] | undefined, results = "experiments/results";
+  let dryRun = false, only: string[] | undefined, results = "experiments/results", notebooks = "notebooks";
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--dry-run") dryRun = true;
     else if (a === "--only" && args[i + 1]) only = args[++i].split(",").map((s) => s.trim().replace(/\/+$/, ""));
     else if (a === "--results" && args[i + 1]) results = args[++i].replace(/\/+$/, "");
+    else if (a === "--notebooks" && args[i + 1]) notebooks = args[++i].replace(/\/+$/, "");
     else if (a === "-h" || a === "--help") {
       console.log(USAGE);
       return 0;
@@ -87,17 +111,26 @@ export async function main(args: string[], root = Deno.cwd()): Promise<number> {
     }
   }
   const files = await collectResults(`${root}/${results}`);
-  let stale = await checkFreshness(files, { root });
-  if (only) stale = stale.filter((s) => only.some((d) => s.path === d || s.path.startsWith(`${d}/`)));
+  const picked = (s: Staleness) => !only || only.some((d) => s.path === d || s.path.startsWith(`${d}/`));
+  let stale = (await checkFreshness(files, { root })).filter(picked);
+  const base = root.replace(/\/?$/, "/");
+  let nbPaths: string[];
+  try {
+    nbPaths = (await findNotebooks([`${base}${notebooks}`])).map((p) => p.slice(base.length));
+  } catch {
+    nbPaths = [];
+  }
+  const staleNotebooks = (await checkNotebookFreshness(nbPaths, { root })).filter(picked);
   let plan: RepublishStep[];
   try {
-    plan = republishPlan(stale, files, results);
+    plan = [...republishPlan(stale, files, results), ...notebookPlan(staleNotebooks)];
   } catch (e) {
     console.error(`error: ${e instanceof Error ? e.message : e}`);
     return 2;
   }
+  stale = [...stale, ...staleNotebooks];
   if (plan.length === 0) {
-    console.log("republish: every result is current");
+    console.log("republish: every result and notebook is current");
     return 0;
   }
   for (const [i, s] of plan.entries()) {
@@ -118,7 +151,8 @@ export async function main(args: string[], root = Deno.cwd()): Promise<number> {
       return 1;
     }
     const add = await runGit(["add", "-A", "--", s.add], root);
-    const commit = add.ok && await runGit(["commit", "-q", "-m", `Result ${s.add} republished: ${s.command}`], root);
+    const what = s.add.endsWith(".ipynb") ? "Notebook" : "Result";
+    const commit = add.ok && await runGit(["commit", "-q", "-m", `${what} ${s.add} republished: ${s.command}`], root);
     if (!commit || !commit.ok) {
       console.error(`error: could not commit ${s.add}`);
       return 1;

@@ -10,13 +10,15 @@
  *
  * Without `--save`, executed copies go to `--out-dir` (default `runs/notebooks/`, gitignored) and the notebooks
  * themselves are left byte-for-byte unchanged. `--save` (a full run; refused with `--quick` or `CI=true`) writes the
- * outputs back into each notebook that passed, with `metadata.memtrain = { command, git, date, seconds, quick }`: the
- * committed notebooks carry the outputs of a full run and the command that produced them.
+ * outputs back into each notebook that passed, with `metadata.memtrain = { command, git, commit, dirty, date, seconds,
+ * quick }` (the checkout at the start): the committed notebooks carry the outputs of a full run and the command that
+ * produced them, and `deno task report --check` tells when they are no longer current (`notebook_freshness.ts`).
  *
  * Exits 1 when any notebook fails, 2 for usage and setup errors. Set `MEMTRAIN_PYTHON` to use a Python other than
  * `/usr/bin/python3`.
  * @module
  */
+import { runGit } from "../experiments/_lib/git.ts";
 import { gitVersion } from "../experiments/_lib/results.ts";
 
 /** Default notebook directory. */
@@ -179,14 +181,24 @@ export async function main(args: string[]): Promise<number> {
       `running ${notebooks.length} notebook(s)${quick ? " in quick mode" : save ? " (full run, saving)" : ""}`,
     );
     if (!save) await Deno.mkdir(outDir, { recursive: true });
+    // The checkout at the start, before the first save changes a notebook: what tools/notebook_freshness.ts checks.
     const git = save ? await gitVersion() : "";
+    const commit = save ? (await runGit(["rev-parse", "HEAD"])).out.trim() : "";
+    const dirty = git.endsWith("-dirty");
+    if (save && dirty) {
+      console.log("warning: the tree is dirty; `deno task report --check` will call these outputs stale");
+    }
     const failed: string[] = [];
     for (const nb of notebooks) {
       const base = nb.split("/").pop()!;
       const runArgs = [nb, "--kernel", KERNEL_NAME];
       if (save) {
         const command = `deno task notebooks --save ${nb}`;
-        runArgs.push("--save", "--stamp", JSON.stringify({ command, git, date: new Date().toISOString(), quick }));
+        runArgs.push(
+          "--save",
+          "--stamp",
+          JSON.stringify({ command, git, commit, dirty, date: new Date().toISOString(), quick }),
+        );
       } else {
         runArgs.push("--out", `${outDir.replace(/\/+$/, "")}/${base}`);
       }

@@ -77,7 +77,7 @@ Deno.test("republish: a stale result is rerun from a clean tree and committed; a
   console.log = console.error = (...a: unknown[]) => void lines.push(a.join(" "));
   try {
     assert.equal(await main([], root), 0);
-    assert.match(lines.join("\n"), /every result is current/);
+    assert.match(lines.join("\n"), /every result and notebook is current/);
     await Deno.writeTextFile(`${root}/lib/x.ts`, "export const x = 2;\n");
     await git(root, "commit", "-qam", "change the measured code");
     const changed = await git(root, "rev-parse", "HEAD");
@@ -99,7 +99,7 @@ Deno.test("republish: a stale result is rerun from a clean tree and committed; a
     assert.equal(await git(root, "status", "--porcelain"), "", "the result is committed");
     lines.length = 0;
     assert.equal(await main([], root), 0);
-    assert.match(lines.join("\n"), /every result is current/);
+    assert.match(lines.join("\n"), /every result and notebook is current/);
   } finally {
     console.log = log;
     console.error = error;

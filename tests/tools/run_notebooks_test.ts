@@ -163,6 +163,9 @@ Deno.test("notebooks run on the Deno kernel", async (t) => {
           assert.equal(nb.metadata.memtrain.quick, false);
           assert.equal(typeof nb.metadata.memtrain.seconds, "number");
           assert.match(nb.metadata.memtrain.git, /^([0-9a-f]{7,}(-dirty)?|unknown)$/);
+          // The checkout at the start, as notebook_freshness.ts reads it: the full commit and the dirty flag.
+          assert.match(nb.metadata.memtrain.commit, /^[0-9a-f]{40}$/);
+          assert.equal(nb.metadata.memtrain.dirty, nb.metadata.memtrain.git.endsWith("-dirty"));
           assert.ok((await outputs(`${dir}/pass.ipynb`))[1].some((o) => text(o).includes("quick=false")));
           assert.equal(await Deno.readTextFile(`${dir}/fail.ipynb`), failBefore, "a failing notebook is not saved");
           const refused = await run(["--save", "--quick", dir]);

@@ -1,0 +1,134 @@
+/**
+ * Freshness of the committed notebooks' outputs, by the rule results follow (`freshness.ts`). A notebook is current
+ * when `deno task notebooks --save` wrote its outputs in a full run (not `--quick`) from a clean tree whose commit it
+ * records (`metadata.memtrain.commit`), its code cells are still those of that commit, and none of the code its cells
+ * import changed after it: every local module they import, transitively, plus `deno.lock`, minus the presentation
+ * modules (`lib/viz/`, charts, tables).
+ * @module
+ */
+import { runGit } from "../experiments/_lib/git.ts";
+import { changedAfter, measuredFiles, type Staleness } from "./freshness.ts";
+
+/** What `deno task notebooks --save` stamps into `metadata.memtrain`. */
+export interface NotebookStamp {
+  /** The command that wrote the outputs. */
+  command?: string;
+  /** Short HEAD at the run's start, "-dirty" appended when the tree was dirty (older stamps carry only this). */
+  git?: string;
+  /** Full HEAD at the run's start. */
+  commit?: string;
+  /** Whether the tree had changes at the run's start. */
+  dirty?: boolean;
+  /** ISO 8601 start time. */
+  date?: string;
+  /** Whether the run was a quick one. */
+  quick?: boolean;
+  /** Seconds the run took. */
+  seconds?: number;
+}
+
+/** Options for {@linkcode checkNotebookFreshness}. */
+export interface NotebookFreshnessOptions {
+  /** The repository root (where `.git` is; notebook paths are relative to it). @default {Deno.cwd()} */
+  root?: string;
+  /** File list per imported module; replaces the `deno info` import graph (tests). */
+  sourcesOf?: (entry: string) => Promise<string[]>;
+}
+
+interface Notebook {
+  metadata?: { memtrain?: NotebookStamp };
+  cells?: { cell_type?: string; source?: string | string[] }[];
+}
+
+/** The code cells' sources, in order (a cell's source may be a string or a list of lines). */
+function codeCells(nb: Notebook): string[] {
+  return (nb.cells ?? []).filter((c) => c.cell_type === "code")
+    .map((c) => Array.isArray(c.source) ? c.source.join("") : c.source ?? "");
+}
+
+/**
+ * The repository-relative paths of the local modules that code `cells` of the notebook at `path` import (static
+ * `import ... from "./x.ts"`, `import "./x.ts"` and dynamic `import("./x.ts")`), sorted; packages are left out.
+ *
+ * @example Usage
+ * ```ts
+ * import { notebookImports } from "./notebook_freshness.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cells = ['import * as tf from "@tensorflow/tfjs";\nimport { GPT } from "../mod.ts";', 'await import("../lib/nn/mod.ts");'];
+ * assert.deepEqual(notebookImports("notebooks/a.ipynb", cells), ["lib/nn/mod.ts", "mod.ts"]);
+ * ```
+ */
+export function notebookImports(path: string, cells: readonly string[]): string[] {
+  const out = new Set<string>();
+  const pattern = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g;
+  for (const cell of cells) {
+    for (const m of cell.matchAll(pattern)) {
+      const spec = m[1];
+      if (!spec.startsWith("./") && !spec.startsWith("../")) continue;
+      out.add(decodeURIComponent(new URL(spec, `file:///${path}`).pathname.slice(1)));
+    }
+  }
+  return [...out].sort();
+}
+
+/** The notebook at `path` (relative to `root`) as committed at `commit`, or undefined when it was not there. */
+async function notebookAt(commit: string, path: string, root: string): Promise<Notebook | undefined> {
+  const { ok, out } = await runGit(["show", `${commit}:${path}`], root);
+  if (!ok) return undefined;
+  try {
+    return JSON.parse(out) as Notebook;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every notebook of `paths` (relative to the root) whose outputs are not current, with the reason (empty when all
+ * are).
+ *
+ * @example Usage
+ * ```ts ignore
+ * for (const s of await checkNotebookFreshness(["notebooks/00_quickstart.ipynb"])) console.error(`${s.path}: ${s.reason}`);
+ * ```
+ */
+export async function checkNotebookFreshness(
+  paths: readonly string[],
+  options: NotebookFreshnessOptions = {},
+): Promise<Staleness[]> {
+  const root = options.root ?? Deno.cwd();
+  const sourcesOf = options.sourcesOf ?? ((entry: string) => measuredFiles(entry, root));
+  const cache = new Map<string, Promise<string[]>>();
+  const stale: Staleness[] = [];
+  for (const path of paths) {
+    const nb = JSON.parse(await Deno.readTextFile(`${root}/${path}`)) as Notebook;
+    const stamp = nb.metadata?.memtrain;
+    const resave = `rerun \`deno task notebooks --save ${path}\` from a clean tree`;
+    if (!stamp) {
+      stale.push({ path, reason: `no outputs of a saved run (metadata.memtrain): ${resave}` });
+      continue;
+    }
+    const reasons: string[] = [];
+    if (stamp.quick) reasons.push("its outputs come from a quick run");
+    if (!stamp.commit) reasons.push("no start-time provenance (full commit and dirty flag)");
+    if (stamp.dirty || stamp.git?.endsWith("-dirty")) reasons.push("saved from a dirty tree");
+    const commit = stamp.commit ?? stamp.git?.replace(/-dirty$/, "");
+    if (!commit) reasons.push("no commit recorded");
+    else {
+      const then = await notebookAt(commit, path, root);
+      if (!then) reasons.push(`it is not in its commit ${commit.slice(0, 7)}`);
+      else if (JSON.stringify(codeCells(then)) !== JSON.stringify(codeCells(nb))) {
+        reasons.push(`its code cells changed after its commit ${commit.slice(0, 7)}`);
+      }
+      const files = new Set<string>(["deno.lock"]);
+      for (const entry of notebookImports(path, codeCells(nb))) {
+        if (!cache.has(entry)) cache.set(entry, sourcesOf(entry));
+        for (const f of await cache.get(entry)!) files.add(f);
+      }
+      const code = await changedAfter(commit, [...files].sort(), root);
+      if (code) reasons.push(code);
+    }
+    if (reasons.length) stale.push({ path, reason: `${reasons.join("; ")}: ${resave}` });
+  }
+  return stale;
+}
