@@ -89,6 +89,18 @@ Deno.test("refreshBlocks(): fills table and plot blocks, keeps the rest, is idem
   bad("<!-- report:table m/memory.json chart=peak -->", /unknown option 'chart'/);
 });
 
+Deno.test("refreshBlocks(): a result without env.backend (bench) names its rows' backends in the caption", () => {
+  const row = (backend: string | null, ms: number) => ({ technique: "gpt-bench", model: "gpt", backend, ms });
+  const rows = [row("wasm", 2), row("blas", 1), row("wasm", 3)];
+  const bench: ResultFile = { path: "b/bench.json", experiment: "bench", config: {}, env: { git: "abc1234" }, rows };
+  const out = refreshBlocks("<!-- report:table b/bench.json -->\n<!-- /report -->", [bench], "r", ".");
+  assert.ok(out.includes("(git `abc1234`, ?, wasm, blas)._"), out);
+  const none: ResultFile = { ...bench, rows: [row(null, 1)] };
+  assert.ok(
+    refreshBlocks("<!-- report:table b/bench.json -->\n<!-- /report -->", [none], "r", ".").includes(", ?, ?)._"),
+  );
+});
+
 Deno.test("deno task report writes the page, an SVG next to each result JSON, and refreshes a README", async () => {
   const dir = await Deno.makeTempDir();
   try {
