@@ -2,26 +2,18 @@ import assert from "node:assert/strict";
 import { checkFreshness, entryOf, measuredFiles } from "../../tools/freshness.ts";
 import { checkReport, type ResultFile } from "../../tools/report.ts";
 import { finishProvenance, gitState, publishRefusal, startProvenance } from "../../experiments/_lib/provenance.ts";
-import { git as sh } from "../_util/git.ts";
+import { git as sh, repoWith } from "../_util/git.ts";
 
 /** A repository with an experiment `quickstart` whose entry imports lib/a/x.ts and a chart module. */
-async function fixtureRepo(): Promise<string> {
-  const root = await Deno.makeTempDir({ prefix: "memtrain-fresh-" });
-  await Deno.mkdir(`${root}/lib/a`, { recursive: true });
-  await Deno.mkdir(`${root}/lib/b`, { recursive: true });
-  await Deno.mkdir(`${root}/experiments/_lib`, { recursive: true });
-  await Deno.writeTextFile(`${root}/lib/a/x.ts`, "export const x = 1;\n");
-  await Deno.writeTextFile(`${root}/lib/b/y.ts`, "export const y = 2;\n");
-  await Deno.writeTextFile(`${root}/experiments/_lib/charts.ts`, "export const c = 3;\n");
-  await Deno.writeTextFile(
-    `${root}/experiments/quickstart.ts`,
-    'import { x } from "../lib/a/x.ts";\nimport { c } from "./_lib/charts.ts";\nexport const q = x + c;\n',
-  );
-  await Deno.writeTextFile(`${root}/deno.lock`, "{}\n");
-  await sh(root, "init", "-q");
-  await sh(root, "add", ".");
-  await sh(root, "commit", "-qm", "code");
-  return root;
+function fixtureRepo(): Promise<string> {
+  return repoWith("memtrain-fresh-", {
+    "lib/a/x.ts": "export const x = 1;\n",
+    "lib/b/y.ts": "export const y = 2;\n",
+    "experiments/_lib/charts.ts": "export const c = 3;\n",
+    "experiments/quickstart.ts":
+      'import { x } from "../lib/a/x.ts";\nimport { c } from "./_lib/charts.ts";\nexport const q = x + c;\n',
+    "deno.lock": "{}\n",
+  });
 }
 
 function result(commit: string, extra: Record<string, unknown> = {}): ResultFile {

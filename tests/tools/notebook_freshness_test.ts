@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { checkNotebookFreshness, notebookImports } from "../../tools/notebook_freshness.ts";
 import { checkReport } from "../../tools/report.ts";
 import { main as republish, notebookPlan } from "../../tools/republish.ts";
-import { git } from "../_util/git.ts";
+import { git, repoWith } from "../_util/git.ts";
 
 const NB = "notebooks/n.ipynb";
 
@@ -18,20 +18,14 @@ const CELLS = ['import { x } from "../mod.ts";\nimport * as tf from "@tensorflow
 
 /** A repository whose mod.ts imports lib/a/x.ts (lib/b/y.ts and lib/viz/v.ts are not measured) and a notebook. */
 async function fixtureRepo(): Promise<{ root: string; commit: string }> {
-  const root = await Deno.makeTempDir({ prefix: "memtrain-nbfresh-" });
-  for (const d of ["lib/a", "lib/b", "lib/viz", "notebooks"]) await Deno.mkdir(`${root}/${d}`, { recursive: true });
-  await Deno.writeTextFile(`${root}/lib/a/x.ts`, "export const x = 1;\n");
-  await Deno.writeTextFile(`${root}/lib/b/y.ts`, "export const y = 2;\n");
-  await Deno.writeTextFile(`${root}/lib/viz/v.ts`, "export const v = 3;\n");
-  await Deno.writeTextFile(
-    `${root}/mod.ts`,
-    'export { x } from "./lib/a/x.ts";\nexport { v } from "./lib/viz/v.ts";\n',
-  );
-  await Deno.writeTextFile(`${root}/deno.lock`, "{}\n");
-  await Deno.writeTextFile(`${root}/${NB}`, notebook(CELLS));
-  await git(root, "init", "-q");
-  await git(root, "add", ".");
-  await git(root, "commit", "-qm", "code");
+  const root = await repoWith("memtrain-nbfresh-", {
+    "lib/a/x.ts": "export const x = 1;\n",
+    "lib/b/y.ts": "export const y = 2;\n",
+    "lib/viz/v.ts": "export const v = 3;\n",
+    "mod.ts": 'export { x } from "./lib/a/x.ts";\nexport { v } from "./lib/viz/v.ts";\n',
+    "deno.lock": "{}\n",
+    [NB]: notebook(CELLS),
+  });
   const commit = await git(root, "rev-parse", "HEAD");
   await save(root, { git: commit.slice(0, 7), commit, dirty: false });
   return { root, commit };

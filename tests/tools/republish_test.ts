@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { main, republishPlan } from "../../tools/republish.ts";
 import type { ResultFile } from "../../tools/report.ts";
-import { git } from "../_util/git.ts";
+import { git, repoWith } from "../_util/git.ts";
 
 /** A result JSON whose provenance names `commit` and whose recorded command rewrites it at the then current HEAD. */
 function resultJson(commit: string): string {
@@ -17,18 +17,12 @@ function resultJson(commit: string): string {
 
 /** A repository with an experiment entry importing lib/x.ts and a result of it at the first commit. */
 async function fixtureRepo(): Promise<string> {
-  const root = await Deno.makeTempDir({ prefix: "memtrain-republish-" });
-  await Deno.mkdir(`${root}/lib`, { recursive: true });
+  const root = await repoWith("memtrain-republish-", {
+    "lib/x.ts": "export const x = 1;\n",
+    "experiments/quickstart.ts": 'import { x } from "../lib/x.ts";\nexport const q = x;\n',
+    "deno.lock": "{}\n",
+  });
   await Deno.mkdir(`${root}/experiments/results/q`, { recursive: true });
-  await Deno.writeTextFile(`${root}/lib/x.ts`, "export const x = 1;\n");
-  await Deno.writeTextFile(
-    `${root}/experiments/quickstart.ts`,
-    'import { x } from "../lib/x.ts";\nexport const q = x;\n',
-  );
-  await Deno.writeTextFile(`${root}/deno.lock`, "{}\n");
-  await git(root, "init", "-q");
-  await git(root, "add", ".");
-  await git(root, "commit", "-qm", "code");
   await Deno.writeTextFile(`${root}/experiments/results/q/r.json`, resultJson(await git(root, "rev-parse", "HEAD")));
   await git(root, "add", ".");
   await git(root, "commit", "-qm", "result");
