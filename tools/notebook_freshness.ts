@@ -7,7 +7,7 @@
  * @module
  */
 import { runGit } from "../experiments/_lib/git.ts";
-import { changedAfter, measuredFiles, type Staleness } from "./freshness.ts";
+import { changedAfter, type FreshnessOptions, measuredFiles, type Staleness } from "./freshness.ts";
 
 /** What `deno task notebooks --save` stamps into `metadata.memtrain`. */
 export interface NotebookStamp {
@@ -25,14 +25,6 @@ export interface NotebookStamp {
   quick?: boolean;
   /** Seconds the run took. */
   seconds?: number;
-}
-
-/** Options for {@linkcode checkNotebookFreshness}. */
-export interface NotebookFreshnessOptions {
-  /** The repository root (where `.git` is; notebook paths are relative to it). @default {Deno.cwd()} */
-  root?: string;
-  /** File list per imported module; replaces the `deno info` import graph (tests). */
-  sourcesOf?: (entry: string) => Promise<string[]>;
 }
 
 interface Notebook {
@@ -85,7 +77,7 @@ async function notebookAt(commit: string, path: string, root: string): Promise<N
 
 /**
  * Every notebook of `paths` (relative to the root) whose outputs are not current, with the reason (empty when all
- * are).
+ * are). `options.sourcesOf` maps each module the cells import to its files (default: its `deno info` import graph).
  *
  * @example Usage
  * ```ts ignore
@@ -94,7 +86,7 @@ async function notebookAt(commit: string, path: string, root: string): Promise<N
  */
 export async function checkNotebookFreshness(
   paths: readonly string[],
-  options: NotebookFreshnessOptions = {},
+  options: FreshnessOptions = {},
 ): Promise<Staleness[]> {
   const root = options.root ?? Deno.cwd();
   const sourcesOf = options.sourcesOf ?? ((entry: string) => measuredFiles(entry, root));
