@@ -100,8 +100,9 @@ async function codeStaleness(
 }
 
 /**
- * Why some of `files` (paths relative to `root`) changed in a commit that `commit` does not contain: "stale: ..."
- * naming the last such change and its files, or "its commit ... is not in this repository"; undefined when none did.
+ * Why some of `files` (paths relative to `root`; a folder stands for everything in it) changed in a commit that
+ * `commit` does not contain: "stale: <what> changed after ..." naming the last such change and its files, or "its
+ * commit ... is not in this repository"; undefined when none did.
  *
  * @example Usage
  * ```ts ignore
@@ -112,6 +113,7 @@ export async function changedAfter(
   commit: string,
   files: readonly string[],
   root: string,
+  what = "the code it measures",
 ): Promise<string | undefined> {
   const specs = files.map((f) => `:(literal)${f}`);
   const last = (await git(["log", "-1", "--format=%H", "--", ...specs], root)).out.trim();
@@ -122,9 +124,9 @@ export async function changedAfter(
   if ((await git(["merge-base", "--is-ancestor", last, commit], root)).ok) return undefined;
   const changed = (await git(["diff", "--name-only", commit, last, "--", ...specs], root)).out.trim().split("\n")
     .filter((f) => f);
-  return `stale: the code it measures changed after its commit ${commit.slice(0, 7)} (last change ${
-    last.slice(0, 7)
-  }: ${changed.slice(0, 3).join(", ")}${changed.length > 3 ? `, +${changed.length - 3} more` : ""})`;
+  return `stale: ${what} changed after its commit ${commit.slice(0, 7)} (last change ${last.slice(0, 7)}: ${
+    changed.slice(0, 3).join(", ")
+  }${changed.length > 3 ? `, +${changed.length - 3} more` : ""})`;
 }
 
 /** The commit a result names: provenance's full hash, else the short `env.git` (without "-dirty"). */

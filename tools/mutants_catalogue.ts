@@ -1258,4 +1258,23 @@ export const MUTANTS: Mutant[] = [
     replace: "else if (false) {",
     tests: ["tests/tools/notebook_freshness_test.ts"],
   },
+  {
+    name: "notebook-freshness-ignores-shown-results",
+    area: "tools",
+    description:
+      "a notebook showing a committed result (04_galore, 05_mezo, 06_streambp do) stays current when it is republished",
+    file: "tools/notebook_freshness.ts",
+    find: "      if (data) reasons.push(data);",
+    replace: "",
+    tests: ["tests/tools/notebook_freshness_test.ts"],
+  },
+  {
+    name: "republish-forgets-notebooks-showing-reruns",
+    area: "tools",
+    description: "republish reruns a result but does not resave the current notebook that shows it",
+    file: "tools/republish.ts",
+    find: "    if (hit) staleNotebooks.push(",
+    replace: "    if (hit && false) staleNotebooks.push(",
+    tests: ["tests/tools/notebook_freshness_test.ts"],
+  },
 ];

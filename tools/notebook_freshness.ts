@@ -3,7 +3,8 @@
  * when `deno task notebooks --save` wrote its outputs in a full run (not `--quick`) from a clean tree whose commit it
  * records (`metadata.memtrain.commit`), its code cells are still those of that commit, and none of the code its cells
  * import changed after it: every local module they import, transitively, plus `deno.lock`, minus the presentation
- * modules (`lib/viz/`, charts, tables).
+ * modules (`lib/viz/`, charts, tables). Committed results a notebook shows (a path under `experiments/results/` in its
+ * code cells) count too: republishing them makes the notebook stale.
  * @module
  */
 import { runGit } from "../experiments/_lib/git.ts";
@@ -27,13 +28,27 @@ export interface NotebookStamp {
   seconds?: number;
 }
 
-interface Notebook {
+/** The parts of a notebook (nbformat 4 JSON) these checks read. */
+export interface Notebook {
+  /** Notebook metadata; `memtrain` is the stamp of a saved run. */
   metadata?: { memtrain?: NotebookStamp };
+  /** The cells: markdown or code, each source a string or a list of lines. */
   cells?: { cell_type?: string; source?: string | string[] }[];
 }
 
-/** The code cells' sources, in order (a cell's source may be a string or a list of lines). */
-function codeCells(nb: Notebook): string[] {
+/**
+ * The code cells' sources of a parsed notebook, in order (a cell's source may be a string or a list of lines).
+ *
+ * @example Usage
+ * ```ts
+ * import { codeCells } from "./notebook_freshness.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const nb = { cells: [{ cell_type: "markdown", source: "# t" }, { cell_type: "code", source: ["1 +\n", "1"] }] };
+ * assert.deepEqual(codeCells(nb), ["1 +\n1"]);
+ * ```
+ */
+export function codeCells(nb: Notebook): string[] {
   return (nb.cells ?? []).filter((c) => c.cell_type === "code")
     .map((c) => Array.isArray(c.source) ? c.source.join("") : c.source ?? "");
 }
@@ -47,7 +62,10 @@ function codeCells(nb: Notebook): string[] {
  * import { notebookImports } from "./notebook_freshness.ts";
  * import assert from "node:assert/strict";
  *
- * const cells = ['import * as tf from "@tensorflow/tfjs";\nimport { GPT } from "../mod.ts";', 'await import("../lib/nn/mod.ts");'];
+ * const cells = [
+ *   'import * as tf from "@tensorflow/tfjs";\nimport { GPT } from "../mod.ts";',
+ *   'await import("../lib/nn/mod.ts");',
+ * ];
  * assert.deepEqual(notebookImports("notebooks/a.ipynb", cells), ["lib/nn/mod.ts", "mod.ts"]);
  * ```
  */
@@ -59,6 +77,36 @@ export function notebookImports(path: string, cells: readonly string[]): string[
       const spec = m[1];
       if (!spec.startsWith("./") && !spec.startsWith("../")) continue;
       out.add(decodeURIComponent(new URL(spec, `file:///${path}`).pathname.slice(1)));
+    }
+  }
+  return [...out].sort();
+}
+
+/**
+ * The committed results that code `cells` of the notebook at `path` read: string literals naming a path under
+ * `experiments/results/` (a file or a folder), relative to the notebook's folder when they start with "./" or "../",
+ * else to the repository root; repository-relative and sorted.
+ *
+ * @example Usage
+ * ```ts
+ * import { notebookResults } from "./notebook_freshness.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const cells = ['const FULL = "../experiments/results/mezo/mezo.json";', "const dir = `experiments/results/galore/`;"];
+ * assert.deepEqual(notebookResults("notebooks/05_mezo.ipynb", cells), [
+ *   "experiments/results/galore",
+ *   "experiments/results/mezo/mezo.json",
+ * ]);
+ * ```
+ */
+export function notebookResults(path: string, cells: readonly string[]): string[] {
+  const out = new Set<string>();
+  const pattern = /["'`]((?:\.\.?\/)*experiments\/results\/[^"'`$\s]*)["'`]/g;
+  for (const cell of cells) {
+    for (const m of cell.matchAll(pattern)) {
+      const spec = m[1].replace(/\/+$/, "");
+      const base = spec.startsWith(".") ? `file:///${path}` : "file:///";
+      out.add(decodeURIComponent(new URL(spec, base).pathname.slice(1)));
     }
   }
   return [...out].sort();
@@ -119,6 +167,9 @@ export async function checkNotebookFreshness(
       }
       const code = await changedAfter(commit, [...files].sort(), root);
       if (code) reasons.push(code);
+      const shown = notebookResults(path, codeCells(nb));
+      const data = shown.length ? await changedAfter(commit, shown, root, "the results it shows") : undefined;
+      if (data) reasons.push(data);
     }
     if (reasons.length) stale.push({ path, reason: `${reasons.join("; ")}: ${resave}` });
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { checkNotebookFreshness, notebookImports } from "../../tools/notebook_freshness.ts";
+import { checkNotebookFreshness, notebookImports, notebookResults } from "../../tools/notebook_freshness.ts";
 import { checkReport } from "../../tools/report.ts";
 import { main as republish, notebookPlan } from "../../tools/republish.ts";
 import { git, repoWith } from "../_util/git.ts";
@@ -136,6 +136,60 @@ Deno.test("report --check and republish count the notebooks: a stale one is a pr
     assert.deepEqual(notebookPlan([{ path: NB, reason: "stale" }]), [
       { paths: [NB], command: `deno task notebooks --save ${NB}`, add: NB },
     ]);
+  } finally {
+    console.log = log;
+    console.error = error;
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("notebookResults(): paths under experiments/results/ in string literals, from the notebook's folder or the root", () => {
+  const cells = [
+    'const RESULTS = "../experiments/results/galore";',
+    'for (const p of ["../experiments/results/streambp/streambp.json", "experiments/results/streambp/streambp.json"]) {}',
+    "const other = `./experiments/results/local.json`; // beside the notebook",
+    'const note = "run deno task experiment mezo --out experiments/results/mezo"; // a command, not a path literal',
+  ];
+  assert.deepEqual(notebookResults("notebooks/n.ipynb", cells), [
+    "experiments/results/galore",
+    "experiments/results/streambp/streambp.json",
+    "notebooks/experiments/results/local.json",
+  ]);
+});
+
+Deno.test("a notebook that shows a committed result is stale once that result changes; republish resaves it after", async () => {
+  const cells = [...CELLS, 'const FULL = JSON.parse(Deno.readTextFileSync("../experiments/results/q/r.json"));'];
+  const { root } = await fixtureRepo();
+  const log = console.log, error = console.error;
+  const lines: string[] = [];
+  try {
+    await Deno.mkdir(`${root}/experiments/results/q`, { recursive: true });
+    const result = (loss: number, commit: string) =>
+      JSON.stringify({
+        experiment: "quickstart",
+        config: {},
+        env: { provenance: { git: { commit, dirty: false }, command: ["true"] } },
+        rows: [{ technique: "t", model: "m", loss }],
+      });
+    await Deno.writeTextFile(`${root}/experiments/results/q/r.json`, result(1, "0".repeat(40)));
+    await Deno.writeTextFile(`${root}/${NB}`, notebook(cells)); // the cell that reads it
+    await git(root, "add", ".");
+    await git(root, "commit", "-qm", "a result and a notebook showing it");
+    const now = await git(root, "rev-parse", "HEAD");
+    await save(root, { git: now.slice(0, 7), commit: now, dirty: false }, cells);
+    assert.deepEqual(await reasons(root), [], "saved after the result: current");
+    await commitFile(root, "experiments/results/q/r.json", result(2, "0".repeat(40))); // the result is republished
+    assert.match((await reasons(root))[0], /stale: the results it shows changed after its commit .*r\.json/);
+
+    // A current notebook that shows a result republish will rerun is planned after it.
+    const head = await git(root, "rev-parse", "HEAD");
+    await save(root, { git: head.slice(0, 7), commit: head, dirty: false }, cells);
+    assert.deepEqual(await reasons(root), []);
+    console.log = console.error = (...a: unknown[]) => void lines.push(a.join(" "));
+    await republish(["--dry-run", "--results", "experiments/results"], root);
+    const out = lines.join("\n");
+    assert.match(out, /1\/2 q\/r\.json: .*\n {4}true/, out);
+    assert.match(out, /2\/2 notebooks\/n\.ipynb: it shows experiments\/results\/q\/r\.json, rerun here/, out);
   } finally {
     console.log = log;
     console.error = error;
