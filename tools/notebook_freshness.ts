@@ -150,9 +150,10 @@ export async function checkNotebookFreshness(
     }
     const reasons: string[] = [];
     if (stamp.quick) reasons.push("its outputs come from a quick run");
-    if (!stamp.commit) reasons.push("no start-time provenance (full commit and dirty flag)");
+    const known = (c: string | undefined) => c && c !== "unknown" ? c : undefined;
+    if (!known(stamp.commit)) reasons.push("no start-time provenance (full commit and dirty flag)");
     if (stamp.dirty || stamp.git?.endsWith("-dirty")) reasons.push("saved from a dirty tree");
-    const commit = stamp.commit ?? stamp.git?.replace(/-dirty$/, "");
+    const commit = known(stamp.commit) ?? known(stamp.git?.replace(/-dirty$/, ""));
     if (!commit) reasons.push("no commit recorded");
     else {
       const then = await notebookAt(commit, path, root);

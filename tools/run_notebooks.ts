@@ -183,7 +183,8 @@ export async function main(args: string[]): Promise<number> {
     if (!save) await Deno.mkdir(outDir, { recursive: true });
     // The checkout at the start, before the first save changes a notebook: what tools/notebook_freshness.ts checks.
     const git = save ? await gitVersion() : "";
-    const commit = save ? (await runGit(["rev-parse", "HEAD"])).out.trim() : "";
+    const head = save ? await runGit(["rev-parse", "HEAD"]) : undefined;
+    const commit = head?.ok ? head.out.trim() : "unknown"; // "unknown" outside a git checkout, as provenance says
     const dirty = git.endsWith("-dirty");
     if (save && dirty) {
       console.log("warning: the tree is dirty; `deno task report --check` will call these outputs stale");

@@ -104,6 +104,11 @@ Deno.test("checkNotebookFreshness(): edited code cells, no stamp, a quick or dir
       "no start-time provenance (full commit and dirty flag): " +
       "rerun `deno task notebooks --save notebooks/n.ipynb` from a clean tree",
     ]);
+    await Deno.writeTextFile(`${root}/${NB}`, notebook(CELLS, { git: "unknown", commit: "unknown", dirty: false }));
+    assert.deepEqual(await reasons(root), [
+      "no start-time provenance (full commit and dirty flag); no commit recorded: " +
+      "rerun `deno task notebooks --save notebooks/n.ipynb` from a clean tree",
+    ], "saved outside a git checkout");
     await Deno.writeTextFile(`${root}/${NB}`, notebook(CELLS, { ...stamp, commit: "0".repeat(40) }));
     assert.match((await reasons(root))[0], /not in its commit 0000000/);
   } finally {
