@@ -1252,10 +1252,11 @@ export const MUTANTS: Mutant[] = [
   {
     name: "notebook-freshness-ignores-edited-cells",
     area: "tools",
-    description: "a notebook whose code cells were edited after its saved run still counts its old outputs as current",
+    description:
+      "a notebook whose code cells were edited after its saved run (same number of cells) counts its old outputs as current",
     file: "tools/notebook_freshness.ts",
     find: "else if (JSON.stringify(codeCells(then)) !== JSON.stringify(codeCells(nb))) {",
-    replace: "else if (false) {",
+    replace: "else if (codeCells(then).length !== codeCells(nb).length) {",
     tests: ["tests/tools/notebook_freshness_test.ts"],
   },
   {
@@ -1271,10 +1272,11 @@ export const MUTANTS: Mutant[] = [
   {
     name: "republish-forgets-notebooks-showing-reruns",
     area: "tools",
-    description: "republish reruns a result but does not resave the current notebook that shows it",
+    description:
+      "republish matches a rerun result's path without the results folder, so the notebook showing it is not resaved",
     file: "tools/republish.ts",
-    find: "    if (hit) staleNotebooks.push(",
-    replace: "    if (hit && false) staleNotebooks.push(",
+    find: "const hit = stale.find((s) => shown.some((d) => covers(d, `${results}/${s.path}`)));",
+    replace: "const hit = stale.find((s) => shown.some((d) => covers(d, s.path)));",
     tests: ["tests/tools/notebook_freshness_test.ts"],
   },
 ];
