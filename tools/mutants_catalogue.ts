@@ -1255,8 +1255,8 @@ export const MUTANTS: Mutant[] = [
     description:
       "a notebook whose code cells were edited after its saved run (same number of cells) counts its old outputs as current",
     file: "tools/notebook_freshness.ts",
-    find: "else if (JSON.stringify(codeCells(then)) !== JSON.stringify(codeCells(nb))) {",
-    replace: "else if (codeCells(then).length !== codeCells(nb).length) {",
+    find: "else if (JSON.stringify(codeCells(then)) !== JSON.stringify(cells)) {",
+    replace: "else if (codeCells(then).length !== cells.length) {",
     tests: ["tests/tools/notebook_freshness_test.ts"],
   },
   {
@@ -1275,8 +1275,8 @@ export const MUTANTS: Mutant[] = [
     description:
       "republish matches a rerun result's path without the results folder, so the notebook showing it is not resaved",
     file: "tools/republish.ts",
-    find: "const hit = stale.find((s) => shown.some((d) => covers(d, `${results}/${s.path}`)));",
-    replace: "const hit = stale.find((s) => shown.some((d) => covers(d, s.path)));",
+    find: "stale.map((s) => `${results}/${s.path}`)",
+    replace: "stale.map((s) => s.path)",
     tests: ["tests/tools/notebook_freshness_test.ts"],
   },
 ];

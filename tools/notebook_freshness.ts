@@ -9,6 +9,7 @@
  */
 import { runGit } from "../experiments/_lib/git.ts";
 import { changedAfter, type FreshnessOptions, measuredFiles, type Staleness } from "./freshness.ts";
+import { findNotebooks } from "./run_notebooks.ts";
 
 /** What `deno task notebooks --save` stamps into `metadata.memtrain`. */
 export interface NotebookStamp {
@@ -29,28 +30,37 @@ export interface NotebookStamp {
 }
 
 /** The parts of a notebook (nbformat 4 JSON) these checks read. */
-export interface Notebook {
+interface Notebook {
   /** Notebook metadata; `memtrain` is the stamp of a saved run. */
   metadata?: { memtrain?: NotebookStamp };
   /** The cells: markdown or code, each source a string or a list of lines. */
   cells?: { cell_type?: string; source?: string | string[] }[];
 }
 
-/**
- * The code cells' sources of a parsed notebook, in order (a cell's source may be a string or a list of lines).
- *
- * @example Usage
- * ```ts
- * import { codeCells } from "./notebook_freshness.ts";
- * import assert from "node:assert/strict";
- *
- * const nb = { cells: [{ cell_type: "markdown", source: "# t" }, { cell_type: "code", source: ["1 +\n", "1"] }] };
- * assert.deepEqual(codeCells(nb), ["1 +\n1"]);
- * ```
- */
-export function codeCells(nb: Notebook): string[] {
+/** The code cells' sources of a parsed notebook, in order (a cell's source may be a string or a list of lines). */
+function codeCells(nb: Notebook): string[] {
   return (nb.cells ?? []).filter((c) => c.cell_type === "code")
     .map((c) => Array.isArray(c.source) ? c.source.join("") : c.source ?? "");
+}
+
+/** Reads the notebook at `path` (relative to `root`). */
+async function readNotebook(path: string, root: string): Promise<Notebook> {
+  return JSON.parse(await Deno.readTextFile(`${root}/${path}`)) as Notebook;
+}
+
+/**
+ * The notebooks in the folder `dir` (relative to `root`), as `findNotebooks` lists them, relative to `root`.
+ *
+ * @throws {Deno.errors.NotFound} when the folder does not exist.
+ *
+ * @example Usage
+ * ```ts ignore
+ * console.log(await notebooksIn("notebooks", ".")); // ["notebooks/00_quickstart.ipynb", ...]
+ * ```
+ */
+export async function notebooksIn(dir: string, root: string): Promise<string[]> {
+  const base = root.replace(/\/?$/, "/");
+  return (await findNotebooks([`${base}${dir}`])).map((p) => p.slice(base.length));
 }
 
 /**
@@ -141,7 +151,8 @@ export async function checkNotebookFreshness(
   const cache = new Map<string, Promise<string[]>>();
   const stale: Staleness[] = [];
   for (const path of paths) {
-    const nb = JSON.parse(await Deno.readTextFile(`${root}/${path}`)) as Notebook;
+    const nb = await readNotebook(path, root);
+    const cells = codeCells(nb);
     const stamp = nb.metadata?.memtrain;
     const resave = `rerun \`deno task notebooks --save ${path}\` from a clean tree`;
     if (!stamp) {
@@ -158,21 +169,45 @@ export async function checkNotebookFreshness(
     else {
       const then = await notebookAt(commit, path, root);
       if (!then) reasons.push(`it is not in its commit ${commit.slice(0, 7)}`);
-      else if (JSON.stringify(codeCells(then)) !== JSON.stringify(codeCells(nb))) {
+      else if (JSON.stringify(codeCells(then)) !== JSON.stringify(cells)) {
         reasons.push(`its code cells changed after its commit ${commit.slice(0, 7)}`);
       }
       const files = new Set<string>(["deno.lock"]);
-      for (const entry of notebookImports(path, codeCells(nb))) {
+      for (const entry of notebookImports(path, cells)) {
         if (!cache.has(entry)) cache.set(entry, sourcesOf(entry));
         for (const f of await cache.get(entry)!) files.add(f);
       }
       const code = await changedAfter(commit, [...files].sort(), root);
       if (code) reasons.push(code);
-      const shown = notebookResults(path, codeCells(nb));
+      const shown = notebookResults(path, cells);
       const data = shown.length ? await changedAfter(commit, shown, root, "the results it shows") : undefined;
       if (data) reasons.push(data);
     }
     if (reasons.length) stale.push({ path, reason: `${reasons.join("; ")}: ${resave}` });
   }
   return stale;
+}
+
+/**
+ * The notebooks of `paths` (relative to `root`) that show one of the committed results `files` (repository-relative;
+ * e.g. the ones about to be rerun), each with the first such result in its reason: they go stale with it.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await notebooksShowing(["notebooks/05_mezo.ipynb"], ["experiments/results/mezo/mezo.json"], ".");
+ * // [{ path: "notebooks/05_mezo.ipynb", reason: "it shows experiments/results/mezo/mezo.json, rerun here" }]
+ * ```
+ */
+export async function notebooksShowing(
+  paths: readonly string[],
+  files: readonly string[],
+  root: string,
+): Promise<Staleness[]> {
+  const out: Staleness[] = [];
+  for (const path of paths) {
+    const shown = notebookResults(path, codeCells(await readNotebook(path, root)));
+    const hit = files.find((f) => shown.some((d) => f === d || f.startsWith(`${d}/`)));
+    if (hit) out.push({ path, reason: `it shows ${hit}, rerun here` });
+  }
+  return out;
 }

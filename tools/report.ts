@@ -24,8 +24,7 @@ import { commandLine } from "../experiments/run.ts";
 import { experiments } from "../experiments/registry.ts";
 import { barChartSpec, type Column, markdownTable, renderSvg } from "../lib/viz/mod.ts";
 import { checkFreshness } from "./freshness.ts";
-import { checkNotebookFreshness } from "./notebook_freshness.ts";
-import { findNotebooks } from "./run_notebooks.ts";
+import { checkNotebookFreshness, notebooksIn } from "./notebook_freshness.ts";
 
 /** One result file: where it is and what it holds. */
 export interface ResultFile {
@@ -384,8 +383,7 @@ export async function checkReport(
   }
   for (const s of await checkFreshness(files, { root })) problems.push(`${results}/${s.path}: ${s.reason}`);
   if (notebooks !== undefined) {
-    const base = root.replace(/\/?$/, "/");
-    const paths = (await findNotebooks([`${base}${notebooks}`])).map((p) => p.slice(base.length));
+    const paths = await notebooksIn(notebooks, root);
     for (const s of await checkNotebookFreshness(paths, { root })) problems.push(`${s.path}: ${s.reason}`);
   }
   return problems;

@@ -12,9 +12,8 @@
 import { gitState, publishRefusal } from "../experiments/_lib/provenance.ts";
 import { runGit } from "../experiments/_lib/git.ts";
 import { checkFreshness, type Staleness } from "./freshness.ts";
-import { checkNotebookFreshness, codeCells, type Notebook, notebookResults } from "./notebook_freshness.ts";
+import { checkNotebookFreshness, notebooksIn, notebooksShowing } from "./notebook_freshness.ts";
 import { collectResults, commandOf, type ResultFile } from "./report.ts";
-import { findNotebooks } from "./run_notebooks.ts";
 
 const USAGE = "Usage: deno task republish [--dry-run] [--only DIR,...] [--results DIR] [--notebooks DIR]";
 
@@ -93,14 +92,6 @@ export function notebookPlan(stale: readonly Staleness[]): RepublishStep[] {
   return stale.map((s) => ({ paths: [s.path], command: `deno task notebooks --save ${s.path}`, add: s.path }));
 }
 
-/** The committed results the notebook at `file` (`path` relative to the root) shows (`notebookResults`). */
-async function shownResults(file: string, path: string): Promise<string[]> {
-  return notebookResults(path, codeCells(JSON.parse(await Deno.readTextFile(file)) as Notebook));
-}
-
-/** Whether the path `shown` (a file or a folder) is `file` or holds it. */
-const covers = (shown: string, file: string) => file === shown || file.startsWith(`${shown}/`);
-
 /** Runs the tool in `root`; returns the exit code (0 done or nothing to do, 1 a rerun or commit failed, 2 usage). */
 export async function main(args: string[], root = Deno.cwd()): Promise<number> {
   let dryRun = false, only: string[] | undefined, results = "experiments/results", notebooks = "notebooks";
@@ -121,21 +112,16 @@ export async function main(args: string[], root = Deno.cwd()): Promise<number> {
   const files = await collectResults(`${root}/${results}`);
   const picked = (s: Staleness) => !only || only.some((d) => s.path === d || s.path.startsWith(`${d}/`));
   let stale = (await checkFreshness(files, { root })).filter(picked);
-  const base = root.replace(/\/?$/, "/");
   let nbPaths: string[];
   try {
-    nbPaths = (await findNotebooks([`${base}${notebooks}`])).map((p) => p.slice(base.length));
+    nbPaths = await notebooksIn(notebooks, root);
   } catch {
     nbPaths = [];
   }
   const staleNotebooks = (await checkNotebookFreshness(nbPaths, { root })).filter(picked);
   // A notebook that shows a result rerun here goes stale with it: resave it after the results.
-  for (const nb of nbPaths) {
-    if (staleNotebooks.some((s) => s.path === nb)) continue;
-    const shown = await shownResults(`${base}${nb}`, nb);
-    const hit = stale.find((s) => shown.some((d) => covers(d, `${results}/${s.path}`)));
-    if (hit) staleNotebooks.push({ path: nb, reason: `it shows ${results}/${hit.path}, rerun here` });
-  }
+  const current = nbPaths.filter((nb) => !staleNotebooks.some((s) => s.path === nb));
+  staleNotebooks.push(...await notebooksShowing(current, stale.map((s) => `${results}/${s.path}`), root));
   let plan: RepublishStep[];
   try {
     plan = [...republishPlan(stale, files, results), ...notebookPlan(staleNotebooks)];

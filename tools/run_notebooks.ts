@@ -18,8 +18,7 @@
  * `/usr/bin/python3`.
  * @module
  */
-import { runGit } from "../experiments/_lib/git.ts";
-import { gitVersion } from "../experiments/_lib/results.ts";
+import { gitState } from "../experiments/_lib/provenance.ts";
 
 /** Default notebook directory. */
 export const DEFAULT_DIR = "notebooks";
@@ -182,10 +181,8 @@ export async function main(args: string[]): Promise<number> {
     );
     if (!save) await Deno.mkdir(outDir, { recursive: true });
     // The checkout at the start, before the first save changes a notebook: what tools/notebook_freshness.ts checks.
-    const git = save ? await gitVersion() : "";
-    const head = save ? await runGit(["rev-parse", "HEAD"]) : undefined;
-    const commit = head?.ok ? head.out.trim() : "unknown"; // "unknown" outside a git checkout, as provenance says
-    const dirty = git.endsWith("-dirty");
+    const { commit, dirty } = save ? await gitState() : { commit: "unknown", dirty: false }; // "unknown" outside git
+    const git = commit === "unknown" ? commit : `${commit.slice(0, 7)}${dirty ? "-dirty" : ""}`;
     if (save && dirty) {
       console.log("warning: the tree is dirty; `deno task report --check` will call these outputs stale");
     }
